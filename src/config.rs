@@ -1,0 +1,391 @@
+//! Configuration (DESIGN §5): built-in defaults, then a TOML file (`--config`), then `MUNJI_*`
+//! environment variables (`__` joins nested keys), parsed once into typed values.
+//!
+//! Every bad value fails start-up with a message that names its key. Secrets are
+//! [`secrecy`] types, so `Debug` output and logs show `[REDACTED]` instead of them.
+//! Depends on nothing else in the crate.
+
+mod values;
+
+use std::{
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    time::Duration,
+};
+
+use anyhow::{Context, bail};
+use figment::{
+    Figment,
+    providers::{Format, Serialized, Toml},
+};
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+use url::Url;
+
+pub use values::{Base64Secret, EncryptionKey, HumanDuration, Rate, comma_list};
+
+/// Bytes the server secret must have at least (after base64 decoding).
+pub const MIN_SECRET_BYTES: usize = 32;
+
+/// The whole configuration. Field names are the contract's key names (DESIGN §5).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// The issuer; callback URLs are `{public_url}/callback/{provider}`.
+    pub public_url: Url,
+    /// Address the HTTP server listens on.
+    pub bind: SocketAddr,
+    /// `sqlite://FILE` or `postgres://…`.
+    pub database_url: SecretString,
+    /// `redis://…`; empty keeps ephemeral state in the database.
+    pub redis_url: SecretString,
+    /// Prefix of every Redis key munji writes, so instances of several deployments can share one
+    /// Redis (not in DESIGN §5; our addition).
+    pub redis_prefix: String,
+    /// ≥ 32 bytes, base64: cookies and state signatures. Optional only with `--dev`.
+    pub secret_key: Option<Base64Secret>,
+    /// `kid:base64key` entries; the first one encrypts Gmail tokens, all of them decrypt.
+    #[serde(deserialize_with = "comma_list")]
+    pub encryption_keys: Vec<EncryptionKey>,
+    pub registration: Registration,
+    pub access_token_ttl: HumanDuration,
+    pub refresh_token_ttl: HumanDuration,
+    pub signing_alg: SigningAlg,
+    /// Raw string of ≥ 32 bytes; only for `signing_alg = "HS256"` (DESIGN §7).
+    pub legacy_hs256_secret: SecretString,
+    /// Empty: `public_url`.
+    pub access_token_audience: String,
+    /// Limit of every call to Google, Naver and Kakao.
+    pub upstream_timeout: HumanDuration,
+    #[serde(deserialize_with = "comma_list")]
+    pub cors_origins: Vec<String>,
+    pub rate_limits: RateLimits,
+    pub providers: Providers,
+    pub clients: Vec<ClientConfig>,
+    /// Set by `munji serve --dev`, never read from a file.
+    #[serde(skip)]
+    pub dev: bool,
+}
+
+/// What happens when a social identity matches no account (DESIGN §2.2 step 3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Registration {
+    Form,
+    Auto,
+    Closed,
+}
+
+/// Access-token signature algorithm (DESIGN §7).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+pub enum SigningAlg {
+    ES256,
+    RS256,
+    EdDSA,
+    HS256,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimits {
+    /// Per client IP: `/login/*`, `/callback/*`, `/signup`, `/authorize`.
+    pub pages: Rate,
+    /// Per client IP and per client: `/token`, `/introspect`, `/revoke`.
+    pub oauth: Rate,
+    /// Per service client: `POST /api/v1/gmail/access-token`.
+    pub vend: Rate,
+    /// CIDRs whose `X-Forwarded-For` names the client IP.
+    #[serde(deserialize_with = "comma_list")]
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Providers {
+    pub google: ProviderConfig,
+    pub naver: ProviderConfig,
+    pub kakao: ProviderConfig,
+}
+
+/// One upstream provider. A provider without `client_id` is off.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderConfig {
+    pub client_id: String,
+    pub client_secret: SecretString,
+    /// Google only: endpoints come from `{issuer_url}/.well-known/openid-configuration`.
+    pub issuer_url: Option<Url>,
+    pub authorize_url: Option<Url>,
+    pub token_url: Option<Url>,
+    pub userinfo_url: Option<Url>,
+    pub legacy_email_trust: EmailTrust,
+}
+
+impl ProviderConfig {
+    pub fn enabled(&self) -> bool {
+        !self.client_id.is_empty()
+    }
+}
+
+/// When a provider's e-mail may claim a legacy mapping (DESIGN §2.2 step 2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EmailTrust {
+    /// The provider says the address is verified (Google, Kakao).
+    Verified,
+    /// The provider asserts the address without a flag (Naver).
+    Asserted,
+    Never,
+}
+
+/// An OIDC client from `[[clients]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientConfig {
+    pub id: String,
+    /// No secret: a public client, which must use PKCE.
+    #[serde(default)]
+    pub secret: Option<SecretString>,
+    #[serde(default)]
+    pub redirect_uris: Vec<String>,
+    #[serde(default)]
+    pub grant_types: Vec<String>,
+    #[serde(default)]
+    pub scopes: Vec<String>,
+    #[serde(default)]
+    pub gmail_targets: Vec<String>,
+}
+
+/// The built-in defaults, as the TOML a user would write.
+const DEFAULTS: &str = r#"
+public_url = "http://127.0.0.1:8080"
+bind = "127.0.0.1:8080"
+database_url = "sqlite://munji.db"
+redis_url = ""
+redis_prefix = "munji:"
+encryption_keys = []
+registration = "form"
+access_token_ttl = "1h"
+refresh_token_ttl = "24h"
+signing_alg = "ES256"
+legacy_hs256_secret = ""
+access_token_audience = ""
+upstream_timeout = "10s"
+cors_origins = []
+clients = []
+
+[rate_limits]
+pages = "60/min"
+oauth = "600/min"
+vend = "600/min"
+trusted_proxies = []
+
+[providers.google]
+client_id = ""
+client_secret = ""
+issuer_url = "https://accounts.google.com"
+legacy_email_trust = "verified"
+
+[providers.naver]
+client_id = ""
+client_secret = ""
+authorize_url = "https://nid.naver.com/oauth2.0/authorize"
+token_url = "https://nid.naver.com/oauth2.0/token"
+userinfo_url = "https://openapi.naver.com/v1/nid/me"
+legacy_email_trust = "asserted"
+
+[providers.kakao]
+client_id = ""
+client_secret = ""
+authorize_url = "https://kauth.kakao.com/oauth/authorize"
+token_url = "https://kauth.kakao.com/oauth/token"
+userinfo_url = "https://kapi.kakao.com/v2/user/me"
+legacy_email_trust = "verified"
+"#;
+
+/// What the configuration is loaded for: serving needs every secret; the administrative
+/// commands (`migrate`, …) need only what they touch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    Serve { dev: bool },
+    Admin,
+}
+
+/// Where configuration comes from: an optional TOML file and the environment.
+pub struct Sources<'a> {
+    pub file: Option<&'a Path>,
+    /// `(name, value)` pairs; only names starting with `MUNJI_` are read.
+    pub env: Vec<(String, String)>,
+    pub purpose: Purpose,
+}
+
+impl<'a> Sources<'a> {
+    /// The process environment plus an optional file.
+    pub fn from_process(file: Option<&'a Path>, purpose: Purpose) -> Self {
+        Self { file, env: std::env::vars().collect(), purpose }
+    }
+}
+
+impl Config {
+    /// Layer defaults < file < environment, deserialize and validate.
+    ///
+    /// With `--dev`, a missing `secret_key` is generated once and kept beside the database.
+    pub fn load(sources: Sources<'_>) -> anyhow::Result<Self> {
+        let mut figment = Figment::from(Toml::string(DEFAULTS));
+        if let Some(file) = sources.file {
+            if !file.is_file() {
+                bail!("config file {} does not exist", file.display());
+            }
+            figment = figment.merge(Toml::file_exact(file));
+        }
+        figment = merge_env(figment, &sources.env);
+        let mut config: Config = figment.extract().map_err(|e| anyhow::anyhow!(describe(&e)))?;
+        config.dev = sources.purpose == Purpose::Serve { dev: true };
+        if config.dev && config.secret_key.is_none() {
+            config.secret_key = Some(dev_secret(&config.dev_secret_path())?);
+        }
+        config.validate(sources.purpose)?;
+        Ok(config)
+    }
+
+    /// Cross-field rules that serde cannot express.
+    fn validate(&self, purpose: Purpose) -> anyhow::Result<()> {
+        match &self.secret_key {
+            None if purpose == Purpose::Admin => {}
+            None => bail!(
+                "config key `secret_key` is required (≥ {MIN_SECRET_BYTES} bytes, base64; set MUNJI_SECRET_KEY or run `munji serve --dev`)"
+            ),
+            Some(key) if key.len() < MIN_SECRET_BYTES => bail!(
+                "config key `secret_key` is too short: {} bytes after base64 decoding, at least {MIN_SECRET_BYTES} needed",
+                key.len()
+            ),
+            Some(_) => {}
+        }
+        if self.dev && !self.bind.ip().is_loopback() {
+            bail!("config key `bind` is {}: --dev only listens on a loopback address (127.0.0.1 or ::1)", self.bind);
+        }
+        let hs256_len = self.legacy_hs256_secret.expose_secret().len();
+        if self.signing_alg == SigningAlg::HS256 && hs256_len < MIN_SECRET_BYTES {
+            bail!(
+                "config key `legacy_hs256_secret` must be set (≥ {MIN_SECRET_BYTES} bytes) when `signing_alg` is HS256"
+            );
+        }
+        if hs256_len > 0 && hs256_len < MIN_SECRET_BYTES {
+            bail!("config key `legacy_hs256_secret` is too short: at least {MIN_SECRET_BYTES} bytes");
+        }
+        let trust_rules = [
+            ("google", &self.providers.google, EmailTrust::Verified),
+            ("naver", &self.providers.naver, EmailTrust::Asserted),
+            ("kakao", &self.providers.kakao, EmailTrust::Verified),
+        ];
+        for (name, provider, allowed) in trust_rules {
+            let trust = provider.legacy_email_trust;
+            if trust != allowed && trust != EmailTrust::Never {
+                bail!(
+                    "config key `providers.{name}.legacy_email_trust` must be {:?} or never",
+                    format!("{allowed:?}").to_lowercase()
+                );
+            }
+        }
+        if self.providers.google.enabled() && self.providers.google.issuer_url.is_none() {
+            bail!("config key `providers.google.issuer_url` is required when Google is on");
+        }
+        for (i, key) in self.encryption_keys.iter().enumerate() {
+            if self.encryption_keys[..i].iter().any(|k| k.id == key.id) {
+                bail!("config key `encryption_keys`: key id {:?} appears twice", key.id);
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether ephemeral state goes to Redis.
+    pub fn uses_redis(&self) -> bool {
+        !self.redis_url.expose_secret().is_empty()
+    }
+
+    /// The audience of access tokens: `access_token_audience`, else `public_url`.
+    pub fn audience(&self) -> String {
+        if self.access_token_audience.is_empty() {
+            self.public_url.as_str().trim_end_matches('/').to_owned()
+        } else {
+            self.access_token_audience.clone()
+        }
+    }
+
+    pub fn upstream_timeout(&self) -> Duration {
+        self.upstream_timeout.0
+    }
+
+    /// Where `--dev` keeps its generated secret: beside the SQLite file, else in the working
+    /// directory.
+    pub fn dev_secret_path(&self) -> PathBuf {
+        let url = self.database_url.expose_secret();
+        match crate::store::sqlite_file(url) {
+            Some(db) => {
+                let mut name = db.into_os_string();
+                name.push(".secret");
+                PathBuf::from(name)
+            }
+            None => PathBuf::from("munji-dev.secret"),
+        }
+    }
+}
+
+/// Read the `--dev` secret, or create it (mode 0600) on first run.
+fn dev_secret(path: &Path) -> anyhow::Result<Base64Secret> {
+    if let Ok(text) = std::fs::read_to_string(path) {
+        return Base64Secret::parse(text.trim()).with_context(|| {
+            format!("the dev secret in {} is unreadable; delete it to make a new one", path.display())
+        });
+    }
+    let encoded = crate::crypto::random_base64(MIN_SECRET_BYTES);
+    write_private(path, &encoded).with_context(|| format!("writing the dev secret to {}", path.display()))?;
+    Base64Secret::parse(&encoded)
+}
+
+fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    #[cfg(unix)]
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    options.mode(0o600);
+    let mut file = options.open(path)?;
+    file.write_all(contents.as_bytes())
+}
+
+/// A figment error as one line that names the key and, for the environment, the variable.
+fn describe(error: &figment::Error) -> String {
+    error
+        .clone()
+        .into_iter()
+        .map(|e| {
+            let key = e.path.join(".");
+            let var = format!("MUNJI_{}", e.path.join("__").to_uppercase());
+            if key.is_empty() {
+                format!("configuration: {}", e.kind)
+            } else {
+                format!("config key `{key}` (env {var}): {}", e.kind)
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// `MUNJI_*` variables as figment layers. Unlike figment's own `Env`, values stay strings (a
+/// numeric-looking secret stays a string), and `__` nests keys.
+fn merge_env(mut figment: Figment, env: &[(String, String)]) -> Figment {
+    for (name, value) in env {
+        let Some(key) = name.strip_prefix("MUNJI_") else { continue };
+        if key.is_empty() {
+            continue;
+        }
+        let path = key.to_lowercase().replace("__", ".");
+        figment = figment.merge(Serialized::default(&path, value));
+    }
+    figment
+}
+
+#[cfg(test)]
+mod tests;

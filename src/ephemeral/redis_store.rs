@@ -1,0 +1,74 @@
+//! The Redis backend of the ephemeral store.
+
+use std::time::Duration;
+
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+
+use super::Result;
+
+/// A self-healing Redis connection and the prefix of every key it writes.
+#[derive(Clone)]
+pub struct RedisStore {
+    conn: ConnectionManager,
+    prefix: String,
+}
+
+impl RedisStore {
+    /// Parse `url` and prepare a connection made on first use, so start-up does not depend on
+    /// Redis being up; a lost connection is re-made by the next command.
+    pub fn new(url: &str, prefix: &str) -> Result<Self> {
+        let client = redis::Client::open(url)?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(Duration::from_secs(2)))
+            .set_response_timeout(Some(Duration::from_secs(2)))
+            .set_number_of_retries(1)
+            .set_max_delay(Duration::from_millis(500));
+        let conn = ConnectionManager::new_lazy_with_config(client, config)?;
+        Ok(Self { conn, prefix: prefix.to_owned() })
+    }
+
+    fn key(&self, key: &str) -> String {
+        format!("{}{key}", self.prefix)
+    }
+
+    pub async fn put(&self, key: &str, value: &[u8], ttl: Duration) -> Result<()> {
+        let millis = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
+        redis::cmd("SET")
+            .arg(self.key(key))
+            .arg(value)
+            .arg("PX")
+            .arg(millis)
+            .query_async::<()>(&mut self.conn.clone())
+            .await?;
+        Ok(())
+    }
+
+    pub async fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        Ok(redis::cmd("GET").arg(self.key(key)).query_async(&mut self.conn.clone()).await?)
+    }
+
+    /// `GETDEL` is atomic: of concurrent callers, one gets the value and the rest get nothing.
+    pub async fn take(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        Ok(redis::cmd("GETDEL").arg(self.key(key)).query_async(&mut self.conn.clone()).await?)
+    }
+
+    pub async fn delete(&self, key: &str) -> Result<()> {
+        redis::cmd("DEL").arg(self.key(key)).query_async::<()>(&mut self.conn.clone()).await?;
+        Ok(())
+    }
+
+    pub async fn ping(&self) -> Result<()> {
+        redis::cmd("PING").query_async::<()>(&mut self.conn.clone()).await?;
+        Ok(())
+    }
+
+    /// Delete every key under this store's prefix (tests use a prefix of their own).
+    pub async fn delete_prefixed(&self) -> Result<u64> {
+        let mut conn = self.conn.clone();
+        let keys: Vec<String> = redis::cmd("KEYS").arg(format!("{}*", self.prefix)).query_async(&mut conn).await?;
+        if keys.is_empty() {
+            return Ok(0);
+        }
+        Ok(redis::cmd("DEL").arg(&keys).query_async(&mut conn).await?)
+    }
+}

@@ -1,0 +1,117 @@
+//! The SQL backend of the ephemeral store: the `ephemeral` table of either database.
+//!
+//! Expiry times are milliseconds on the database's clock, so instances with skewed clocks still
+//! agree on what has expired. Reads ignore expired rows; [`purge_expired`] removes them.
+
+use std::time::Duration;
+
+use crate::store::{Db, Result};
+
+/// "Now" in Unix milliseconds, as each dialect writes it (macros, so that `concat!` can build
+/// static SQL from them).
+macro_rules! pg_now {
+    () => {
+        "(EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::BIGINT"
+    };
+}
+macro_rules! sqlite_now {
+    () => {
+        "CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)"
+    };
+}
+
+fn millis(ttl: Duration) -> i64 {
+    i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX / 2).max(1)
+}
+
+pub async fn put(db: &Db, key: &str, value: &[u8], ttl: Duration) -> Result<()> {
+    match db {
+        Db::Postgres(pool) => {
+            const SQL: &str = concat!(
+                "INSERT INTO ephemeral (key, value, expires_at) VALUES ($1, $2, ",
+                pg_now!(),
+                " + $3)
+                 ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, expires_at = EXCLUDED.expires_at"
+            );
+            sqlx::query(SQL).bind(key).bind(value).bind(millis(ttl)).execute(pool).await?;
+        }
+        Db::Sqlite(pool) => {
+            const SQL: &str = concat!(
+                "INSERT INTO ephemeral (key, value, expires_at) VALUES (?1, ?2, ",
+                sqlite_now!(),
+                " + ?3)
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at"
+            );
+            sqlx::query(SQL).bind(key).bind(value).bind(millis(ttl)).execute(pool).await?;
+        }
+    }
+    Ok(())
+}
+
+pub async fn get(db: &Db, key: &str) -> Result<Option<Vec<u8>>> {
+    Ok(match db {
+        Db::Postgres(pool) => {
+            const SQL: &str = concat!("SELECT value FROM ephemeral WHERE key = $1 AND expires_at > ", pg_now!());
+            sqlx::query_scalar(SQL).bind(key).fetch_optional(pool).await?
+        }
+        Db::Sqlite(pool) => {
+            const SQL: &str = concat!("SELECT value FROM ephemeral WHERE key = ?1 AND expires_at > ", sqlite_now!());
+            sqlx::query_scalar(SQL).bind(key).fetch_optional(pool).await?
+        }
+    })
+}
+
+/// `DELETE … RETURNING` removes the row and hands it to exactly one caller.
+pub async fn take(db: &Db, key: &str) -> Result<Option<Vec<u8>>> {
+    let value: Option<(Vec<u8>, bool)> = match db {
+        Db::Postgres(pool) => {
+            const SQL: &str = concat!("DELETE FROM ephemeral WHERE key = $1 RETURNING value, expires_at > ", pg_now!());
+            sqlx::query_as(SQL).bind(key).fetch_optional(pool).await?
+        }
+        Db::Sqlite(pool) => {
+            const SQL: &str =
+                concat!("DELETE FROM ephemeral WHERE key = ?1 RETURNING value, expires_at > ", sqlite_now!());
+            sqlx::query_as(SQL).bind(key).fetch_optional(pool).await?
+        }
+    };
+    // An expired row is deleted all the same, but was never there for the caller.
+    Ok(value.and_then(|(value, live)| live.then_some(value)))
+}
+
+pub async fn delete(db: &Db, key: &str) -> Result<()> {
+    match db {
+        Db::Postgres(pool) => {
+            sqlx::query("DELETE FROM ephemeral WHERE key = $1").bind(key).execute(pool).await?;
+        }
+        Db::Sqlite(pool) => {
+            sqlx::query("DELETE FROM ephemeral WHERE key = ?1").bind(key).execute(pool).await?;
+        }
+    }
+    Ok(())
+}
+
+pub async fn ping(db: &Db) -> Result<()> {
+    match db {
+        Db::Postgres(pool) => {
+            sqlx::query("SELECT 1 FROM ephemeral LIMIT 1").execute(pool).await?;
+        }
+        Db::Sqlite(pool) => {
+            sqlx::query("SELECT 1 FROM ephemeral LIMIT 1").execute(pool).await?;
+        }
+    }
+    Ok(())
+}
+
+pub async fn purge_expired(db: &Db) -> Result<u64> {
+    let done = match db {
+        Db::Postgres(pool) => sqlx::query(concat!("DELETE FROM ephemeral WHERE expires_at <= ", pg_now!()))
+            .execute(pool)
+            .await?
+            .rows_affected(),
+        Db::Sqlite(pool) => sqlx::query(concat!("DELETE FROM ephemeral WHERE expires_at <= ", sqlite_now!()))
+            .execute(pool)
+            .await?
+            .rows_affected(),
+    };
+    Ok(done)
+}

@@ -1,0 +1,30 @@
+//! The JSON API under `/api/v1` (poem-openapi). The document is served at
+//! `/api/v1/openapi.json`, Swagger UI at `/docs`, and `munji openapi` prints it; the committed
+//! `openapi/munji.json` must equal [`spec_json`] (a test checks).
+//!
+//! Capabilities add their API structs to [`Apis`] as they arrive; the error envelope
+//! ([`error::ApiError`]) is shared by all of them.
+
+pub mod error;
+
+use poem_openapi::OpenApiService;
+
+/// The tuple of every API struct. Empty until a capability adds its routes.
+pub type Apis = ();
+
+/// The `/api/v1` service. The document does not depend on configuration: its only server entry
+/// is the relative `/api/v1`, so the committed copy equals the served one byte for byte.
+pub fn service() -> OpenApiService<Apis, ()> {
+    OpenApiService::new((), "munji", env!("CARGO_PKG_VERSION"))
+        .summary("munji identity provider API")
+        .description(
+            "The JSON API of munji. Errors have the shape \
+             `{\"error\": {\"code\", \"message\", \"request_id\"}}`; every response carries `X-Request-Id`.",
+        )
+        .server("/api/v1")
+}
+
+/// The OpenAPI document exactly as `/api/v1/openapi.json` serves it.
+pub fn spec_json() -> String {
+    service().spec()
+}

@@ -1,0 +1,128 @@
+//! Middleware applied to every route.
+//!
+//! - [`Observe`]: request id (task-local and `X-Request-Id`), one JSON log line per request,
+//!   request counts and latency by route pattern; errors rendered in their area's shape.
+//! - [`BodyLimit`]: refuse bodies over a size, declared or streamed, with 413.
+
+use std::time::Instant;
+
+use poem::{
+    Endpoint, IntoResponse, Middleware, PathPattern, Request, Response, Result,
+    error::ReadBodyError,
+    http::{HeaderValue, StatusCode, header},
+};
+use tracing::Instrument as _;
+
+use super::request_id::{self, RequestId};
+use crate::metrics::Metrics;
+
+/// Outermost middleware: everything a request leaves behind in logs and metrics.
+pub struct Observe {
+    metrics: Metrics,
+}
+
+impl Observe {
+    pub fn new(metrics: Metrics) -> Self {
+        Self { metrics }
+    }
+}
+
+impl<E: Endpoint> Middleware<E> for Observe {
+    type Output = ObserveEndpoint<E>;
+
+    fn transform(&self, inner: E) -> Self::Output {
+        ObserveEndpoint { inner, metrics: self.metrics.clone() }
+    }
+}
+
+pub struct ObserveEndpoint<E> {
+    inner: E,
+    metrics: Metrics,
+}
+
+impl<E: Endpoint> Endpoint for ObserveEndpoint<E> {
+    type Output = Response;
+
+    async fn call(&self, req: Request) -> Result<Response> {
+        let started = Instant::now();
+        let id = RequestId::from_header(req.headers().get(request_id::HEADER).and_then(|v| v.to_str().ok()));
+        let method = req.method().to_string();
+        // The path only: query strings carry codes and state, which never reach the logs.
+        let path = req.uri().path().to_owned();
+        let span = tracing::info_span!("request", request_id = %id, http.method = %method, http.path = %path);
+
+        let mut resp = id
+            .clone()
+            .scope(async {
+                match self.inner.call(req).await {
+                    Ok(resp) => resp.into_response(),
+                    Err(err) => super::api::error::render_for_path(&path, err),
+                }
+            })
+            .instrument(span.clone())
+            .await;
+
+        let status = resp.status();
+        let route = resp.data::<PathPattern>().map_or("unmatched", |p| &p.0).to_owned();
+        let elapsed = started.elapsed();
+        let labels = [route.as_str(), method.as_str(), status.as_str()];
+        self.metrics.http_requests.with_label_values(&labels).inc();
+        self.metrics.http_duration.with_label_values(&labels).observe(elapsed.as_secs_f64());
+        span.in_scope(|| {
+            let duration_ms = elapsed.as_secs_f64() * 1000.0;
+            if status.is_server_error() {
+                tracing::warn!(http.status = status.as_u16(), http.route = %route, duration_ms, "request answered");
+            } else {
+                tracing::info!(http.status = status.as_u16(), http.route = %route, duration_ms, "request answered");
+            }
+        });
+        if let Ok(value) = HeaderValue::from_str(id.as_str()) {
+            resp.headers_mut().insert(request_id::HEADER, value);
+        }
+        Ok(resp)
+    }
+}
+
+/// Refuse request bodies larger than a limit with 413, whether the size is declared in
+/// `Content-Length` or only found while reading a chunked body.
+pub struct BodyLimit {
+    max: usize,
+}
+
+impl BodyLimit {
+    pub fn new(max: usize) -> Self {
+        Self { max }
+    }
+}
+
+impl<E: Endpoint> Middleware<E> for BodyLimit {
+    type Output = BodyLimitEndpoint<E>;
+
+    fn transform(&self, inner: E) -> Self::Output {
+        BodyLimitEndpoint { inner, max: self.max }
+    }
+}
+
+pub struct BodyLimitEndpoint<E> {
+    inner: E,
+    max: usize,
+}
+
+impl<E: Endpoint> Endpoint for BodyLimitEndpoint<E> {
+    type Output = E::Output;
+
+    async fn call(&self, mut req: Request) -> Result<Self::Output> {
+        let too_large = || poem::Error::from_string("request body too large", StatusCode::PAYLOAD_TOO_LARGE);
+        let declared =
+            req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+        if declared.is_some_and(|len| len > self.max as u64) {
+            return Err(too_large());
+        }
+        let body = req.take_body().into_bytes_limit(self.max).await.map_err(|e| match e {
+            ReadBodyError::PayloadTooLarge => too_large(),
+            other => other.into(),
+        })?;
+        req.set_body(body);
+        self.inner.call(req).await
+    }
+}

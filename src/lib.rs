@@ -1,0 +1,25 @@
+//! munji: a self-hosted identity provider.
+//!
+//! Crate map (each module's `//!` says what it may depend on):
+//!
+//! - [`cli`]: the `munji` command line (serve, migrate, openapi).
+//! - [`config`]: settings from defaults, a TOML file and `MUNJI_*` variables, validated once.
+//! - [`startup`]: [`startup::Application`] connects the stores, migrates and binds the listener.
+//! - [`state`]: [`state::AppState`], the one value every handler receives.
+//! - [`store`]: the durable store, PostgreSQL or SQLite, with per-backend migrations.
+//! - [`ephemeral`]: TTL values with an atomic take-once, in Redis or a database table.
+//! - [`http`]: the poem routes and middleware; [`http::api`] is the `/api/v1` OpenAPI service.
+//! - [`metrics`]: the Prometheus registry that `/metrics` renders.
+//! - [`telemetry`]: tracing set-up (JSON logs, request ids).
+//! - [`crypto`]: random values and constant-time comparisons.
+
+pub mod cli;
+pub mod config;
+pub mod crypto;
+pub mod ephemeral;
+pub mod http;
+pub mod metrics;
+pub mod startup;
+pub mod state;
+pub mod store;
+pub mod telemetry;

@@ -1,0 +1,40 @@
+//! Prometheus metrics, one registry per application (never a global: tests run many apps in one
+//! process). `/metrics` renders [`Metrics::render`]. Depends on nothing else in the crate.
+
+use prometheus::{Encoder as _, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder};
+
+/// Every metric munji exports.
+#[derive(Clone)]
+pub struct Metrics {
+    registry: Registry,
+    /// `munji_http_requests_total{route,method,status}`
+    pub http_requests: IntCounterVec,
+    /// `munji_http_request_duration_seconds{route,method,status}`
+    pub http_duration: HistogramVec,
+}
+
+impl Metrics {
+    pub fn new() -> Result<Self, prometheus::Error> {
+        let registry = Registry::new();
+        let labels = &["route", "method", "status"];
+        let http_requests = IntCounterVec::new(
+            Opts::new("munji_http_requests_total", "HTTP requests answered, by route pattern, method and status"),
+            labels,
+        )?;
+        let http_duration = HistogramVec::new(
+            HistogramOpts::new("munji_http_request_duration_seconds", "Time to answer an HTTP request")
+                .buckets(vec![0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0]),
+            labels,
+        )?;
+        registry.register(Box::new(http_requests.clone()))?;
+        registry.register(Box::new(http_duration.clone()))?;
+        Ok(Self { registry, http_requests, http_duration })
+    }
+
+    /// The Prometheus text exposition format.
+    pub fn render(&self) -> Result<String, prometheus::Error> {
+        let mut buffer = Vec::new();
+        TextEncoder::new().encode(&self.registry.gather(), &mut buffer)?;
+        String::from_utf8(buffer).map_err(|e| prometheus::Error::Msg(e.to_string()))
+    }
+}

@@ -1,0 +1,137 @@
+//! [`Application`]: connect the stores, apply pending migrations, bind the listener (port 0 is
+//! fine: tests use it), then serve until a shutdown signal, finishing in-flight requests.
+
+use std::{net::SocketAddr, time::Duration};
+
+use anyhow::Context as _;
+use poem::{
+    Server,
+    listener::{Acceptor as _, Listener as _, TcpAcceptor, TcpListener},
+};
+use secrecy::ExposeSecret as _;
+
+use crate::{
+    config::Config,
+    ephemeral::Ephemeral,
+    http,
+    metrics::Metrics,
+    state::{AppState, Inner},
+    store::Db,
+};
+
+/// How long in-flight requests may run after a shutdown signal.
+const GRACE_PERIOD: Duration = Duration::from_secs(30);
+/// How often expired rows leave the SQL ephemeral table.
+const PURGE_EVERY: Duration = Duration::from_secs(60);
+
+pub struct Application {
+    acceptor: TcpAcceptor,
+    local_addr: SocketAddr,
+    state: AppState,
+}
+
+impl Application {
+    /// Bind `config.bind` and build everything behind it.
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        let acceptor = TcpListener::bind(config.bind)
+            .into_acceptor()
+            .await
+            .with_context(|| format!("binding {} (config key `bind`)", config.bind))?;
+        Self::build_with_acceptor(config, acceptor).await
+    }
+
+    /// Serve on a listener bound by the caller (tests bind port 0 first to learn the URL).
+    pub async fn build_with_listener(config: Config, listener: std::net::TcpListener) -> anyhow::Result<Self> {
+        listener.set_nonblocking(true)?;
+        Self::build_with_acceptor(config, TcpAcceptor::from_std(listener)?).await
+    }
+
+    async fn build_with_acceptor(config: Config, acceptor: TcpAcceptor) -> anyhow::Result<Self> {
+        let local_addr = acceptor
+            .local_addr()
+            .into_iter()
+            .find_map(|addr| addr.as_socket_addr().copied())
+            .context("the listener has no socket address")?;
+        let state = connect(config).await?;
+        Ok(Self { acceptor, local_addr, state })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serve until `shutdown` resolves, then let in-flight requests finish (up to 30 s).
+    pub async fn run_until(self, shutdown: impl Future<Output = ()>) -> std::io::Result<()> {
+        let purge = tokio::spawn(purge_expired(self.state.ephemeral.clone()));
+        tracing::info!(
+            addr = %self.local_addr,
+            database = self.state.db.backend_name(),
+            ephemeral = self.state.ephemeral.kind(),
+            "munji listening"
+        );
+        let routes = http::routes(self.state.clone());
+        let result = Server::new_with_acceptor(self.acceptor)
+            .run_with_graceful_shutdown(routes, shutdown, Some(GRACE_PERIOD))
+            .await;
+        purge.abort();
+        self.state.db.close().await;
+        tracing::info!("munji stopped");
+        result
+    }
+}
+
+/// Connect the durable store (migrating it) and the ephemeral store.
+async fn connect(config: Config) -> anyhow::Result<AppState> {
+    let db = Db::connect(config.database_url.expose_secret())
+        .await
+        .context("connecting to the database (config key `database_url`)")?;
+    db.migrate().await.context("applying database migrations")?;
+    let ephemeral = if config.uses_redis() {
+        Ephemeral::redis(config.redis_url.expose_secret(), &config.redis_prefix)
+            .context("config key `redis_url` is not a valid Redis URL")?
+    } else {
+        Ephemeral::sql(db.clone())
+    };
+    let metrics = Metrics::new().context("creating metrics")?;
+    Ok(AppState::new(Inner { config, db, ephemeral, metrics }))
+}
+
+async fn purge_expired(ephemeral: Ephemeral) {
+    let mut tick = tokio::time::interval(PURGE_EVERY);
+    loop {
+        tick.tick().await;
+        if let Err(e) = ephemeral.purge_expired().await {
+            tracing::warn!(error.message = %e, "purging expired ephemeral values failed");
+        }
+    }
+}
+
+/// Resolves on SIGINT (Ctrl-C) or SIGTERM.
+pub async fn shutdown_signal() {
+    let interrupt = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error.message = %e, "cannot listen for SIGINT");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => drop(signal.recv().await),
+            Err(e) => {
+                tracing::error!(error.message = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => tracing::info!("SIGINT received, finishing in-flight requests"),
+        () = terminate => tracing::info!("SIGTERM received, finishing in-flight requests"),
+    }
+}

@@ -1,0 +1,137 @@
+//! The `munji` binary as an operator runs it.
+
+use std::{
+    process::{Command, Output, Stdio},
+    time::{Duration, Instant},
+};
+
+use crate::helpers::{SECRET_KEY, databases::TestDatabase};
+
+fn munji(args: &[&str], env: &[(&str, &str)], dir: &std::path::Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_munji"));
+    cmd.args(args).env_clear().envs(env.iter().copied()).current_dir(dir);
+    cmd
+}
+
+fn run(args: &[&str], env: &[(&str, &str)], dir: &std::path::Path) -> Output {
+    munji(args, env, dir).output().expect("run munji")
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+#[test]
+fn a_malformed_config_value_fails_start_up_naming_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(&["serve"], &[("MUNJI_SECRET_KEY", SECRET_KEY), ("MUNJI_BIND", "localhost-ish")], dir.path());
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("config key `bind`") && stderr.contains("MUNJI_BIND"), "{stderr}");
+
+    std::fs::write(dir.path().join("munji.toml"), "registration = \"sometimes\"\n").unwrap();
+    let out = run(&["serve", "--config", "munji.toml"], &[("MUNJI_SECRET_KEY", SECRET_KEY)], dir.path());
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("config key `registration`"));
+}
+
+#[test]
+fn serve_without_a_secret_key_refuses_to_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(&["serve"], &[], dir.path());
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("`secret_key` is required"));
+    assert!(!dir.path().join("munji.db").exists(), "nothing is created when start-up fails");
+}
+
+#[test]
+fn serve_dev_refuses_a_non_loopback_bind() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(&["serve", "--dev"], &[("MUNJI_BIND", "0.0.0.0:8080")], dir.path());
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("loopback"));
+}
+
+#[tokio::test]
+async fn serve_dev_runs_with_no_configuration_and_stops_cleanly_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let bind = format!("127.0.0.1:{port}");
+    let mut child = munji(&["serve", "--dev"], &[("MUNJI_BIND", &bind)], dir.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+
+    let client = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let ready = loop {
+        match client.get(format!("http://{bind}/readyz")).send().await {
+            Ok(resp) => break resp,
+            Err(_) if Instant::now() < deadline => tokio::time::sleep(Duration::from_millis(50)).await,
+            Err(e) => panic!("munji serve --dev did not come up: {e}"),
+        }
+    };
+    assert_eq!(ready.status(), 200);
+    assert_eq!(client.get(format!("http://{bind}/healthz")).send().await.unwrap().status(), 200);
+    assert!(dir.path().join("munji.db").is_file(), "the embedded database is created on first run");
+    assert!(dir.path().join("munji.db.secret").is_file(), "the dev secret is kept beside it");
+
+    let pid = child.id().to_string();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "munji did not stop after SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "{status}");
+}
+
+#[test]
+fn openapi_prints_the_committed_document() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(&["openapi"], &[], dir.path());
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8(out.stdout).unwrap(), include_str!("../../openapi/munji.json"));
+}
+
+async fn migrate_then_revert_everything(database: TestDatabase) {
+    let dir = tempfile::tempdir().unwrap();
+    let env = [("MUNJI_DATABASE_URL", database.url.as_str())];
+
+    let up = run(&["migrate"], &env, dir.path());
+    assert!(up.status.success(), "{}", String::from_utf8_lossy(&up.stderr));
+    let stdout = String::from_utf8_lossy(&up.stdout).to_string();
+    assert!(stdout.contains("applied 2 migration(s); now at version 2"), "{stdout}");
+
+    let again = run(&["migrate"], &env, dir.path());
+    assert!(String::from_utf8_lossy(&again.stdout).contains("applied 0 migration(s)"));
+
+    let one = run(&["migrate", "revert"], &env, dir.path());
+    assert!(
+        String::from_utf8_lossy(&one.stdout).contains("now at version 1"),
+        "{}",
+        String::from_utf8_lossy(&one.stderr)
+    );
+
+    let all = run(&["migrate", "revert", "--target", "0"], &env, dir.path());
+    assert!(all.status.success());
+    assert!(String::from_utf8_lossy(&all.stdout).contains("now at version 0"));
+
+    let db = munji::store::Db::connect(&database.url).await.unwrap();
+    assert_eq!(db.applied_versions().await.unwrap(), Vec::<i64>::new());
+    db.close().await;
+}
+
+#[tokio::test]
+async fn migrate_applies_and_reverts_on_sqlite() {
+    migrate_then_revert_everything(TestDatabase::sqlite()).await;
+}
+
+#[tokio::test]
+async fn migrate_applies_and_reverts_on_postgres() {
+    migrate_then_revert_everything(TestDatabase::postgres().await).await;
+}

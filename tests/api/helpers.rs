@@ -1,0 +1,146 @@
+//! `TestApp`: the real application on `127.0.0.1:0` against private stores, driven over HTTP.
+//!
+//! Every integration test runs on each backend through [`on_every_backend!`]:
+//! SQLite alone, PostgreSQL with its ephemeral table, and PostgreSQL with Redis.
+
+use std::sync::LazyLock;
+
+use munji::{
+    config::{Config, Purpose, Sources},
+    startup::Application,
+    state::AppState,
+};
+
+#[path = "../support/databases.rs"]
+pub mod databases;
+
+use databases::{RedisPrefix, TestDatabase};
+
+pub const SECRET_KEY: &str = "dGVzdC1zZWNyZXQta2V5LW9mLWF0LWxlYXN0LTMyLWJ5dGVz";
+
+/// The store combination a test runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+    PostgresRedis,
+}
+
+/// Generate one `#[tokio::test]` per backend for each listed `async fn(Backend)`.
+#[macro_export]
+macro_rules! on_every_backend {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[tokio::test] async fn $name() { super::$name($crate::helpers::Backend::Sqlite).await })*
+        }
+        mod postgres {
+            $(#[tokio::test] async fn $name() { super::$name($crate::helpers::Backend::Postgres).await })*
+        }
+        mod postgres_redis {
+            $(#[tokio::test] async fn $name() { super::$name($crate::helpers::Backend::PostgresRedis).await })*
+        }
+    };
+}
+
+static TRACING: LazyLock<()> = LazyLock::new(|| {
+    if std::env::var_os("TEST_LOG").is_some() {
+        munji::telemetry::init(true);
+    }
+});
+
+pub struct TestApp {
+    pub base_url: String,
+    pub state: AppState,
+    /// A browser-like client: no automatic redirects, cookies kept.
+    pub client: reqwest::Client,
+    server: tokio::task::JoinHandle<std::io::Result<()>>,
+    _database: TestDatabase,
+    _redis: Option<RedisPrefix>,
+}
+
+pub struct TestAppBuilder {
+    backend: Backend,
+    redis_url: Option<String>,
+}
+
+impl TestApp {
+    pub async fn spawn(backend: Backend) -> Self {
+        Self::builder(backend).spawn().await
+    }
+
+    pub fn builder(backend: Backend) -> TestAppBuilder {
+        TestAppBuilder { backend, redis_url: None }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base_url)
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client.get(self.url(path)).send().await.expect("request")
+    }
+
+    pub async fn get_healthz(&self) -> reqwest::Response {
+        self.get("/healthz").await
+    }
+
+    pub async fn get_readyz(&self) -> reqwest::Response {
+        self.get("/readyz").await
+    }
+
+    pub async fn get_metrics(&self) -> String {
+        self.get("/metrics").await.text().await.expect("metrics body")
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+impl TestAppBuilder {
+    /// Use this Redis server (with a private key prefix) instead of the shared one.
+    pub fn redis_url(mut self, url: &str) -> Self {
+        self.redis_url = Some(url.to_owned());
+        self
+    }
+
+    pub async fn spawn(self) -> TestApp {
+        LazyLock::force(&TRACING);
+        let database = match self.backend {
+            Backend::Sqlite => TestDatabase::sqlite(),
+            Backend::Postgres | Backend::PostgresRedis => TestDatabase::postgres().await,
+        };
+        let redis = match (self.backend, self.redis_url) {
+            (_, Some(url)) => Some(RedisPrefix::on(&url)),
+            (Backend::PostgresRedis, None) => Some(RedisPrefix::new()),
+            _ => None,
+        };
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind port 0");
+        let addr = listener.local_addr().expect("local addr");
+        let base_url = format!("http://{addr}");
+
+        let mut env = vec![
+            ("MUNJI_SECRET_KEY".to_owned(), SECRET_KEY.to_owned()),
+            ("MUNJI_PUBLIC_URL".to_owned(), base_url.clone()),
+            ("MUNJI_BIND".to_owned(), addr.to_string()),
+            ("MUNJI_DATABASE_URL".to_owned(), database.url.clone()),
+        ];
+        if let Some(redis) = &redis {
+            env.push(("MUNJI_REDIS_URL".to_owned(), redis.url.clone()));
+            env.push(("MUNJI_REDIS_PREFIX".to_owned(), redis.prefix.clone()));
+        }
+        let config =
+            Config::load(Sources { file: None, env, purpose: Purpose::Serve { dev: false } }).expect("test config");
+        let app = Application::build_with_listener(config, listener).await.expect("build app");
+        let state = app.state().clone();
+        let server = tokio::spawn(app.run_until(std::future::pending()));
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .cookie_store(true)
+            .build()
+            .expect("client");
+        TestApp { base_url, state, client, server, _database: database, _redis: redis }
+    }
+}

@@ -1,0 +1,11 @@
+//! Integration tests: the real service over HTTP, on every storage backend.
+
+// Tests fail by panicking: unwrap, expect and panic are how they report.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod helpers;
+
+mod cli;
+mod openapi;
+mod ops;
+mod readiness;

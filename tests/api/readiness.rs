@@ -1,0 +1,125 @@
+//! `/readyz` turns 503 naming the store that went away, and back to 200 when it returns,
+//! without a restart.
+
+use std::{
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use serde_json::Value;
+
+use crate::helpers::{Backend, TestApp, databases};
+
+/// A redis-server of this test's own, on a port of its own, so it can be stopped.
+struct PrivateRedis {
+    port: u16,
+    child: Option<Child>,
+}
+
+impl PrivateRedis {
+    fn start_on(port: u16) -> Self {
+        let child = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("redis-server must be installed for this test");
+        let mut redis = Self { port, child: Some(child) };
+        redis.wait_until_up();
+        redis
+    }
+
+    fn start() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        Self::start_on(port)
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    fn wait_until_up(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("redis-server did not start on port {}", self.port);
+    }
+
+    fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.kill().ok();
+            child.wait().ok();
+        }
+    }
+}
+
+impl Drop for PrivateRedis {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Poll `/readyz` until it answers `status`; return the body and how long it took.
+async fn readyz_becomes(app: &TestApp, status: u16, within: Duration) -> (Value, Duration) {
+    let started = Instant::now();
+    loop {
+        let resp = app.get_readyz().await;
+        if resp.status() == status {
+            return (resp.json().await.unwrap(), started.elapsed());
+        }
+        assert!(started.elapsed() < within, "/readyz still {} after {within:?}", resp.status());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn readyz_names_redis_while_it_is_down_and_recovers_without_a_restart() {
+    let mut redis = PrivateRedis::start();
+    let app = TestApp::builder(Backend::PostgresRedis).redis_url(&redis.url()).spawn().await;
+    readyz_becomes(&app, 200, Duration::from_secs(5)).await;
+
+    redis.stop();
+    let (body, took) = readyz_becomes(&app, 503, Duration::from_secs(5)).await;
+    assert_eq!(body["failed"], serde_json::json!(["ephemeral_store"]));
+    assert_eq!(body["checks"]["ephemeral_store"]["status"], "failed");
+    assert_eq!(body["checks"]["database"]["status"], "ok");
+    eprintln!("readyz saw redis go down after {took:?}");
+
+    let _redis = PrivateRedis::start_on(redis.port);
+    let (body, took) = readyz_becomes(&app, 200, Duration::from_secs(10)).await;
+    assert_eq!(body["status"], "ready");
+    eprintln!("readyz saw redis come back after {took:?}");
+}
+
+#[tokio::test]
+async fn readyz_names_postgres_while_it_refuses_connections_and_recovers() {
+    // With Redis as the ephemeral store, only the database goes away.
+    let app = TestApp::spawn(Backend::PostgresRedis).await;
+    readyz_becomes(&app, 200, Duration::from_secs(5)).await;
+    let munji::store::Db::Postgres(pool) = &app.state.db else { unreachable!() };
+    let name: String = sqlx::query_scalar("SELECT current_database()").fetch_one(pool).await.unwrap();
+
+    // Arrange: the database refuses new connections and drops the ones it has.
+    let admin = databases::postgres_admin_url();
+    let admin_sql = |sql: String| {
+        let admin = admin.clone();
+        async move {
+            let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&admin).await.unwrap();
+            sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&mut conn).await.unwrap();
+        }
+    };
+    admin_sql(format!(
+        r#"ALTER DATABASE "{name}" ALLOW_CONNECTIONS false;
+           SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"#
+    ))
+    .await;
+
+    let (body, _) = readyz_becomes(&app, 503, Duration::from_secs(5)).await;
+    assert_eq!(body["failed"], serde_json::json!(["database"]));
+
+    admin_sql(format!(r#"ALTER DATABASE "{name}" ALLOW_CONNECTIONS true"#)).await;
+    readyz_becomes(&app, 200, Duration::from_secs(10)).await;
+}

@@ -1,0 +1,186 @@
+//! The shared storage suite (DESIGN §3): the ephemeral store behaves the same on Redis, on the
+//! SQLite table and on the PostgreSQL table; migrations are reversible and mirror each other.
+
+// Tests fail by panicking: unwrap, expect and panic are how they report.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+#[path = "../support/databases.rs"]
+mod databases;
+
+use std::{sync::Arc, time::Duration};
+
+use databases::{RedisPrefix, TestDatabase};
+use munji::{ephemeral::Ephemeral, store::Db};
+
+/// An ephemeral store and whatever must live as long as it.
+struct Subject {
+    store: Ephemeral,
+    _database: Option<TestDatabase>,
+    _redis: Option<RedisPrefix>,
+}
+
+async fn sql_subject(database: TestDatabase) -> Subject {
+    let db = Db::connect(&database.url).await.unwrap();
+    db.migrate().await.unwrap();
+    Subject { store: Ephemeral::sql(db), _database: Some(database), _redis: None }
+}
+
+async fn sqlite() -> Subject {
+    sql_subject(TestDatabase::sqlite()).await
+}
+
+async fn postgres() -> Subject {
+    sql_subject(TestDatabase::postgres().await).await
+}
+
+async fn redis() -> Subject {
+    let prefix = RedisPrefix::new();
+    let store = Ephemeral::redis(&prefix.url, &prefix.prefix).unwrap();
+    Subject { store, _database: None, _redis: Some(prefix) }
+}
+
+macro_rules! on_every_ephemeral_backend {
+    ($($name:ident),* $(,)?) => {
+        mod on_sqlite { $(#[tokio::test] async fn $name() { super::$name(super::sqlite().await.store).await })* }
+        mod on_postgres { $(#[tokio::test] async fn $name() { super::$name(super::postgres().await.store).await })* }
+        mod on_redis { $(#[tokio::test] async fn $name() { super::$name(super::redis().await.store).await })* }
+    };
+}
+
+on_every_ephemeral_backend!(
+    a_value_put_can_be_read_until_taken,
+    put_overwrites_the_value_and_its_ttl,
+    values_expire_after_their_ttl,
+    fifty_concurrent_takes_have_exactly_one_winner,
+    delete_removes_a_value,
+    keys_are_independent,
+);
+
+async fn a_value_put_can_be_read_until_taken(store: Ephemeral) {
+    store.put("state:a", b"record", Duration::from_secs(60)).await.unwrap();
+    assert_eq!(store.get("state:a").await.unwrap().as_deref(), Some(&b"record"[..]));
+    assert_eq!(store.get("state:a").await.unwrap().as_deref(), Some(&b"record"[..]), "get leaves it in place");
+    assert_eq!(store.take("state:a").await.unwrap().as_deref(), Some(&b"record"[..]));
+    assert_eq!(store.take("state:a").await.unwrap(), None, "a value is taken once");
+    assert_eq!(store.get("state:a").await.unwrap(), None);
+}
+
+async fn put_overwrites_the_value_and_its_ttl(store: Ephemeral) {
+    store.put("k", b"first", Duration::from_millis(300)).await.unwrap();
+    store.put("k", b"second", Duration::from_secs(60)).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(store.get("k").await.unwrap().as_deref(), Some(&b"second"[..]), "the longer TTL replaced the shorter");
+}
+
+async fn values_expire_after_their_ttl(store: Ephemeral) {
+    store.put("short", b"v", Duration::from_millis(200)).await.unwrap();
+    store.put("long", b"v", Duration::from_secs(60)).await.unwrap();
+    assert!(store.get("short").await.unwrap().is_some());
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(store.get("short").await.unwrap(), None);
+    assert_eq!(store.take("short").await.unwrap(), None, "an expired value cannot be taken");
+    assert!(store.get("long").await.unwrap().is_some());
+    store.purge_expired().await.unwrap();
+    assert!(store.get("long").await.unwrap().is_some(), "purging keeps live values");
+}
+
+async fn fifty_concurrent_takes_have_exactly_one_winner(store: Ephemeral) {
+    for round in 0..3 {
+        let key = format!("once:{round}");
+        store.put(&key, b"prize", Duration::from_secs(60)).await.unwrap();
+        let store = Arc::new(store.clone());
+        let takers: Vec<_> = (0..50)
+            .map(|_| {
+                let (store, key) = (store.clone(), key.clone());
+                tokio::spawn(async move { store.take(&key).await.unwrap() })
+            })
+            .collect();
+        let mut winners = 0;
+        for taker in takers {
+            if let Some(value) = taker.await.unwrap() {
+                assert_eq!(value, b"prize");
+                winners += 1;
+            }
+        }
+        assert_eq!(winners, 1, "round {round}");
+    }
+}
+
+async fn delete_removes_a_value(store: Ephemeral) {
+    store.put("gone", b"v", Duration::from_secs(60)).await.unwrap();
+    store.delete("gone").await.unwrap();
+    assert_eq!(store.get("gone").await.unwrap(), None);
+    store.delete("never-there").await.unwrap();
+}
+
+async fn keys_are_independent(store: Ephemeral) {
+    store.put("a", b"1", Duration::from_secs(60)).await.unwrap();
+    store.put("b", b"2", Duration::from_secs(60)).await.unwrap();
+    assert_eq!(store.take("a").await.unwrap().as_deref(), Some(&b"1"[..]));
+    assert_eq!(store.get("b").await.unwrap().as_deref(), Some(&b"2"[..]));
+    store.ping().await.unwrap();
+}
+
+#[tokio::test]
+async fn concurrent_takes_are_exclusive_across_two_pools_on_postgres() {
+    // Two pools stand for two munji instances sharing one database.
+    let database = TestDatabase::postgres().await;
+    let first = Db::connect(&database.url).await.unwrap();
+    first.migrate().await.unwrap();
+    let second = Db::connect(&database.url).await.unwrap();
+    let (a, b) = (Ephemeral::sql(first), Ephemeral::sql(second));
+    a.put("shared", b"v", Duration::from_secs(60)).await.unwrap();
+    let takes: Vec<_> = (0..50)
+        .map(|i| {
+            let store = if i % 2 == 0 { a.clone() } else { b.clone() };
+            tokio::spawn(async move { store.take("shared").await.unwrap() })
+        })
+        .collect();
+    let mut winners = 0;
+    for take in takes {
+        winners += usize::from(take.await.unwrap().is_some());
+    }
+    assert_eq!(winners, 1);
+}
+
+#[test]
+fn every_migration_has_a_down_script_and_both_backends_have_the_same_names() {
+    let names = |backend: &str| {
+        let mut names: Vec<String> = std::fs::read_dir(format!("{}/migrations/{backend}", env!("CARGO_MANIFEST_DIR")))
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        names
+    };
+    let postgres = names("postgres");
+    assert_eq!(postgres, names("sqlite"));
+    for up in postgres.iter().filter(|n| n.ends_with(".up.sql")) {
+        let down = up.replace(".up.sql", ".down.sql");
+        assert!(postgres.contains(&down), "{up} has no {down}");
+    }
+    assert!(postgres.iter().all(|n| n.ends_with(".up.sql") || n.ends_with(".down.sql")));
+}
+
+async fn migrate_revert_migrate(database: TestDatabase) {
+    let db = Db::connect(&database.url).await.unwrap();
+    db.migrate().await.unwrap();
+    let known = db.known_versions();
+    assert_eq!(db.applied_versions().await.unwrap(), known);
+    let reverted = db.revert(Some(0)).await.unwrap();
+    assert_eq!(reverted, known.iter().rev().copied().collect::<Vec<_>>());
+    assert!(db.applied_versions().await.unwrap().is_empty());
+    db.migrate().await.unwrap();
+    assert_eq!(db.applied_versions().await.unwrap(), known);
+    db.close().await;
+}
+
+#[tokio::test]
+async fn every_migration_reverts_and_reapplies_on_sqlite() {
+    migrate_revert_migrate(TestDatabase::sqlite()).await;
+}
+
+#[tokio::test]
+async fn every_migration_reverts_and_reapplies_on_postgres() {
+    migrate_revert_migrate(TestDatabase::postgres().await).await;
+}
