@@ -119,6 +119,18 @@ pub struct ProviderConfig {
     pub token_url: Option<Url>,
     pub userinfo_url: Option<Url>,
     pub legacy_email_trust: EmailTrust,
+    /// Profile fields a sign-in cannot do without (DESIGN §2.3); declining one shows the
+    /// consent-required page. Our name for the contract's "list of required profile fields".
+    #[serde(deserialize_with = "comma_list")]
+    pub required_fields: Vec<RequiredField>,
+}
+
+/// A profile field that can be required.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RequiredField {
+    Email,
+    Name,
 }
 
 impl ProviderConfig {
@@ -183,12 +195,14 @@ trusted_proxies = []
 [providers.google]
 client_id = ""
 client_secret = ""
+required_fields = ["email"]
 issuer_url = "https://accounts.google.com"
 legacy_email_trust = "verified"
 
 [providers.naver]
 client_id = ""
 client_secret = ""
+required_fields = ["email"]
 authorize_url = "https://nid.naver.com/oauth2.0/authorize"
 token_url = "https://nid.naver.com/oauth2.0/token"
 userinfo_url = "https://openapi.naver.com/v1/nid/me"
@@ -197,6 +211,7 @@ legacy_email_trust = "asserted"
 [providers.kakao]
 client_id = ""
 client_secret = ""
+required_fields = ["email"]
 authorize_url = "https://kauth.kakao.com/oauth/authorize"
 token_url = "https://kauth.kakao.com/oauth/token"
 userinfo_url = "https://kapi.kakao.com/v2/user/me"

@@ -7,7 +7,9 @@
 pub mod api;
 pub mod middleware;
 pub mod ops;
+pub mod pages;
 pub mod request_id;
+pub mod session;
 
 use poem::{Endpoint, EndpointExt, Route, get};
 
@@ -21,13 +23,18 @@ pub fn routes(state: AppState) -> impl Endpoint + 'static {
     let api = api::service();
     let spec = api.spec_endpoint();
     let docs = api.swagger_ui();
-    Route::new()
+    let mut routes = Route::new()
         .at("/healthz", get(ops::healthz))
         .at("/readyz", get(ops::readyz))
         .at("/metrics", get(ops::metrics))
         .at("/api/v1/openapi.json", spec)
         .nest("/api/v1", api)
         .nest("/docs", docs)
+        .nest("/", pages::routes(&state));
+    if let Some(dev) = &state.dev_provider {
+        routes = routes.nest("/dev", crate::dev_provider::routes(dev.clone()));
+    }
+    routes
         .with(middleware::BodyLimit::new(MAX_BODY_BYTES))
         .with(middleware::Observe::new(state.metrics.clone()))
         .data(state)

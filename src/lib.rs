@@ -13,13 +13,19 @@
 //! - [`telemetry`]: tracing set-up (JSON logs, request ids).
 //! - [`crypto`]: random values and constant-time comparisons.
 
+pub mod audit;
 pub mod cli;
 pub mod config;
 pub mod crypto;
+pub mod dev_provider;
 pub mod ephemeral;
 pub mod http;
+pub mod i18n;
+pub mod identity;
 pub mod metrics;
+pub mod session;
 pub mod startup;
 pub mod state;
 pub mod store;
 pub mod telemetry;
+pub mod upstream;

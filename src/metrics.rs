@@ -11,6 +11,10 @@ pub struct Metrics {
     pub http_requests: IntCounterVec,
     /// `munji_http_request_duration_seconds{route,method,status}`
     pub http_duration: HistogramVec,
+    /// `munji_logins_total{provider,outcome}`: every sign-in attempt that reached a callback.
+    pub logins: IntCounterVec,
+    /// `munji_upstream_errors_total{provider,kind}`: failures talking to a provider.
+    pub upstream_errors: IntCounterVec,
 }
 
 impl Metrics {
@@ -26,9 +30,19 @@ impl Metrics {
                 .buckets(vec![0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0]),
             labels,
         )?;
+        let logins = IntCounterVec::new(
+            Opts::new("munji_logins_total", "Sign-in attempts by provider and outcome"),
+            &["provider", "outcome"],
+        )?;
+        let upstream_errors = IntCounterVec::new(
+            Opts::new("munji_upstream_errors_total", "Failed calls to an upstream provider, by kind"),
+            &["provider", "kind"],
+        )?;
         registry.register(Box::new(http_requests.clone()))?;
         registry.register(Box::new(http_duration.clone()))?;
-        Ok(Self { registry, http_requests, http_duration })
+        registry.register(Box::new(logins.clone()))?;
+        registry.register(Box::new(upstream_errors.clone()))?;
+        Ok(Self { registry, http_requests, http_duration, logins, upstream_errors })
     }
 
     /// The Prometheus text exposition format.

@@ -15,8 +15,9 @@ use crate::{
     ephemeral::Ephemeral,
     http,
     metrics::Metrics,
-    state::{AppState, Inner},
+    state::{AppState, Inner, Secrets},
     store::Db,
+    upstream::Upstreams,
 };
 
 /// How long in-flight requests may run after a shutdown signal.
@@ -84,8 +85,9 @@ impl Application {
     }
 }
 
-/// Connect the durable store (migrating it) and the ephemeral store.
-async fn connect(config: Config) -> anyhow::Result<AppState> {
+/// Connect the durable store (migrating it) and the ephemeral store; set up the providers.
+async fn connect(mut config: Config) -> anyhow::Result<AppState> {
+    let dev_provider = if config.dev { Some(crate::dev_provider::configure(&mut config)?) } else { None };
     let db = Db::connect(config.database_url.expose_secret())
         .await
         .context("connecting to the database (config key `database_url`)")?;
@@ -97,7 +99,10 @@ async fn connect(config: Config) -> anyhow::Result<AppState> {
         Ephemeral::sql(db.clone())
     };
     let metrics = Metrics::new().context("creating metrics")?;
-    Ok(AppState::new(Inner { config, db, ephemeral, metrics }))
+    let upstreams = Upstreams::new(&config).context("setting up the providers")?;
+    let secret = config.secret_key.as_ref().context("config key `secret_key` is required")?;
+    let secrets = Secrets::derive(secret.expose());
+    Ok(AppState::new(Inner { config, db, ephemeral, metrics, upstreams, secrets, dev_provider }))
 }
 
 async fn purge_expired(ephemeral: Ephemeral) {

@@ -2,7 +2,17 @@
 
 use std::sync::Arc;
 
-use crate::{config::Config, ephemeral::Ephemeral, metrics::Metrics, store::Db};
+use poem::web::cookie::CookieKey;
+
+use crate::{
+    config::Config,
+    crypto,
+    dev_provider::DevProvider,
+    ephemeral::Ephemeral,
+    metrics::Metrics,
+    store::Db,
+    upstream::{Upstreams, state::StateSigner},
+};
 
 #[derive(Clone)]
 pub struct AppState(Arc<Inner>);
@@ -15,6 +25,32 @@ pub struct Inner {
     /// Short-lived shared state (Redis or the `ephemeral` table).
     pub ephemeral: Ephemeral,
     pub metrics: Metrics,
+    /// Clients of Google, Naver and Kakao.
+    pub upstreams: Upstreams,
+    /// Keys derived from `secret_key`.
+    pub secrets: Secrets,
+    /// The provider imitation, with `--dev` only.
+    pub dev_provider: Option<Arc<DevProvider>>,
+}
+
+/// One key per purpose, each derived from `secret_key`, so no two purposes share a key.
+pub struct Secrets {
+    /// Signs the OAuth `state`.
+    pub state: StateSigner,
+    /// Signs CSRF fields.
+    pub csrf_key: [u8; 32],
+    /// Encrypts and authenticates cookies.
+    pub cookie_key: CookieKey,
+}
+
+impl Secrets {
+    pub fn derive(secret: &[u8]) -> Self {
+        Self {
+            state: StateSigner::new(secret),
+            csrf_key: crypto::derive_key(secret, "csrf"),
+            cookie_key: CookieKey::derive_from(&crypto::derive_key(secret, "cookies")),
+        }
+    }
 }
 
 impl AppState {

@@ -2,10 +2,14 @@
 //!
 //! Each backend has its own SQL (no `sqlx::Any`: the dialects differ where it matters, in
 //! `RETURNING`, upserts and locking) and its own migrations under `migrations/{postgres,sqlite}`,
-//! with the same file names in both. Every migration is reversible.
+//! with the same file names in both. Every migration is reversible. SQL that reads the same in
+//! both dialects is written once and run through [`on_pool!`].
 //! Depends on nothing else in the crate.
 
+pub mod audit;
 mod error;
+pub mod identities;
+pub mod users;
 
 use std::{path::PathBuf, str::FromStr, time::Duration};
 
@@ -16,6 +20,18 @@ use sqlx::{
 };
 
 pub use error::{Result, StoreError};
+
+/// Run the same code against whichever pool `db` holds. For SQL that both dialects read alike
+/// (`$N` placeholders work in SQLite too); where they differ, match on [`Db`] instead.
+macro_rules! on_pool {
+    ($db:expr, $pool:ident => $body:expr) => {
+        match $db {
+            $crate::store::Db::Postgres($pool) => $body,
+            $crate::store::Db::Sqlite($pool) => $body,
+        }
+    };
+}
+pub(crate) use on_pool;
 
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/postgres");
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/sqlite");

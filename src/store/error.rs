@@ -22,23 +22,56 @@ impl From<sqlx::Error> for StoreError {
     fn from(e: sqlx::Error) -> Self {
         match &e {
             sqlx::Error::RowNotFound => Self::NotFound,
-            sqlx::Error::Database(db) if db.is_unique_violation() => {
-                Self::Conflict { constraint: db.constraint().unwrap_or_default().to_owned() }
-            }
+            sqlx::Error::Database(db) if db.is_unique_violation() => Self::Conflict {
+                constraint: match db.constraint() {
+                    Some(name) => name.to_owned(),
+                    None => sqlite_constraint_name(db.message()),
+                },
+            },
             _ => Self::Backend(e),
         }
     }
 }
 
 impl StoreError {
-    /// Whether this is a violation of the named unique constraint (PostgreSQL reports its name;
-    /// SQLite reports none, so there any unique violation matches).
+    /// Whether this is a violation of the named unique constraint.
     pub fn on_constraint(&self, name: &str) -> bool {
-        matches!(self, Self::Conflict { constraint } if constraint.is_empty() || constraint == name)
+        matches!(self, Self::Conflict { constraint } if constraint == name)
     }
 
     /// Whether the store could not be reached (as opposed to refusing the request).
     pub fn is_unavailable(&self) -> bool {
         matches!(self, Self::Backend(sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed))
+    }
+}
+
+/// SQLite names no constraint, only its columns: "UNIQUE constraint failed: users.username".
+/// Rebuild the name PostgreSQL would give it (`{table}_{columns}_key`), which is the name every
+/// unique constraint in `migrations/` has.
+fn sqlite_constraint_name(message: &str) -> String {
+    let Some(columns) = message.strip_prefix("UNIQUE constraint failed: ") else {
+        return String::new();
+    };
+    let mut table = "";
+    let mut names = Vec::new();
+    for column in columns.split(", ") {
+        if let Some((t, c)) = column.split_once('.') {
+            table = t;
+            names.push(c);
+        }
+    }
+    format!("{table}_{}_key", names.join("_"))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn sqlite_messages_give_the_postgres_constraint_name() {
+        assert_eq!(super::sqlite_constraint_name("UNIQUE constraint failed: users.username"), "users_username_key");
+        assert_eq!(
+            super::sqlite_constraint_name("UNIQUE constraint failed: identities.provider, identities.uid"),
+            "identities_provider_uid_key"
+        );
+        assert_eq!(super::sqlite_constraint_name("something else"), "");
     }
 }

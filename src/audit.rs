@@ -1,0 +1,44 @@
+//! Audit events (DESIGN §10: `kind`s and `detail` objects), written to the durable store.
+//! Depends on [`crate::store`].
+
+use chrono::Utc;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::{
+    store::{Db, Result, audit},
+    upstream::Provider,
+};
+
+/// Something that happened to an account (or to a would-be account).
+pub enum AuditEvent<'a> {
+    Signup { provider: Provider, identity_id: Option<Uuid> },
+    Login { provider: Provider },
+    LoginRefused { provider: Provider, reason: &'a str },
+    Logout,
+}
+
+impl AuditEvent<'_> {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Signup { .. } => "signup",
+            Self::Login { .. } => "login",
+            Self::LoginRefused { .. } => "login_refused",
+            Self::Logout => "logout",
+        }
+    }
+
+    fn detail(&self) -> Value {
+        match self {
+            Self::Signup { provider, identity_id } => json!({"provider": provider, "identity_id": identity_id}),
+            Self::Login { provider } => json!({"provider": provider}),
+            Self::LoginRefused { provider, reason } => json!({"provider": provider, "reason": reason}),
+            Self::Logout => json!({}),
+        }
+    }
+}
+
+/// Write `event` for `user_id` (`None`: it belongs to no account).
+pub async fn record(db: &Db, user_id: Option<Uuid>, event: AuditEvent<'_>) -> Result<()> {
+    audit::insert(db, user_id, event.kind(), &event.detail(), Utc::now()).await
+}

@@ -1,0 +1,352 @@
+//! The dev provider (DESIGN §9): imitations of Google, Naver and Kakao under
+//! `/dev/{provider}/…`, speaking each one's real wire format, with a small form to choose the
+//! person who signs in (uid, e-mail, whether it is verified, whether e-mail consent is given,
+//! name). Mounted only by `munji serve --dev` (which refuses non-loopback binds) and by tests.
+//!
+//! It keeps no state: codes and access tokens are the chosen person, sealed with an HMAC.
+//! Depends on [`crate::crypto`].
+
+mod google;
+mod kakao;
+mod naver;
+
+use std::{sync::Arc, time::Duration};
+
+use askama::Template;
+use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
+use chrono::Utc;
+use poem::{
+    Endpoint, EndpointExt as _, IntoResponse, Request, Response, Route, get, handler,
+    http::{HeaderValue, StatusCode, header},
+    web::{Data, Form, Html, Query, Redirect},
+};
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
+use sha2::{Digest as _, Sha256};
+use url::Url;
+
+use crate::{crypto, upstream::Provider};
+
+/// How long an imitation's authorization code lives.
+const CODE_TTL: Duration = Duration::from_secs(600);
+/// How long an imitation's access token lives.
+const ACCESS_TOKEN_TTL: Duration = Duration::from_secs(3600);
+
+/// The imitation of all three providers.
+pub struct DevProvider {
+    /// Where the imitation is mounted, e.g. `http://127.0.0.1:8080/dev` (no trailing slash).
+    base: String,
+    /// Seals codes and access tokens.
+    key: [u8; 32],
+    google: google::Keys,
+}
+
+/// The person chosen on the form: what the imitation will say about them.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Person {
+    uid: String,
+    email: String,
+    email_verified: bool,
+    consent_email: bool,
+    name: String,
+}
+
+impl Person {
+    /// The e-mail as the provider would disclose it: only with consent, never empty.
+    fn shared_email(&self) -> Option<&str> {
+        (self.consent_email && !self.email.is_empty()).then_some(self.email.as_str())
+    }
+}
+
+/// What an authorization code stands for.
+#[derive(Debug, Serialize, Deserialize)]
+struct CodeClaims {
+    provider: Provider,
+    client_id: String,
+    redirect_uri: String,
+    code_challenge: Option<String>,
+    nonce: Option<String>,
+    person: Person,
+    exp: i64,
+}
+
+/// What an access token stands for.
+#[derive(Debug, Serialize, Deserialize)]
+struct AccessClaims {
+    provider: Provider,
+    person: Person,
+    exp: i64,
+}
+
+impl DevProvider {
+    /// An imitation whose URLs start with `base` (its mount point, e.g. `{public_url}/dev`).
+    pub fn new(base: &Url, seal_key: [u8; 32]) -> anyhow::Result<Arc<Self>> {
+        Ok(Arc::new(Self {
+            base: base.as_str().trim_end_matches('/').to_owned(),
+            key: seal_key,
+            google: google::Keys::load()?,
+        }))
+    }
+
+    /// The issuer / endpoint base of one provider.
+    fn url(&self, provider: Provider, path: &str) -> String {
+        format!("{}/{provider}{path}", self.base)
+    }
+
+    fn seal<T: Serialize>(&self, claims: &T) -> String {
+        let body = URL_SAFE_NO_PAD.encode(serde_json::to_vec(claims).unwrap_or_default());
+        let signature = crypto::sign(&self.key, &body);
+        format!("{body}.{signature}")
+    }
+
+    fn unseal<T: DeserializeOwned>(&self, sealed: &str) -> Option<T> {
+        let (body, signature) = sealed.split_once('.')?;
+        if !crypto::verify(&self.key, body, signature) {
+            return None;
+        }
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(body).ok()?).ok()
+    }
+
+    fn access_token(&self, provider: Provider, person: &Person) -> String {
+        let exp = Utc::now().timestamp() + ACCESS_TOKEN_TTL.as_secs() as i64;
+        self.seal(&AccessClaims { provider, person: person.clone(), exp })
+    }
+
+    /// The person behind a `Bearer` access token of `provider`, if it is one of ours and live.
+    fn bearer(&self, req: &Request, provider: Provider) -> Option<Person> {
+        let token = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?.strip_prefix("Bearer ")?;
+        let claims: AccessClaims = self.unseal(token.trim())?;
+        (claims.provider == provider && claims.exp > Utc::now().timestamp()).then_some(claims.person)
+    }
+}
+
+/// Point every provider that has no `client_id` at the imitation mounted at
+/// `{public_url}/dev`, and return that imitation. Only `munji serve --dev` calls this.
+pub fn configure(config: &mut crate::config::Config) -> anyhow::Result<Arc<DevProvider>> {
+    let base = config.public_url.join("dev/")?;
+    let seal_key =
+        crypto::derive_key(config.secret_key.as_ref().map(|k| k.expose()).unwrap_or_default(), "dev provider");
+    let dev = DevProvider::new(&base, seal_key)?;
+    for provider in Provider::ALL {
+        let settings = match provider {
+            Provider::Google => &mut config.providers.google,
+            Provider::Naver => &mut config.providers.naver,
+            Provider::Kakao => &mut config.providers.kakao,
+        };
+        if settings.enabled() {
+            continue;
+        }
+        let url = |path: &str| Url::parse(&dev.url(provider, path)).ok();
+        settings.client_id = format!("munji-dev-{provider}");
+        settings.client_secret = "dev-secret".to_owned().into();
+        match provider {
+            Provider::Google => settings.issuer_url = url(""),
+            Provider::Naver => {
+                (settings.authorize_url, settings.token_url, settings.userinfo_url) =
+                    (url("/oauth2.0/authorize"), url("/oauth2.0/token"), url("/v1/nid/me"));
+            }
+            Provider::Kakao => {
+                (settings.authorize_url, settings.token_url, settings.userinfo_url) =
+                    (url("/oauth/authorize"), url("/oauth/token"), url("/v2/user/me"));
+            }
+        }
+    }
+    Ok(dev)
+}
+
+/// Every route of the imitation, to be nested at the mount point's path (`/dev`).
+pub fn routes(dev: Arc<DevProvider>) -> impl Endpoint + 'static {
+    Route::new()
+        .at("/static.css", get(stylesheet))
+        .nest("/google", google::routes().data(Provider::Google))
+        .nest("/naver", naver::routes().data(Provider::Naver))
+        .nest("/kakao", kakao::routes().data(Provider::Kakao))
+        .data(dev)
+        .after(|resp| async move {
+            let mut resp = resp.unwrap_or_else(|e| e.into_response());
+            resp.headers_mut().insert(
+                header::CONTENT_SECURITY_POLICY,
+                HeaderValue::from_static("default-src 'none'; style-src 'self'; frame-ancestors 'none'"),
+            );
+            Ok(resp)
+        })
+}
+
+#[handler]
+fn stylesheet() -> Response {
+    Response::builder().content_type("text/css; charset=utf-8").body(include_str!("../static/munji.css"))
+}
+
+/// The parameters of an authorization request that the imitation carries through its form.
+#[derive(Debug, Deserialize, Serialize, Clone, Default)]
+struct AuthorizeParams {
+    client_id: Option<String>,
+    redirect_uri: Option<String>,
+    state: Option<String>,
+    nonce: Option<String>,
+    code_challenge: Option<String>,
+    code_challenge_method: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "dev_provider.html")]
+struct DevProviderView {
+    provider_name: &'static str,
+    stylesheet: String,
+    action: String,
+    hidden: Vec<(&'static str, String)>,
+    uid: String,
+    email: String,
+    name: String,
+}
+
+/// `GET …/authorize`: the form that picks the person.
+#[handler]
+fn authorize_form(
+    req: &Request,
+    Query(params): Query<AuthorizeParams>,
+    provider: Data<&Provider>,
+    dev: Data<&Arc<DevProvider>>,
+) -> Response {
+    let provider = *provider.0;
+    let hidden = [
+        ("client_id", &params.client_id),
+        ("redirect_uri", &params.redirect_uri),
+        ("state", &params.state),
+        ("nonce", &params.nonce),
+        ("code_challenge", &params.code_challenge),
+        ("code_challenge_method", &params.code_challenge_method),
+    ]
+    .into_iter()
+    .filter_map(|(name, value)| value.clone().map(|v| (name, v)))
+    .collect();
+    let uid = if provider == Provider::Kakao { "4100000001" } else { "10001" };
+    let view = DevProviderView {
+        provider_name: provider.display_name(),
+        stylesheet: format!("{}/static.css", dev.base),
+        action: req.original_uri().path().to_owned(),
+        hidden,
+        uid: uid.to_owned(),
+        email: "dev.user@example.com".to_owned(),
+        name: "Dev User".to_owned(),
+    };
+    match view.render() {
+        Ok(html) => Html(html).into_response(),
+        Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    }
+}
+
+/// The submitted form: the carried parameters plus the chosen person.
+#[derive(Debug, Deserialize)]
+struct Decision {
+    #[serde(flatten)]
+    params: AuthorizeParams,
+    decision: Option<String>,
+    uid: Option<String>,
+    email: Option<String>,
+    email_verified: Option<String>,
+    consent_email: Option<String>,
+    name: Option<String>,
+}
+
+/// `POST …/authorize`: back to the client with a code (or `access_denied`).
+#[handler]
+fn authorize_decision(Form(form): Form<Decision>, provider: Data<&Provider>, dev: Data<&Arc<DevProvider>>) -> Response {
+    let provider = *provider.0;
+    let Some(redirect_uri) = form.params.redirect_uri.as_deref().and_then(|u| Url::parse(u).ok()) else {
+        return (StatusCode::BAD_REQUEST, "redirect_uri is missing or not a URL").into_response();
+    };
+    let mut target = redirect_uri.clone();
+    {
+        let mut query = target.query_pairs_mut();
+        if form.decision.as_deref() == Some("deny") {
+            query.append_pair("error", "access_denied");
+            query.append_pair("error_description", "The user denied the request");
+        } else {
+            let uid = form.uid.unwrap_or_default().trim().to_owned();
+            let uid_ok = !uid.is_empty() && (provider != Provider::Kakao || uid.bytes().all(|b| b.is_ascii_digit()));
+            if !uid_ok {
+                drop(query);
+                return (StatusCode::BAD_REQUEST, "uid is required (Kakao ids are digits only)").into_response();
+            }
+            let person = Person {
+                uid,
+                email: form.email.unwrap_or_default().trim().to_owned(),
+                email_verified: form.email_verified.is_some(),
+                consent_email: form.consent_email.is_some(),
+                name: form.name.unwrap_or_default().trim().to_owned(),
+            };
+            let code = dev.seal(&CodeClaims {
+                provider,
+                client_id: form.params.client_id.clone().unwrap_or_default(),
+                redirect_uri: redirect_uri.to_string(),
+                code_challenge: form.params.code_challenge.clone(),
+                nonce: form.params.nonce.clone(),
+                person,
+                exp: Utc::now().timestamp() + CODE_TTL.as_secs() as i64,
+            });
+            query.append_pair("code", &code);
+        }
+        if let Some(state) = &form.params.state {
+            query.append_pair("state", state);
+        }
+    }
+    Redirect::see_other(target.as_str()).into_response()
+}
+
+/// A token request, from a form body or (as Naver's samples send it) the query string.
+#[derive(Debug, Deserialize, Default)]
+struct TokenRequest {
+    grant_type: Option<String>,
+    code: Option<String>,
+    redirect_uri: Option<String>,
+    client_id: Option<String>,
+    code_verifier: Option<String>,
+}
+
+/// Why a token request failed, before each provider words it its own way.
+#[derive(Debug)]
+enum TokenError {
+    UnsupportedGrant,
+    InvalidGrant(&'static str),
+}
+
+/// Check a code exchange: the code is ours, live, for this provider, client and redirect URI,
+/// and the PKCE verifier matches the challenge (S256).
+fn redeem(dev: &DevProvider, provider: Provider, request: &TokenRequest) -> Result<CodeClaims, TokenError> {
+    if request.grant_type.as_deref() != Some("authorization_code") {
+        return Err(TokenError::UnsupportedGrant);
+    }
+    let claims: CodeClaims =
+        dev.unseal(request.code.as_deref().unwrap_or_default()).ok_or(TokenError::InvalidGrant("unknown code"))?;
+    if claims.provider != provider || claims.exp < Utc::now().timestamp() {
+        return Err(TokenError::InvalidGrant("code expired or for another provider"));
+    }
+    if request.client_id.as_deref().is_some_and(|c| c != claims.client_id) {
+        return Err(TokenError::InvalidGrant("code issued to another client"));
+    }
+    if request.redirect_uri.as_deref().is_some_and(|r| r != claims.redirect_uri) {
+        return Err(TokenError::InvalidGrant("redirect_uri mismatch"));
+    }
+    if let Some(challenge) = &claims.code_challenge {
+        let verifier = request.code_verifier.as_deref().ok_or(TokenError::InvalidGrant("code_verifier missing"))?;
+        let computed = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
+        if !crypto::constant_time_eq(computed.as_bytes(), challenge.as_bytes()) {
+            return Err(TokenError::InvalidGrant("code_verifier mismatch"));
+        }
+    }
+    Ok(claims)
+}
+
+/// Read a token request from the query string and the form body (body wins).
+async fn token_request(req: &Request, body: poem::Body) -> TokenRequest {
+    let from_query: TokenRequest = req.params().unwrap_or_default();
+    let bytes = body.into_vec().await.unwrap_or_default();
+    let from_body: TokenRequest = serde_urlencoded::from_bytes(&bytes).unwrap_or_default();
+    TokenRequest {
+        grant_type: from_body.grant_type.or(from_query.grant_type),
+        code: from_body.code.or(from_query.code),
+        redirect_uri: from_body.redirect_uri.or(from_query.redirect_uri),
+        client_id: from_body.client_id.or(from_query.client_id),
+        code_verifier: from_body.code_verifier.or(from_query.code_verifier),
+    }
+}

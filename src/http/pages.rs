@@ -1,0 +1,266 @@
+//! HTML pages: sign-in, the provider callback, sign-up, the account page, sign-out.
+//!
+//! Every page gets [`PageLayer`]: the language from `Accept-Language`, a strict
+//! Content-Security-Policy and friends, `Cache-Control: no-store`, and errors rendered as
+//! `error.html` with the right status and the request id. Handlers return [`PageError`].
+
+mod account;
+mod callback;
+mod login;
+mod signup;
+mod views;
+
+use askama::Template;
+use poem::{
+    Endpoint, EndpointExt as _, FromRequest, IntoResponse, Middleware, Request, RequestBody, Response, Route, get,
+    handler,
+    http::{HeaderValue, StatusCode, header},
+    middleware::CookieJarManager,
+    post,
+    web::{Html, Redirect},
+};
+
+use crate::{
+    ephemeral::EphemeralError,
+    http::request_id::RequestId,
+    i18n::{Lang, Messages},
+    state::AppState,
+    store::StoreError,
+    upstream::{Provider, UpstreamError, state::StateError},
+};
+
+/// Where a sign-in lands when it names no (acceptable) `return_to`.
+pub const DEFAULT_RETURN_TO: &str = "/account";
+
+/// Why a page could not do what was asked. Each variant is one status and one message.
+#[derive(Debug, thiserror::Error)]
+pub enum PageError {
+    #[error("bad request: {0}")]
+    BadRequest(&'static str),
+    #[error("state refused: {0}")]
+    State(#[from] StateError),
+    #[error("CSRF check failed")]
+    Csrf,
+    #[error("sign-up expired")]
+    SignupExpired,
+    #[error("upstream failure: {0}")]
+    Upstream(#[from] UpstreamError),
+    #[error("registration is closed")]
+    RegistrationClosed,
+    #[error("not found")]
+    NotFound,
+    #[error("a store is unavailable: {0}")]
+    Unavailable(String),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl From<EphemeralError> for PageError {
+    fn from(e: EphemeralError) -> Self {
+        Self::Unavailable(e.to_string())
+    }
+}
+
+impl From<StoreError> for PageError {
+    fn from(e: StoreError) -> Self {
+        if e.is_unavailable() { Self::Unavailable(e.to_string()) } else { Self::Internal(format!("{e:?}")) }
+    }
+}
+
+impl From<crate::identity::IdentityError> for PageError {
+    fn from(e: crate::identity::IdentityError) -> Self {
+        match e {
+            crate::identity::IdentityError::Store(e) => e.into(),
+            other => Self::Internal(other.to_string()),
+        }
+    }
+}
+
+impl poem::error::ResponseError for PageError {
+    fn status(&self) -> StatusCode {
+        match self {
+            Self::State(StateError::Store(_)) | Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::BadRequest(_) | Self::State(_) | Self::Csrf | Self::SignupExpired => StatusCode::BAD_REQUEST,
+            Self::Upstream(_) => StatusCode::BAD_GATEWAY,
+            Self::RegistrationClosed => StatusCode::FORBIDDEN,
+            Self::NotFound => StatusCode::NOT_FOUND,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+impl PageError {
+    fn message(&self, t: &'static Messages) -> &'static str {
+        match self {
+            Self::BadRequest(_) => t.err_bad_request,
+            Self::State(StateError::Store(_)) | Self::Unavailable(_) => t.err_unavailable,
+            Self::State(_) => t.err_state,
+            Self::Csrf => t.err_csrf,
+            Self::SignupExpired => t.err_signup_expired,
+            Self::Upstream(_) => t.err_upstream,
+            Self::RegistrationClosed => t.err_closed,
+            Self::NotFound => t.err_not_found,
+            Self::Internal(_) => t.err_internal,
+        }
+    }
+}
+
+/// Render a view, or a plain 500 if the template fails (it cannot, short of a bug).
+pub fn render(view: &impl Template) -> Response {
+    match view.render() {
+        Ok(html) => Html(html).into_response(),
+        Err(e) => {
+            tracing::error!(error.message = %e, "rendering a page failed");
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
+    }
+}
+
+/// The error page for `err`, with its status.
+fn error_page(lang: Lang, err: &poem::Error) -> Response {
+    let t = lang.messages();
+    let status = err.status();
+    let message = match err.downcast_ref::<PageError>() {
+        Some(page) => page.message(t),
+        None => match status {
+            StatusCode::NOT_FOUND | StatusCode::METHOD_NOT_ALLOWED => t.err_not_found,
+            s if s.is_server_error() => t.err_internal,
+            _ => t.err_bad_request,
+        },
+    };
+    if status.is_server_error() {
+        tracing::error!(error.message = %err, "page failed");
+    } else {
+        tracing::info!(reason = %err, http.status = status.as_u16(), "page refused");
+    }
+    let view = views::ErrorView {
+        t,
+        title: t.error_title,
+        message,
+        code: None,
+        retry_href: "/login".to_owned(),
+        retry_label: t.back_to_sign_in,
+        request_id: RequestId::current(),
+    };
+    let mut resp = render(&view);
+    resp.set_status(status);
+    resp
+}
+
+/// Headers and error rendering for every page.
+pub struct PageLayer {
+    hsts: bool,
+}
+
+impl<E: Endpoint> Middleware<E> for PageLayer {
+    type Output = PageLayerEndpoint<E>;
+
+    fn transform(&self, inner: E) -> Self::Output {
+        PageLayerEndpoint { inner, hsts: self.hsts }
+    }
+}
+
+pub struct PageLayerEndpoint<E> {
+    inner: E,
+    hsts: bool,
+}
+
+/// No script at all; styles and form posts only to munji itself; never framed.
+const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; \
+                   frame-ancestors 'none'; base-uri 'none'";
+
+impl<E: Endpoint> Endpoint for PageLayerEndpoint<E> {
+    type Output = Response;
+
+    async fn call(&self, req: Request) -> poem::Result<Response> {
+        let lang = Lang::from_accept_language(req.headers().get(header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok()));
+        let mut resp = match self.inner.call(req).await {
+            Ok(resp) => resp.into_response(),
+            Err(err) => error_page(lang, &err),
+        };
+        let headers = resp.headers_mut();
+        headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
+        headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+        headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+        // Callback URLs carry codes and state: never leak them to another site.
+        headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+        headers.entry(header::CACHE_CONTROL).or_insert(HeaderValue::from_static("no-store"));
+        if self.hsts {
+            headers.insert(header::STRICT_TRANSPORT_SECURITY, HeaderValue::from_static("max-age=31536000"));
+        }
+        Ok(resp)
+    }
+}
+
+impl<'a> FromRequest<'a> for Lang {
+    async fn from_request(req: &'a Request, _body: &mut RequestBody) -> poem::Result<Self> {
+        Ok(Lang::from_accept_language(req.headers().get(header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok())))
+    }
+}
+
+/// The page routes, for mounting at `/` (they also answer unknown paths with a 404 page).
+pub fn routes(state: &AppState) -> impl Endpoint + 'static {
+    Route::new()
+        .at("/", get(home))
+        .at("/login", get(login::login_page))
+        .at("/login/:provider", get(login::start))
+        .at("/callback/:provider", get(callback::callback))
+        .at("/signup", get(signup::signup_page).post(signup::submit))
+        .at("/account", get(account::account_page))
+        .at("/logout", post(account::logout))
+        .at("/static/munji.css", get(stylesheet))
+        .with(CookieJarManager::with_key(state.secrets.cookie_key.clone()))
+        .with(PageLayer { hsts: state.config.public_url.scheme() == "https" })
+}
+
+#[handler]
+fn home() -> Redirect {
+    Redirect::see_other(DEFAULT_RETURN_TO)
+}
+
+#[handler]
+fn stylesheet() -> Response {
+    Response::builder()
+        .content_type("text/css; charset=utf-8")
+        .header(header::CACHE_CONTROL, "public, max-age=3600")
+        .body(include_str!("../../static/munji.css"))
+}
+
+/// An enabled provider named in a path, or a 404 page.
+fn enabled_provider(state: &AppState, name: &str) -> Result<Provider, PageError> {
+    name.parse::<Provider>().ok().filter(|p| state.upstreams.is_enabled(*p)).ok_or(PageError::NotFound)
+}
+
+/// `return_to` if it is a local path (`/…`, not `//…` or `/\…`, no scheme, no control
+/// characters), else the default. Open redirects are impossible by construction.
+pub fn local_return_to(return_to: Option<&str>) -> String {
+    match return_to {
+        Some(path)
+            if path.starts_with('/')
+                && !path.starts_with("//")
+                && !path.starts_with("/\\")
+                && path.len() <= 512
+                && !path.chars().any(|c| c.is_control() || c == '\\') =>
+        {
+            path.to_owned()
+        }
+        _ => DEFAULT_RETURN_TO.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_local_paths_are_kept_as_return_to() {
+        assert_eq!(local_return_to(Some("/account")), "/account");
+        assert_eq!(local_return_to(Some("/authorize?client_id=web&x=1")), "/authorize?client_id=web&x=1");
+        for bad in ["//evil.example", "https://evil.example", "/\\evil.example", "evil", "", "/a\\b", "/\u{0}x", "\t/x"]
+        {
+            assert_eq!(local_return_to(Some(bad)), DEFAULT_RETURN_TO, "{bad:?}");
+        }
+        assert_eq!(local_return_to(None), DEFAULT_RETURN_TO);
+        assert_eq!(local_return_to(Some(&format!("/{}", "a".repeat(600)))), DEFAULT_RETURN_TO);
+    }
+}

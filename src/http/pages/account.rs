@@ -1,0 +1,73 @@
+//! `GET /account` (the signed-in user and their linked identities) and `POST /logout`.
+
+use poem::{
+    IntoResponse, Response, handler,
+    web::{Data, Form, Redirect, cookie::CookieJar},
+};
+use serde::Deserialize;
+
+use super::{PageError, render, views};
+use crate::{
+    audit::{self, AuditEvent},
+    http::session::{self, Cookies, check_csrf, csrf_token},
+    i18n::Lang,
+    state::AppState,
+    store::{identities, users},
+    upstream::Provider,
+};
+
+fn time(at: chrono::DateTime<chrono::Utc>) -> String {
+    at.format("%Y-%m-%d %H:%M UTC").to_string()
+}
+
+#[handler]
+pub async fn account_page(jar: &CookieJar, lang: Lang, state: Data<&AppState>) -> Result<Response, PageError> {
+    let cookies = Cookies::new(jar, &state);
+    let Some(session) = session::current(&state, &cookies).await? else {
+        return Ok(Redirect::see_other("/login?return_to=%2Faccount").into_response());
+    };
+    let Some(user) = users::find_by_id(&state.db, session.user_id).await? else {
+        session::end(&state, &cookies).await?;
+        return Ok(Redirect::see_other("/login").into_response());
+    };
+    let identities = identities::list_for_user(&state.db, user.id)
+        .await?
+        .into_iter()
+        .map(|i| views::IdentityRow {
+            provider_name: i.provider.parse::<Provider>().map_or("?", Provider::display_name),
+            provider_id: i.provider,
+            email: i.email,
+            linked_at: time(i.linked_at),
+            last_login_at: i.last_login_at.map(time),
+        })
+        .collect();
+    Ok(render(&views::AccountView {
+        t: lang.messages(),
+        csrf: csrf_token(&state, &cookies),
+        username: user.username,
+        display_name: user.display_name,
+        email: user.email,
+        created_at: time(user.created_at),
+        identities,
+    }))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct LogoutForm {
+    csrf: Option<String>,
+}
+
+#[handler]
+pub async fn logout(
+    Form(form): Form<LogoutForm>,
+    jar: &CookieJar,
+    state: Data<&AppState>,
+) -> Result<Redirect, PageError> {
+    let cookies = Cookies::new(jar, &state);
+    check_csrf(&state, &cookies, form.csrf.as_deref())?;
+    if let Some(current) = session::current(&state, &cookies).await? {
+        audit::record(&state.db, Some(current.user_id), AuditEvent::Logout).await?;
+    }
+    session::end(&state, &cookies).await?;
+    Ok(Redirect::see_other("/login"))
+}

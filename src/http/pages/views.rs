@@ -1,0 +1,73 @@
+//! askama views: one `*View` struct per template in `templates/`.
+
+use askama::Template;
+
+use crate::i18n::Messages;
+
+/// A provider button.
+pub struct ProviderLink {
+    pub id: &'static str,
+    pub name: &'static str,
+    pub href: String,
+}
+
+#[derive(Template)]
+#[template(path = "login.html")]
+pub struct LoginView {
+    pub t: &'static Messages,
+    pub providers: Vec<ProviderLink>,
+}
+
+#[derive(Template)]
+#[template(path = "signup.html")]
+pub struct SignupView {
+    pub t: &'static Messages,
+    pub csrf: String,
+    pub username: String,
+    pub display_name: String,
+    pub errors: Vec<&'static str>,
+    pub username_invalid: bool,
+    pub display_name_invalid: bool,
+}
+
+#[derive(Template)]
+#[template(path = "consent_required.html")]
+pub struct ConsentRequiredView {
+    pub t: &'static Messages,
+    pub provider_id: &'static str,
+    pub provider_name: &'static str,
+    pub retry_href: String,
+}
+
+pub struct IdentityRow {
+    pub provider_id: String,
+    pub provider_name: &'static str,
+    pub email: Option<String>,
+    pub linked_at: String,
+    pub last_login_at: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "account.html")]
+pub struct AccountView {
+    pub t: &'static Messages,
+    pub csrf: String,
+    pub username: String,
+    pub display_name: String,
+    pub email: Option<String>,
+    pub created_at: String,
+    pub identities: Vec<IdentityRow>,
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+pub struct ErrorView {
+    pub t: &'static Messages,
+    pub title: &'static str,
+    pub message: &'static str,
+    /// A machine-readable code shown on the page (`IDENTITY_ALREADY_LINKED`, …).
+    pub code: Option<&'static str>,
+    pub retry_href: String,
+    pub retry_label: &'static str,
+    pub request_id: String,
+}

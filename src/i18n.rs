@@ -1,0 +1,221 @@
+//! Page text in Korean and English, chosen from `Accept-Language` (Korean when it ranks `ko`
+//! above `en`, English otherwise). Each language is one [`Messages`] value, so a missing
+//! translation is a compile error. Depends on nothing else in the crate.
+
+/// A page language.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Lang {
+    #[default]
+    En,
+    Ko,
+}
+
+impl Lang {
+    /// Pick from an `Accept-Language` header: the first of `ko`/`en` by quality, then order.
+    pub fn from_accept_language(header: Option<&str>) -> Self {
+        let Some(header) = header else { return Self::default() };
+        let mut best: Option<(f32, Lang)> = None;
+        for part in header.split(',') {
+            let mut pieces = part.trim().split(';');
+            let tag = pieces.next().unwrap_or_default().trim().to_ascii_lowercase();
+            let quality =
+                pieces.find_map(|p| p.trim().strip_prefix("q=").and_then(|q| q.parse::<f32>().ok())).unwrap_or(1.0);
+            let lang = match tag.split('-').next() {
+                Some("ko") => Lang::Ko,
+                Some("en") => Lang::En,
+                _ => continue,
+            };
+            if quality > 0.0 && best.is_none_or(|(q, _)| quality > q) {
+                best = Some((quality, lang));
+            }
+        }
+        best.map_or_else(Self::default, |(_, lang)| lang)
+    }
+
+    pub fn messages(self) -> &'static Messages {
+        match self {
+            Self::En => &EN,
+            Self::Ko => &KO,
+        }
+    }
+}
+
+/// Every string a page shows.
+pub struct Messages {
+    pub lang: &'static str,
+    pub sign_in_title: &'static str,
+    pub sign_in_lead: &'static str,
+    /// Around the provider's name on its button: "Continue with Google" / "Google로 계속하기".
+    pub continue_before: &'static str,
+    pub continue_after: &'static str,
+    pub no_providers: &'static str,
+    pub signup_title: &'static str,
+    pub signup_lead: &'static str,
+    pub username_label: &'static str,
+    pub username_help: &'static str,
+    pub display_name_label: &'static str,
+    pub display_name_help: &'static str,
+    pub signup_submit: &'static str,
+    pub signup_errors_title: &'static str,
+    pub err_username_short: &'static str,
+    pub err_username_long: &'static str,
+    pub err_username_chars: &'static str,
+    pub err_username_taken: &'static str,
+    pub err_display_name: &'static str,
+    pub consent_title: &'static str,
+    pub consent_lead: &'static str,
+    pub consent_before: &'static str,
+    pub consent_after: &'static str,
+    pub back_to_sign_in: &'static str,
+    pub account_title: &'static str,
+    pub username: &'static str,
+    pub display_name: &'static str,
+    pub email: &'static str,
+    pub member_since: &'static str,
+    pub linked_accounts: &'static str,
+    pub provider: &'static str,
+    pub linked_at: &'static str,
+    pub last_login: &'static str,
+    pub never: &'static str,
+    pub none: &'static str,
+    pub sign_out: &'static str,
+    pub cancelled_title: &'static str,
+    pub cancelled_lead: &'static str,
+    pub try_again: &'static str,
+    pub error_title: &'static str,
+    pub request_id: &'static str,
+    pub err_bad_request: &'static str,
+    pub err_state: &'static str,
+    pub err_csrf: &'static str,
+    pub err_signup_expired: &'static str,
+    pub err_upstream: &'static str,
+    pub err_unavailable: &'static str,
+    pub err_closed: &'static str,
+    pub err_not_found: &'static str,
+    pub err_internal: &'static str,
+    pub skip_to_content: &'static str,
+}
+
+pub static EN: Messages = Messages {
+    lang: "en",
+    sign_in_title: "Sign in",
+    sign_in_lead: "Choose how you want to sign in.",
+    continue_before: "Continue with ",
+    continue_after: "",
+    no_providers: "No sign-in method is configured yet. Ask the operator to set up a provider.",
+    signup_title: "Create your account",
+    signup_lead: "This is your first sign-in. Choose the name people will know you by.",
+    username_label: "Username",
+    username_help: "3 to 32 characters: lower-case letters, digits, '.', '_' or '-'.",
+    display_name_label: "Display name",
+    display_name_help: "How your name is shown, up to 64 characters.",
+    signup_submit: "Create account",
+    signup_errors_title: "Please fix the following:",
+    err_username_short: "The username is too short: use at least 3 characters.",
+    err_username_long: "The username is too long: use at most 32 characters.",
+    err_username_chars: "The username may only contain lower-case letters, digits, '.', '_' and '-'.",
+    err_username_taken: "This username is taken. Please choose another.",
+    err_display_name: "Enter a display name of 1 to 64 characters.",
+    consent_title: "Your e-mail address is needed",
+    consent_lead: "You chose not to share your e-mail address. munji needs it to sign you in; nothing was created.",
+    consent_before: "Share my e-mail with ",
+    consent_after: "",
+    back_to_sign_in: "Back to sign in",
+    account_title: "Your account",
+    username: "Username",
+    display_name: "Display name",
+    email: "E-mail",
+    member_since: "Member since",
+    linked_accounts: "Linked accounts",
+    provider: "Provider",
+    linked_at: "Linked",
+    last_login: "Last sign-in",
+    never: "never",
+    none: "none",
+    sign_out: "Sign out",
+    cancelled_title: "Sign-in cancelled",
+    cancelled_lead: "You cancelled at the provider, so nothing happened. You can try again whenever you like.",
+    try_again: "Try again",
+    error_title: "This did not work",
+    request_id: "Request id",
+    err_bad_request: "The request was incomplete or malformed.",
+    err_state: "This sign-in link is invalid, expired or was already used, or it was started in another browser. Please start again.",
+    err_csrf: "This form has expired. Please go back, reload the page and try again.",
+    err_signup_expired: "Your sign-up took too long. Please sign in again.",
+    err_upstream: "The sign-in provider did not answer properly. Nothing was changed; please try again in a moment.",
+    err_unavailable: "munji cannot reach its storage right now. Nothing was changed; please try again shortly.",
+    err_closed: "Registration is closed: only existing accounts can sign in.",
+    err_not_found: "This page does not exist.",
+    err_internal: "Something went wrong on our side. Please try again.",
+    skip_to_content: "Skip to content",
+};
+
+pub static KO: Messages = Messages {
+    lang: "ko",
+    sign_in_title: "로그인",
+    sign_in_lead: "로그인할 방법을 선택하세요.",
+    continue_before: "",
+    continue_after: "로 계속하기",
+    no_providers: "아직 설정된 로그인 방법이 없습니다. 운영자에게 문의하세요.",
+    signup_title: "계정 만들기",
+    signup_lead: "처음 로그인하셨습니다. 사용할 이름을 정해 주세요.",
+    username_label: "사용자 이름",
+    username_help: "3~32자: 영문 소문자, 숫자, '.', '_', '-'",
+    display_name_label: "표시 이름",
+    display_name_help: "화면에 보이는 이름 (최대 64자)",
+    signup_submit: "계정 만들기",
+    signup_errors_title: "다음을 확인해 주세요:",
+    err_username_short: "사용자 이름이 너무 짧습니다. 3자 이상 입력하세요.",
+    err_username_long: "사용자 이름이 너무 깁니다. 32자 이하로 입력하세요.",
+    err_username_chars: "사용자 이름에는 영문 소문자, 숫자, '.', '_', '-'만 쓸 수 있습니다.",
+    err_username_taken: "이미 사용 중인 사용자 이름입니다. 다른 이름을 골라 주세요.",
+    err_display_name: "표시 이름을 1~64자로 입력하세요.",
+    consent_title: "이메일 주소가 필요합니다",
+    consent_lead: "이메일 제공에 동의하지 않으셨습니다. 로그인하려면 이메일 주소가 필요합니다. 아무것도 만들어지지 않았습니다.",
+    consent_before: "",
+    consent_after: "에서 이메일 제공 동의하기",
+    back_to_sign_in: "로그인으로 돌아가기",
+    account_title: "내 계정",
+    username: "사용자 이름",
+    display_name: "표시 이름",
+    email: "이메일",
+    member_since: "가입일",
+    linked_accounts: "연결된 계정",
+    provider: "서비스",
+    linked_at: "연결일",
+    last_login: "마지막 로그인",
+    never: "없음",
+    none: "없음",
+    sign_out: "로그아웃",
+    cancelled_title: "로그인이 취소되었습니다",
+    cancelled_lead: "로그인 서비스에서 취소하셨습니다. 변경된 것은 없으며 언제든 다시 시도할 수 있습니다.",
+    try_again: "다시 시도",
+    error_title: "요청을 처리하지 못했습니다",
+    request_id: "요청 ID",
+    err_bad_request: "요청이 불완전하거나 형식이 잘못되었습니다.",
+    err_state: "로그인 링크가 잘못되었거나 만료되었거나 이미 사용되었습니다. 또는 다른 브라우저에서 시작되었습니다. 처음부터 다시 시도하세요.",
+    err_csrf: "양식이 만료되었습니다. 페이지를 새로고침한 뒤 다시 시도하세요.",
+    err_signup_expired: "가입 시간이 초과되었습니다. 다시 로그인하세요.",
+    err_upstream: "로그인 서비스가 제대로 응답하지 않았습니다. 변경된 것은 없습니다. 잠시 후 다시 시도하세요.",
+    err_unavailable: "지금은 munji가 저장소에 연결할 수 없습니다. 변경된 것은 없습니다. 잠시 후 다시 시도하세요.",
+    err_closed: "가입이 닫혀 있습니다. 기존 계정만 로그인할 수 있습니다.",
+    err_not_found: "페이지를 찾을 수 없습니다.",
+    err_internal: "문제가 발생했습니다. 다시 시도해 주세요.",
+    skip_to_content: "본문으로 건너뛰기",
+};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accept_language_picks_the_preferred_supported_language() {
+        assert_eq!(Lang::from_accept_language(None), Lang::En);
+        assert_eq!(Lang::from_accept_language(Some("ko-KR,ko;q=0.9,en-US;q=0.8")), Lang::Ko);
+        assert_eq!(Lang::from_accept_language(Some("en-US,en;q=0.9,ko;q=0.8")), Lang::En);
+        assert_eq!(Lang::from_accept_language(Some("ja,ko;q=0.5")), Lang::Ko);
+        assert_eq!(Lang::from_accept_language(Some("en;q=0.2, ko;q=0.7")), Lang::Ko);
+        assert_eq!(Lang::from_accept_language(Some("ko;q=0, fr")), Lang::En);
+        assert_eq!(Lang::from_accept_language(Some("garbage;;;,")), Lang::En);
+    }
+}

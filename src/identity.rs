@@ -1,0 +1,149 @@
+//! Login resolution (DESIGN §2): who a verified upstream profile is. No HTTP here.
+//!
+//! 1. `(provider, uid)` known → that user; the identity's e-mail and last login are refreshed
+//!    (a changed e-mail goes to the history; nothing is re-keyed).
+//! 2. (the legacy e-mail fallback arrives with its own issue)
+//! 3. unknown → `registration`: `form` asks the sign-up page to finish, `auto` creates the account
+//!    with a unique username made from the profile, `closed` creates nothing.
+//!
+//! Accounts are never merged by e-mail: an unknown uid with a known e-mail is a new person.
+//! Depends on [`crate::store`] and [`crate::upstream`] (types only).
+
+pub mod username;
+
+use chrono::Utc;
+
+use crate::{
+    config::Registration,
+    store::{
+        Db, StoreError,
+        identities::{self, NewIdentity},
+        users::{self, NewUser, User},
+    },
+    upstream::UpstreamProfile,
+};
+pub use username::{Username, UsernameProblem};
+
+/// The longest display name kept.
+pub const MAX_DISPLAY_NAME: usize = 64;
+
+/// What a sign-in leads to.
+#[derive(Debug)]
+pub enum Resolution {
+    /// A returning user.
+    Known(User),
+    /// A new account made at once (`registration = "auto"`).
+    Created(User),
+    /// A new person; the sign-up page must finish (`registration = "form"`).
+    SignupNeeded,
+    /// A new person, and registration is closed.
+    Closed,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum IdentityError {
+    #[error("the username is taken")]
+    UsernameTaken,
+    #[error("this identity already belongs to an account")]
+    IdentityTaken,
+    #[error("the identity's account is gone")]
+    AccountGone,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Resolve a profile that the provider has vouched for.
+#[tracing::instrument(skip_all, fields(provider = %profile.provider))]
+pub async fn resolve(
+    db: &Db,
+    registration: Registration,
+    profile: &UpstreamProfile,
+) -> Result<Resolution, IdentityError> {
+    if let Some(user) = sign_in_known(db, profile).await? {
+        return Ok(Resolution::Known(user));
+    }
+    match registration {
+        Registration::Form => Ok(Resolution::SignupNeeded),
+        Registration::Closed => Ok(Resolution::Closed),
+        Registration::Auto => create_with_generated_username(db, profile).await,
+    }
+}
+
+/// Step 1: a known `(provider, uid)` signs in.
+async fn sign_in_known(db: &Db, profile: &UpstreamProfile) -> Result<Option<User>, IdentityError> {
+    let Some(identity) = identities::find_by_provider_uid(db, profile.provider.as_str(), &profile.uid).await? else {
+        return Ok(None);
+    };
+    identities::record_login(db, &identity, profile.email.as_deref(), profile.email_verified, Utc::now()).await?;
+    let user = users::find_by_id(db, identity.user_id).await?.ok_or(IdentityError::AccountGone)?;
+    Ok(Some(user))
+}
+
+/// Create the account and its first identity, signed in now.
+pub async fn sign_up(
+    db: &Db,
+    profile: &UpstreamProfile,
+    username: &Username,
+    display_name: &str,
+) -> Result<User, IdentityError> {
+    let user = NewUser { username: username.as_str(), display_name, email: profile.email.as_deref() };
+    let identity = NewIdentity {
+        provider: profile.provider.as_str(),
+        uid: &profile.uid,
+        email: profile.email.as_deref(),
+        email_verified: profile.email_verified,
+        logged_in: true,
+    };
+    users::insert_with_identity(db, user, identity, Utc::now()).await.map_err(|e| {
+        if e.on_constraint(users::USERNAME_KEY) {
+            IdentityError::UsernameTaken
+        } else if e.on_constraint(identities::PROVIDER_UID_KEY) {
+            IdentityError::IdentityTaken
+        } else {
+            e.into()
+        }
+    })
+}
+
+/// The sign-up form's starting values: a username made from the profile, and its name.
+pub fn suggested_username(profile: &UpstreamProfile) -> Username {
+    [profile.email.as_deref(), profile.name.as_deref()]
+        .into_iter()
+        .flatten()
+        .find_map(Username::suggest)
+        .unwrap_or_else(|| Username::suggest(&format!("{}user", profile.provider)).unwrap_or_else(|| unreachable!()))
+}
+
+pub fn suggested_display_name(profile: &UpstreamProfile, username: &Username) -> String {
+    profile.name.clone().unwrap_or_else(|| username.to_string()).chars().take(MAX_DISPLAY_NAME).collect()
+}
+
+/// Check a display name as typed: 1–64 characters after trimming, no control characters.
+pub fn parse_display_name(input: &str) -> Option<String> {
+    let name = input.trim();
+    let len = name.chars().count();
+    ((1..=MAX_DISPLAY_NAME).contains(&len) && !name.chars().any(char::is_control)).then(|| name.to_owned())
+}
+
+/// `registration = "auto"`: try the suggested username, then numbered variants.
+async fn create_with_generated_username(db: &Db, profile: &UpstreamProfile) -> Result<Resolution, IdentityError> {
+    let base = suggested_username(profile);
+    let display_name = suggested_display_name(profile, &base);
+    for attempt in 0..50u32 {
+        let candidate = match attempt {
+            0 => base.clone(),
+            n if n < 10 => base.with_suffix(n + 1),
+            _ => base.with_suffix(rand::random_range(1000..1_000_000)),
+        };
+        match sign_up(db, profile, &candidate, &display_name).await {
+            Ok(user) => return Ok(Resolution::Created(user)),
+            Err(IdentityError::UsernameTaken) => continue,
+            // The same person signed in twice at once and the other request won.
+            Err(IdentityError::IdentityTaken) => {
+                return sign_in_known(db, profile).await?.map(Resolution::Known).ok_or(IdentityError::AccountGone);
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Err(IdentityError::UsernameTaken)
+}

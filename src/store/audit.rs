@@ -1,0 +1,36 @@
+//! The audit log: what happened to whom, newest first.
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use sqlx::types::Json;
+use uuid::Uuid;
+
+use super::{Db, Result, on_pool};
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct AuditRow {
+    pub kind: String,
+    pub detail: Json<Value>,
+    pub at: DateTime<Utc>,
+}
+
+pub async fn insert(db: &Db, user_id: Option<Uuid>, kind: &str, detail: &Value, now: DateTime<Utc>) -> Result<()> {
+    const SQL: &str = "INSERT INTO audit_events (id, user_id, kind, detail, at) VALUES ($1, $2, $3, $4, $5)";
+    on_pool!(db, pool => {
+        sqlx::query(SQL).bind(Uuid::new_v4()).bind(user_id).bind(kind).bind(Json(detail)).bind(now).execute(pool).await?;
+    });
+    Ok(())
+}
+
+/// A user's events, newest first.
+pub async fn list_for_user(db: &Db, user_id: Uuid, limit: i64) -> Result<Vec<AuditRow>> {
+    const SQL: &str = "SELECT kind, detail, at FROM audit_events WHERE user_id = $1 ORDER BY at DESC, id LIMIT $2";
+    Ok(on_pool!(db, pool => sqlx::query_as(SQL).bind(user_id).bind(limit).fetch_all(pool).await?))
+}
+
+/// Events of one kind that belong to no account (refused first logins), newest first.
+pub async fn list_unowned(db: &Db, kind: &str, limit: i64) -> Result<Vec<AuditRow>> {
+    const SQL: &str =
+        "SELECT kind, detail, at FROM audit_events WHERE user_id IS NULL AND kind = $1 ORDER BY at DESC, id LIMIT $2";
+    Ok(on_pool!(db, pool => sqlx::query_as(SQL).bind(kind).bind(limit).fetch_all(pool).await?))
+}

@@ -1,0 +1,78 @@
+//! Social identities, keyed by `(provider, uid)` (DESIGN §2.1), and their e-mail history.
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use super::{Db, Result, on_pool};
+
+/// The unique constraint on `(provider, uid)`.
+pub const PROVIDER_UID_KEY: &str = "identities_provider_uid_key";
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Identity {
+    pub id: Uuid,
+    pub user_id: Uuid,
+    pub provider: String,
+    /// `None` only for an imported legacy mapping that has not signed in yet.
+    pub uid: Option<String>,
+    pub email: Option<String>,
+    pub email_verified: bool,
+    pub linked_at: DateTime<Utc>,
+    pub last_login_at: Option<DateTime<Utc>>,
+}
+
+pub struct NewIdentity<'a> {
+    pub provider: &'a str,
+    pub uid: &'a str,
+    pub email: Option<&'a str>,
+    pub email_verified: bool,
+    /// Whether this identity is signing in now (sets `last_login_at`).
+    pub logged_in: bool,
+}
+
+const COLUMNS: &str = "id, user_id, provider, uid, email, email_verified, linked_at, last_login_at";
+
+pub(super) const INSERT: &str = "INSERT INTO identities
+    (id, user_id, provider, uid, email, email_verified, linked_at, last_login_at)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+
+pub async fn find_by_provider_uid(db: &Db, provider: &str, uid: &str) -> Result<Option<Identity>> {
+    const SQL: &str = const_format::concatcp!("SELECT ", COLUMNS, " FROM identities WHERE provider = $1 AND uid = $2");
+    Ok(on_pool!(db, pool => sqlx::query_as(SQL).bind(provider).bind(uid).fetch_optional(pool).await?))
+}
+
+/// The identities of one user, oldest link first.
+pub async fn list_for_user(db: &Db, user_id: Uuid) -> Result<Vec<Identity>> {
+    const SQL: &str =
+        const_format::concatcp!("SELECT ", COLUMNS, " FROM identities WHERE user_id = $1 ORDER BY linked_at, id");
+    Ok(on_pool!(db, pool => sqlx::query_as(SQL).bind(user_id).fetch_all(pool).await?))
+}
+
+/// A sign-in through `identity`: refresh its e-mail and `last_login_at`. When the e-mail
+/// changed, the old one goes to the history in the same transaction; nothing is re-keyed.
+pub async fn record_login(
+    db: &Db,
+    identity: &Identity,
+    email: Option<&str>,
+    email_verified: bool,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    const UPDATE: &str = "UPDATE identities SET email = $2, email_verified = $3, last_login_at = $4 WHERE id = $1";
+    const HISTORY: &str = "INSERT INTO identity_emails (id, identity_id, email, replaced_at) VALUES ($1, $2, $3, $4)";
+    let replaced = identity.email.as_deref().filter(|old| Some(*old) != email);
+    on_pool!(db, pool => {
+        let mut tx = pool.begin().await?;
+        if let Some(old) = replaced {
+            sqlx::query(HISTORY).bind(Uuid::new_v4()).bind(identity.id).bind(old).bind(now).execute(&mut *tx).await?;
+        }
+        sqlx::query(UPDATE).bind(identity.id).bind(email).bind(email_verified).bind(now).execute(&mut *tx).await?;
+        tx.commit().await?;
+    });
+    Ok(())
+}
+
+/// Earlier e-mails of an identity, oldest first.
+pub async fn email_history(db: &Db, identity_id: Uuid) -> Result<Vec<String>> {
+    const SQL: &str = "SELECT email FROM identity_emails WHERE identity_id = $1 ORDER BY replaced_at, id";
+    Ok(on_pool!(db, pool => sqlx::query_scalar(SQL).bind(identity_id).fetch_all(pool).await?))
+}

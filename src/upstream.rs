@@ -1,0 +1,276 @@
+//! Clients of the upstream providers: Google (OpenID Connect, through `openidconnect`), Naver
+//! and Kakao (OAuth 2.0 through `oauth2`, plus their profile APIs). Each turns an authorization
+//! code into an [`UpstreamProfile`]; wire-format facts are in `providers.md`.
+//!
+//! One `reqwest` client with the configured timeout (`upstream_timeout`) serves all three and
+//! never follows redirects. Depends on [`crate::config`].
+
+mod google;
+pub mod kakao;
+pub mod naver;
+mod oauth;
+pub mod state;
+
+use std::{fmt, str::FromStr, time::Duration};
+
+use secrecy::{ExposeSecret as _, SecretString};
+use serde::{Deserialize, Serialize};
+use url::Url;
+
+use crate::config::{Config, ProviderConfig};
+
+/// One of the three upstream identity providers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Provider {
+    Google,
+    Naver,
+    Kakao,
+}
+
+impl Provider {
+    pub const ALL: [Provider; 3] = [Provider::Google, Provider::Naver, Provider::Kakao];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Google => "google",
+            Self::Naver => "naver",
+            Self::Kakao => "kakao",
+        }
+    }
+
+    /// The brand name shown on buttons.
+    pub fn display_name(self) -> &'static str {
+        match self {
+            Self::Google => "Google",
+            Self::Naver => "NAVER",
+            Self::Kakao => "Kakao",
+        }
+    }
+
+    /// Whether munji sends PKCE (S256) to this provider: Google and Kakao document it; Naver's
+    /// classic endpoints do not, so there the signed, single-use, browser-bound `state` carries
+    /// the defence (SECURITY.md §1).
+    pub fn uses_pkce(self) -> bool {
+        !matches!(self, Self::Naver)
+    }
+
+    pub fn config(self, config: &Config) -> &ProviderConfig {
+        match self {
+            Self::Google => &config.providers.google,
+            Self::Naver => &config.providers.naver,
+            Self::Kakao => &config.providers.kakao,
+        }
+    }
+}
+
+impl fmt::Display for Provider {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Provider {
+    type Err = UpstreamError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL.into_iter().find(|p| p.as_str() == s).ok_or(UpstreamError::UnknownProvider)
+    }
+}
+
+/// What munji learns from a provider about the person signing in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UpstreamProfile {
+    pub provider: Provider,
+    /// The identity key (Google `sub`, Naver `response.id`, Kakao `id` as a decimal string).
+    pub uid: String,
+    /// Absent when the user declined to share it (or has none).
+    pub email: Option<String>,
+    /// Google `email_verified`; Kakao `is_email_verified && is_email_valid`; Naver: always
+    /// false (Naver makes no claim).
+    pub email_verified: bool,
+    /// A display name, if the provider gave one (name, else nickname).
+    pub name: Option<String>,
+}
+
+/// Everything that can go wrong talking to a provider. None of these create anything.
+#[derive(Debug, thiserror::Error)]
+pub enum UpstreamError {
+    #[error("unknown provider")]
+    UnknownProvider,
+    #[error("the provider is not configured")]
+    NotConfigured,
+    #[error("the provider did not answer within the timeout")]
+    Timeout,
+    #[error("the provider could not be reached: {0}")]
+    Unreachable(String),
+    #[error("the provider answered HTTP {0}")]
+    Status(u16),
+    #[error("the provider refused the grant ({0})")]
+    InvalidGrant(String),
+    #[error("the provider's answer could not be read: {0}")]
+    BadResponse(String),
+    #[error("the provider's ID token was refused: {0}")]
+    BadIdToken(String),
+}
+
+impl UpstreamError {
+    /// A short label for metrics and logs.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::UnknownProvider | Self::NotConfigured => "not_configured",
+            Self::Timeout => "timeout",
+            Self::Unreachable(_) => "unreachable",
+            Self::Status(_) => "status",
+            Self::InvalidGrant(_) => "invalid_grant",
+            Self::BadResponse(_) => "bad_response",
+            Self::BadIdToken(_) => "bad_id_token",
+        }
+    }
+
+    fn from_reqwest(e: &reqwest::Error) -> Self {
+        if e.is_timeout() {
+            Self::Timeout
+        } else if let Some(status) = e.status() {
+            Self::Status(status.as_u16())
+        } else if e.is_decode() {
+            Self::BadResponse(e.to_string())
+        } else {
+            Self::Unreachable(e.to_string())
+        }
+    }
+}
+
+/// What goes into an authorization request, besides the provider's own settings.
+pub struct AuthRequest<'a> {
+    pub state: &'a str,
+    pub nonce: &'a str,
+    /// The PKCE verifier; its S256 challenge is sent to providers that support PKCE.
+    pub pkce_verifier: &'a str,
+    /// Ask again for what the user declined (Google `prompt=consent`, Naver
+    /// `auth_type=reprompt`, Kakao `scope=account_email`).
+    pub reconsent: bool,
+}
+
+/// What the callback brings back and the flow kept: enough to redeem the code.
+#[derive(Clone, Copy)]
+pub struct Grant<'a> {
+    pub code: &'a str,
+    pub state: &'a str,
+    pub pkce_verifier: &'a str,
+    pub nonce: &'a str,
+}
+
+/// The three provider clients and the HTTP client they share.
+pub struct Upstreams {
+    http: reqwest::Client,
+    google: Option<google::Google>,
+    naver: Option<oauth::OAuthProvider>,
+    kakao: Option<oauth::OAuthProvider>,
+}
+
+/// A provider's client id and secret, and where munji's callback for it is.
+#[derive(Clone)]
+struct Credentials {
+    client_id: String,
+    client_secret: SecretString,
+    redirect_uri: Url,
+}
+
+impl Upstreams {
+    pub fn new(config: &Config) -> anyhow::Result<Self> {
+        let timeout = config.upstream_timeout();
+        let http = reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(timeout.min(Duration::from_secs(5)))
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("munji/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        let credentials = |provider: Provider| -> anyhow::Result<Option<(Credentials, &ProviderConfig)>> {
+            let settings = provider.config(config);
+            if !settings.enabled() {
+                return Ok(None);
+            }
+            let redirect_uri = config.public_url.join(&format!("callback/{provider}"))?;
+            let credentials = Credentials {
+                client_id: settings.client_id.clone(),
+                client_secret: settings.client_secret.clone(),
+                redirect_uri,
+            };
+            Ok(Some((credentials, settings)))
+        };
+        let google = credentials(Provider::Google)?.map(|(c, s)| google::Google::new(c, s)).transpose()?;
+        let naver = credentials(Provider::Naver)?.map(|(c, s)| naver::client(c, s)).transpose()?;
+        let kakao = credentials(Provider::Kakao)?.map(|(c, s)| kakao::client(c, s)).transpose()?;
+        Ok(Self { http, google, naver, kakao })
+    }
+
+    /// The providers that are configured, in display order.
+    pub fn enabled(&self) -> Vec<Provider> {
+        Provider::ALL.into_iter().filter(|p| self.is_enabled(*p)).collect()
+    }
+
+    pub fn is_enabled(&self, provider: Provider) -> bool {
+        match provider {
+            Provider::Google => self.google.is_some(),
+            Provider::Naver => self.naver.is_some(),
+            Provider::Kakao => self.kakao.is_some(),
+        }
+    }
+
+    /// Where to send the browser to sign in with `provider`.
+    pub async fn authorize_url(&self, provider: Provider, request: &AuthRequest<'_>) -> Result<Url, UpstreamError> {
+        match provider {
+            Provider::Google => {
+                self.google.as_ref().ok_or(UpstreamError::NotConfigured)?.authorize_url(&self.http, request).await
+            }
+            Provider::Naver => {
+                Ok(naver::authorize_url(self.naver.as_ref().ok_or(UpstreamError::NotConfigured)?, request))
+            }
+            Provider::Kakao => {
+                Ok(kakao::authorize_url(self.kakao.as_ref().ok_or(UpstreamError::NotConfigured)?, request))
+            }
+        }
+    }
+
+    /// Redeem the authorization code and read the profile of the person who signed in.
+    #[tracing::instrument(skip_all, fields(provider = %provider))]
+    pub async fn sign_in(&self, provider: Provider, grant: &Grant<'_>) -> Result<UpstreamProfile, UpstreamError> {
+        let Grant { code, state, pkce_verifier, nonce } = *grant;
+        match provider {
+            Provider::Google => {
+                let google = self.google.as_ref().ok_or(UpstreamError::NotConfigured)?;
+                google.sign_in(&self.http, code, pkce_verifier, nonce).await
+            }
+            Provider::Naver => {
+                let naver = self.naver.as_ref().ok_or(UpstreamError::NotConfigured)?;
+                naver::sign_in(naver, &self.http, code, state).await
+            }
+            Provider::Kakao => {
+                let kakao = self.kakao.as_ref().ok_or(UpstreamError::NotConfigured)?;
+                kakao::sign_in(kakao, &self.http, code, pkce_verifier).await
+            }
+        }
+    }
+}
+
+/// GET a JSON profile with a bearer token; the body is returned for the provider's parser.
+async fn fetch_profile(http: &reqwest::Client, url: &Url, access_token: &str) -> Result<Vec<u8>, UpstreamError> {
+    let resp =
+        http.get(url.clone()).bearer_auth(access_token).send().await.map_err(|e| UpstreamError::from_reqwest(&e))?;
+    let status = resp.status();
+    let body = resp.bytes().await.map_err(|e| UpstreamError::from_reqwest(&e))?;
+    if !status.is_success() {
+        return Err(UpstreamError::Status(status.as_u16()));
+    }
+    Ok(body.to_vec())
+}
+
+/// `""` counts as absent (Naver may send declined fields that way).
+fn non_empty(value: Option<String>) -> Option<String> {
+    value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
+}
+
+fn expose(secret: &SecretString) -> String {
+    secret.expose_secret().to_owned()
+}

@@ -1,0 +1,168 @@
+//! Google through OpenID Connect (`openidconnect`): endpoints and keys from
+//! `{issuer_url}/.well-known/openid-configuration`, PKCE S256 and a nonce on every request, and
+//! the ID token checked for signature, issuer (either of Google's two forms), audience, expiry
+//! and nonce. The key is the ID token's `sub`.
+//!
+//! The discovery document and its JWKS are cached for an hour and fetched again at once when a
+//! token names a key the cache does not have (Google rotates keys).
+
+use std::time::{Duration, Instant};
+
+use openidconnect::{
+    AuthenticationFlow, AuthorizationCode, ClaimsVerificationError, ClientId, ClientSecret, CsrfToken, IssuerUrl,
+    Nonce, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope, SignatureVerificationError,
+    core::{CoreClient, CoreIdTokenClaims, CoreProviderMetadata, CoreResponseType, CoreTokenResponse},
+};
+use tokio::sync::RwLock;
+use url::Url;
+
+use super::{AuthRequest, Credentials, Provider, UpstreamError, UpstreamProfile, expose, non_empty};
+use crate::config::ProviderConfig;
+
+/// How long a fetched discovery document (with its keys) is trusted.
+const METADATA_TTL: Duration = Duration::from_secs(3600);
+
+pub struct Google {
+    credentials: Credentials,
+    issuer: IssuerUrl,
+    /// A cache, not state: every instance may hold its own copy.
+    metadata: RwLock<Option<(Instant, CoreProviderMetadata)>>,
+}
+
+impl Google {
+    pub(super) fn new(credentials: Credentials, settings: &ProviderConfig) -> anyhow::Result<Self> {
+        let issuer = settings
+            .issuer_url
+            .clone()
+            .ok_or_else(|| anyhow::anyhow!("config key `providers.google.issuer_url` is required"))?;
+        // Google's issuer has no trailing slash; `Url` would add one to a bare origin.
+        let issuer = IssuerUrl::new(issuer.as_str().trim_end_matches('/').to_owned())?;
+        Ok(Self { credentials, issuer, metadata: RwLock::new(None) })
+    }
+
+    async fn metadata(&self, http: &reqwest::Client, refresh: bool) -> Result<CoreProviderMetadata, UpstreamError> {
+        if !refresh
+            && let Some((fetched, metadata)) = self.metadata.read().await.as_ref()
+            && fetched.elapsed() < METADATA_TTL
+        {
+            return Ok(metadata.clone());
+        }
+        let metadata = CoreProviderMetadata::discover_async(self.issuer.clone(), http).await.map_err(|e| {
+            let mut source: Option<&dyn std::error::Error> = Some(&e);
+            while let Some(err) = source {
+                if let Some(reqwest) = err.downcast_ref::<reqwest::Error>() {
+                    return UpstreamError::from_reqwest(reqwest);
+                }
+                source = err.source();
+            }
+            UpstreamError::BadResponse(format!("google discovery: {e}"))
+        })?;
+        *self.metadata.write().await = Some((Instant::now(), metadata.clone()));
+        Ok(metadata)
+    }
+
+    fn client(
+        &self,
+        metadata: CoreProviderMetadata,
+    ) -> CoreClient<
+        openidconnect::EndpointSet,
+        openidconnect::EndpointNotSet,
+        openidconnect::EndpointNotSet,
+        openidconnect::EndpointNotSet,
+        openidconnect::EndpointMaybeSet,
+        openidconnect::EndpointMaybeSet,
+    > {
+        CoreClient::from_provider_metadata(
+            metadata,
+            ClientId::new(self.credentials.client_id.clone()),
+            Some(ClientSecret::new(expose(&self.credentials.client_secret))),
+        )
+        .set_redirect_uri(RedirectUrl::from_url(self.credentials.redirect_uri.clone()))
+    }
+
+    pub(super) async fn authorize_url(
+        &self,
+        http: &reqwest::Client,
+        request: &AuthRequest<'_>,
+    ) -> Result<Url, UpstreamError> {
+        let client = self.client(self.metadata(http, false).await?);
+        let (state, nonce) = (request.state.to_owned(), request.nonce.to_owned());
+        let verifier = PkceCodeVerifier::new(request.pkce_verifier.to_owned());
+        let mut builder = client
+            .authorize_url(
+                AuthenticationFlow::<CoreResponseType>::AuthorizationCode,
+                move || CsrfToken::new(state),
+                move || Nonce::new(nonce),
+            )
+            .add_scope(Scope::new("email".into()))
+            .add_scope(Scope::new("profile".into()))
+            .set_pkce_challenge(PkceCodeChallenge::from_code_verifier_sha256(&verifier));
+        if request.reconsent {
+            builder = builder.add_extra_param("prompt", "consent");
+        }
+        Ok(builder.url().0)
+    }
+
+    pub(super) async fn sign_in(
+        &self,
+        http: &reqwest::Client,
+        code: &str,
+        pkce_verifier: &str,
+        nonce: &str,
+    ) -> Result<UpstreamProfile, UpstreamError> {
+        let client = self.client(self.metadata(http, false).await?);
+        let token: CoreTokenResponse = client
+            .exchange_code(AuthorizationCode::new(code.to_owned()))
+            .map_err(|e| UpstreamError::BadResponse(e.to_string()))?
+            .set_pkce_verifier(PkceCodeVerifier::new(pkce_verifier.to_owned()))
+            .request_async(http)
+            .await
+            .map_err(|e| match e {
+                openidconnect::RequestTokenError::ServerResponse(r)
+                    if *r.error() == openidconnect::core::CoreErrorResponseType::InvalidGrant =>
+                {
+                    UpstreamError::InvalidGrant(r.error().to_string())
+                }
+                openidconnect::RequestTokenError::Request(openidconnect::HttpClientError::Reqwest(e)) => {
+                    UpstreamError::from_reqwest(&e)
+                }
+                other => UpstreamError::BadResponse(format!("google token: {other}")),
+            })?;
+        let id_token = openidconnect::TokenResponse::id_token(&token)
+            .ok_or_else(|| UpstreamError::BadResponse("google token response without id_token".into()))?;
+        let nonce = Nonce::new(nonce.to_owned());
+        let verify = |client: &CoreClient<_, _, _, _, _, _>| -> Result<CoreIdTokenClaims, ClaimsVerificationError> {
+            // The issuer is checked below, where both of Google's forms are accepted.
+            let verifier = client.id_token_verifier().require_issuer_match(false);
+            id_token.claims(&verifier, &nonce).cloned()
+        };
+        let claims = match verify(&client) {
+            Err(ClaimsVerificationError::SignatureVerification(SignatureVerificationError::NoMatchingKey)) => {
+                // Perhaps Google rotated its keys since we cached them: fetch once more.
+                verify(&self.client(self.metadata(http, true).await?))
+            }
+            other => other,
+        }
+        .map_err(|e| UpstreamError::BadIdToken(e.to_string()))?;
+        self.check_issuer(claims.issuer().as_str())?;
+        Ok(UpstreamProfile {
+            provider: Provider::Google,
+            uid: claims.subject().as_str().to_owned(),
+            email: non_empty(claims.email().map(|e| e.as_str().to_owned())),
+            email_verified: claims.email_verified() == Some(true),
+            name: non_empty(claims.name().and_then(|n| n.get(None)).map(|n| n.as_str().to_owned())),
+        })
+    }
+
+    /// Google issues `https://accounts.google.com` or `accounts.google.com`: accept the
+    /// configured issuer and the same without its scheme, nothing else.
+    fn check_issuer(&self, iss: &str) -> Result<(), UpstreamError> {
+        let expected = self.issuer.as_str();
+        let bare = expected.strip_prefix("https://").unwrap_or(expected);
+        if iss == expected || iss == bare {
+            Ok(())
+        } else {
+            Err(UpstreamError::BadIdToken(format!("unexpected issuer {iss:?}")))
+        }
+    }
+}
