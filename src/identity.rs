@@ -132,7 +132,7 @@ async fn create_with_generated_username(db: &Db, profile: &UpstreamProfile) -> R
     for attempt in 0..50u32 {
         let candidate = match attempt {
             0 => base.clone(),
-            n if n < 10 => base.with_suffix(n + 1),
+            n if n < 10 => base.with_suffix(n),
             _ => base.with_suffix(rand::random_range(1000..1_000_000)),
         };
         match sign_up(db, profile, &candidate, &display_name).await {

@@ -9,10 +9,12 @@ use munji::{
     config::{Config, Purpose, Sources},
     startup::Application,
     state::AppState,
+    upstream::Provider,
 };
 
 #[path = "../support/databases.rs"]
 pub mod databases;
+pub mod social;
 
 use databases::{RedisPrefix, TestDatabase};
 
@@ -50,10 +52,13 @@ static TRACING: LazyLock<()> = LazyLock::new(|| {
 
 pub struct TestApp {
     pub base_url: String,
+    /// Where the provider imitation listens (its own server, as a real provider would be).
+    pub dev_provider_url: String,
     pub state: AppState,
     /// A browser-like client: no automatic redirects, cookies kept.
     pub client: reqwest::Client,
     server: tokio::task::JoinHandle<std::io::Result<()>>,
+    dev_server: tokio::task::JoinHandle<std::io::Result<()>>,
     _database: TestDatabase,
     _redis: Option<RedisPrefix>,
 }
@@ -61,6 +66,7 @@ pub struct TestApp {
 pub struct TestAppBuilder {
     backend: Backend,
     redis_url: Option<String>,
+    env: Vec<(String, String)>,
 }
 
 impl TestApp {
@@ -69,7 +75,7 @@ impl TestApp {
     }
 
     pub fn builder(backend: Backend) -> TestAppBuilder {
-        TestAppBuilder { backend, redis_url: None }
+        TestAppBuilder { backend, redis_url: None, env: vec![] }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -96,10 +102,30 @@ impl TestApp {
 impl Drop for TestApp {
     fn drop(&mut self) {
         self.server.abort();
+        self.dev_server.abort();
     }
 }
 
 impl TestAppBuilder {
+    /// Set a configuration value as a `MUNJI_*` variable would.
+    pub fn env(mut self, name: &str, value: &str) -> Self {
+        self.env.push((name.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// Point `provider` at `base` (for example a wiremock server) instead of the imitation:
+    /// Google's issuer becomes `base`; Naver and Kakao get their endpoints under it.
+    pub fn upstream(self, provider: Provider, base: &str) -> Self {
+        let key = |k: &str| format!("MUNJI_PROVIDERS__{}__{k}", provider.as_str().to_uppercase());
+        match provider {
+            Provider::Google => self.env(&key("ISSUER_URL"), base),
+            Provider::Naver | Provider::Kakao => self
+                .env(&key("AUTHORIZE_URL"), &format!("{base}/authorize"))
+                .env(&key("TOKEN_URL"), &format!("{base}/token"))
+                .env(&key("USERINFO_URL"), &format!("{base}/userinfo")),
+        }
+    }
+
     /// Use this Redis server (with a private key prefix) instead of the shared one.
     pub fn redis_url(mut self, url: &str) -> Self {
         self.redis_url = Some(url.to_owned());
@@ -117,6 +143,7 @@ impl TestAppBuilder {
             (Backend::PostgresRedis, None) => Some(RedisPrefix::new()),
             _ => None,
         };
+        let (dev_provider_url, dev_server) = spawn_dev_provider();
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind port 0");
         let addr = listener.local_addr().expect("local addr");
         let base_url = format!("http://{addr}");
@@ -131,6 +158,8 @@ impl TestAppBuilder {
             env.push(("MUNJI_REDIS_URL".to_owned(), redis.url.clone()));
             env.push(("MUNJI_REDIS_PREFIX".to_owned(), redis.prefix.clone()));
         }
+        env.extend(social::provider_env(&dev_provider_url));
+        env.extend(self.env);
         let config =
             Config::load(Sources { file: None, env, purpose: Purpose::Serve { dev: false } }).expect("test config");
         let app = Application::build_with_listener(config, listener).await.expect("build app");
@@ -141,6 +170,20 @@ impl TestAppBuilder {
             .cookie_store(true)
             .build()
             .expect("client");
-        TestApp { base_url, state, client, server, _database: database, _redis: redis }
+        TestApp { base_url, dev_provider_url, state, client, server, dev_server, _database: database, _redis: redis }
     }
+}
+
+/// Run the provider imitation on a port of its own; returns its base URL.
+fn spawn_dev_provider() -> (String, tokio::task::JoinHandle<std::io::Result<()>>) {
+    use poem::{EndpointExt as _, Route};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind port 0");
+    listener.set_nonblocking(true).expect("non-blocking");
+    let url = format!("http://{}", listener.local_addr().expect("local addr"));
+    let base = url::Url::parse(&format!("{url}/dev/")).expect("url");
+    let dev = munji::dev_provider::DevProvider::new(&base, [7; 32]).expect("dev provider");
+    let routes = Route::new().nest("/dev", munji::dev_provider::routes(dev)).boxed();
+    let acceptor = poem::listener::TcpAcceptor::from_std(listener).expect("acceptor");
+    let server = tokio::spawn(poem::Server::new_with_acceptor(acceptor).run(routes));
+    (url, server)
 }

@@ -6,6 +6,9 @@
 mod helpers;
 
 mod cli;
+mod faults;
+mod login;
 mod openapi;
 mod ops;
+mod pages;
 mod readiness;

@@ -1,0 +1,186 @@
+//! Page behaviour that does not depend on the storage backend: languages, security headers,
+//! cookie attributes, redirects that stay local, the sign-up form's rules, session rotation.
+
+use munji::upstream::Provider;
+use wiremock::MockServer;
+
+use crate::helpers::{
+    Backend, TestApp,
+    social::{Person, form_value, location},
+};
+
+#[tokio::test]
+async fn the_login_page_offers_each_provider_in_the_browsers_language() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+
+    let en = app.get("/login").await;
+    assert_eq!(en.status(), 200);
+    let html = en.text().await.unwrap();
+    for provider in ["google", "naver", "kakao"] {
+        assert!(html.contains(&format!("href=\"/login/{provider}?return_to=%2Faccount\"")), "{html}");
+    }
+    assert!(html.contains("Continue with Google") && html.contains("lang=\"en\""));
+
+    let ko =
+        app.client.get(app.url("/login")).header("Accept-Language", "ko-KR,ko;q=0.9,en;q=0.8").send().await.unwrap();
+    let html = ko.text().await.unwrap();
+    assert!(html.contains("Google로 계속하기") && html.contains("lang=\"ko\""), "{html}");
+}
+
+#[tokio::test]
+async fn pages_send_a_strict_csp_and_no_script() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    for path in ["/login", "/account", "/nowhere", "/callback/google"] {
+        let resp = app.get(path).await;
+        let headers = resp.headers().clone();
+        let csp = headers["content-security-policy"].to_str().unwrap();
+        assert!(csp.contains("default-src 'none'") && csp.contains("frame-ancestors 'none'"), "{path}: {csp}");
+        assert!(!csp.contains("unsafe-inline"));
+        assert_eq!(headers["x-frame-options"], "DENY");
+        assert_eq!(headers["referrer-policy"], "no-referrer");
+        assert_eq!(headers["cache-control"], "no-store");
+        assert!(!resp.text().await.unwrap().contains("<script"), "{path}");
+    }
+    let css = app.get("/static/munji.css").await;
+    assert_eq!(css.headers()["content-type"], "text/css; charset=utf-8");
+}
+
+#[tokio::test]
+async fn unknown_providers_and_paths_get_a_404_page_with_the_request_id() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    for path in ["/login/facebook", "/callback/github?code=x&state=y", "/no/such/page"] {
+        let resp = app.client.get(app.url(path)).header("X-Request-Id", "req-404-page").send().await.unwrap();
+        assert_eq!(resp.status(), 404, "{path}");
+        assert!(resp.text().await.unwrap().contains("req-404-page"), "{path}");
+    }
+}
+
+#[tokio::test]
+async fn cookies_are_http_only_lax_and_secure_behind_https() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let resp = app.client.get(app.url("/login/naver")).send().await.unwrap();
+    let cookie = resp.headers()["set-cookie"].to_str().unwrap().to_owned();
+    assert!(cookie.starts_with("munji_browser="), "{cookie}");
+    for attribute in ["HttpOnly", "SameSite=Lax", "Path=/"] {
+        assert!(cookie.contains(attribute), "{cookie}");
+    }
+    assert!(!cookie.contains("Secure"));
+
+    let https = TestApp::builder(Backend::Sqlite).env("MUNJI_PUBLIC_URL", "https://id.example").spawn().await;
+    let resp = https.client.get(https.url("/login/naver")).send().await.unwrap();
+    let cookie = resp.headers()["set-cookie"].to_str().unwrap().to_owned();
+    assert!(cookie.starts_with("__Host-munji_browser=") && cookie.contains("Secure"), "{cookie}");
+    let page = https.get("/login").await;
+    assert!(page.headers().contains_key("strict-transport-security"));
+}
+
+#[tokio::test]
+async fn the_dev_provider_is_not_mounted_outside_dev_mode() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let resp = app.get("/dev/google/.well-known/openid-configuration").await;
+    assert_eq!(resp.status(), 404);
+}
+
+#[tokio::test]
+async fn return_to_stays_on_munji() {
+    let app = TestApp::builder(Backend::Sqlite).env("MUNJI_REGISTRATION", "auto").spawn().await;
+    let cases = [
+        ("//evil.example", "/account"),
+        ("https://evil.example/x", "/account"),
+        ("/\\evil.example", "/account"),
+        ("/account?tab=1", "/account?tab=1"),
+    ];
+    for (i, (return_to, lands)) in cases.into_iter().enumerate() {
+        let browser = app.browser();
+        let start = browser.get(app.url("/login/kakao")).query(&[("return_to", return_to)]).send().await.unwrap();
+        let authorize = location(&start, &app.base_url);
+        let callback =
+            app.provider_decides(&browser, &authorize, &Person::new(100 + i as u64, "r@example.com"), true).await;
+        let done = browser.get(callback).send().await.unwrap();
+        let target = location(&done, &app.base_url);
+        assert_eq!(target.origin(), url::Url::parse(&app.base_url).unwrap().origin(), "{return_to}");
+        let path_and_query = match target.query() {
+            Some(q) => format!("{}?{q}", target.path()),
+            None => target.path().to_owned(),
+        };
+        assert_eq!(path_and_query, lands, "{return_to}");
+    }
+}
+
+#[tokio::test]
+async fn the_signup_form_explains_bad_usernames_and_creates_nothing_until_valid() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    app.sign_up_with(&app.browser(), Provider::Google, &Person::new(1, "taken@example.com"), "taken").await;
+
+    let browser = app.browser();
+    let callback = app.sign_in_with(&browser, Provider::Naver, &Person::new(2, "new@example.com")).await;
+    assert_eq!(location(&callback, &app.base_url).path(), "/signup");
+    let page = browser.get(app.url("/signup")).send().await.unwrap().text().await.unwrap();
+    let csrf = form_value(&page, "csrf").unwrap();
+
+    let cases = [
+        ("ab", "Person", "too short"),
+        (&"x".repeat(33) as &str, "Person", "too long"),
+        ("Has Caps", "Person", "may only contain"),
+        ("taken", "Person", "taken"),
+        ("fine.name", "   ", "display name"),
+    ];
+    for (username, display_name, message) in cases {
+        let resp = app.post_signup(&browser, username, display_name, &csrf).await;
+        assert_eq!(resp.status(), 422, "{username:?}");
+        let html = resp.text().await.unwrap();
+        assert!(html.contains(message), "{username:?}: {html}");
+        assert!(html.contains("aria-invalid=\"true\""));
+    }
+    assert_eq!(app.count_users().await, 1);
+
+    let forged = app.post_signup(&browser, "fine.name", "Person", "not-the-token").await;
+    assert_eq!(forged.status(), 400);
+    assert_eq!(app.count_users().await, 1);
+
+    let ok = app.post_signup(&browser, "fine.name", "Person", &csrf).await;
+    assert_eq!(ok.status(), 303);
+    // The pending sign-up is used once.
+    let again = app.post_signup(&browser, "other.name", "Person", &csrf).await;
+    assert_eq!(again.status(), 400);
+    assert_eq!(app.count_users().await, 2);
+}
+
+#[tokio::test]
+async fn signup_without_a_pending_sign_in_is_refused() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    assert_eq!(app.get("/signup").await.status(), 400);
+}
+
+#[tokio::test]
+async fn the_session_id_changes_at_every_sign_in() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let browser = app.browser();
+    let person = Person::new(77, "rotate@example.com");
+    let first = app.sign_up_with(&browser, Provider::Kakao, &person, "rotating").await;
+    let old_cookie = first
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .find(|c| c.starts_with("munji_session="))
+        .unwrap();
+    let old_cookie = old_cookie.split(';').next().unwrap().to_owned();
+
+    // Sign in again in the same browser.
+    let again = app.sign_in_with(&browser, Provider::Kakao, &person).await;
+    assert_eq!(location(&again, &app.base_url).path(), "/account");
+
+    // The first session no longer opens the account page.
+    let replay = app.browser().get(app.url("/account")).header("Cookie", old_cookie).send().await.unwrap();
+    assert_eq!(replay.status(), 303, "the old session was ended at the new sign-in");
+    assert_eq!(app.signed_in_username(&browser).await.as_deref(), Some("rotating"));
+}
+
+#[tokio::test]
+async fn a_provider_whose_discovery_fails_shows_the_error_page_at_login() {
+    let silent = MockServer::start().await; // answers 404 to everything
+    let app = TestApp::builder(Backend::Sqlite).upstream(Provider::Google, &silent.uri()).spawn().await;
+    let resp = app.get("/login/google").await;
+    assert_eq!(resp.status(), 502);
+}
