@@ -11,6 +11,8 @@ pub mod naver;
 mod oauth;
 pub mod state;
 
+use oauth::OAuthProvider;
+
 use std::{fmt, str::FromStr, time::Duration};
 
 use secrecy::{ExposeSecret as _, SecretString};
@@ -165,8 +167,8 @@ pub struct Grant<'a> {
 pub struct Upstreams {
     http: reqwest::Client,
     google: Option<google::Google>,
-    naver: Option<oauth::OAuthProvider>,
-    kakao: Option<oauth::OAuthProvider>,
+    naver: Option<OAuthProvider>,
+    kakao: Option<OAuthProvider>,
 }
 
 /// A provider's client id and secret, and where munji's callback for it is.
@@ -200,8 +202,8 @@ impl Upstreams {
             Ok(Some((credentials, settings)))
         };
         let google = credentials(Provider::Google)?.map(|(c, s)| google::Google::new(c, s)).transpose()?;
-        let naver = credentials(Provider::Naver)?.map(|(c, s)| naver::client(c, s)).transpose()?;
-        let kakao = credentials(Provider::Kakao)?.map(|(c, s)| kakao::client(c, s)).transpose()?;
+        let naver = credentials(Provider::Naver)?.map(|(c, s)| OAuthProvider::new(&naver::WIRE, c, s)).transpose()?;
+        let kakao = credentials(Provider::Kakao)?.map(|(c, s)| OAuthProvider::new(&kakao::WIRE, c, s)).transpose()?;
         Ok(Self { http, google, naver, kakao })
     }
 
@@ -224,33 +226,29 @@ impl Upstreams {
             Provider::Google => {
                 self.google.as_ref().ok_or(UpstreamError::NotConfigured)?.authorize_url(&self.http, request).await
             }
-            Provider::Naver => {
-                Ok(naver::authorize_url(self.naver.as_ref().ok_or(UpstreamError::NotConfigured)?, request))
-            }
-            Provider::Kakao => {
-                Ok(kakao::authorize_url(self.kakao.as_ref().ok_or(UpstreamError::NotConfigured)?, request))
-            }
+            Provider::Naver | Provider::Kakao => Ok(self.oauth(provider)?.authorize_url(request)),
         }
     }
 
     /// Redeem the authorization code and read the profile of the person who signed in.
     #[tracing::instrument(skip_all, fields(provider = %provider))]
     pub async fn sign_in(&self, provider: Provider, grant: &Grant<'_>) -> Result<UpstreamProfile, UpstreamError> {
-        let Grant { code, state, pkce_verifier, nonce } = *grant;
         match provider {
             Provider::Google => {
                 let google = self.google.as_ref().ok_or(UpstreamError::NotConfigured)?;
-                google.sign_in(&self.http, code, pkce_verifier, nonce).await
+                google.sign_in(&self.http, grant.code, grant.pkce_verifier, grant.nonce).await
             }
-            Provider::Naver => {
-                let naver = self.naver.as_ref().ok_or(UpstreamError::NotConfigured)?;
-                naver::sign_in(naver, &self.http, code, state).await
-            }
-            Provider::Kakao => {
-                let kakao = self.kakao.as_ref().ok_or(UpstreamError::NotConfigured)?;
-                kakao::sign_in(kakao, &self.http, code, pkce_verifier).await
-            }
+            Provider::Naver | Provider::Kakao => self.oauth(provider)?.sign_in(&self.http, grant).await,
         }
+    }
+
+    fn oauth(&self, provider: Provider) -> Result<&OAuthProvider, UpstreamError> {
+        match provider {
+            Provider::Naver => self.naver.as_ref(),
+            Provider::Kakao => self.kakao.as_ref(),
+            Provider::Google => None,
+        }
+        .ok_or(UpstreamError::NotConfigured)
     }
 }
 

@@ -4,35 +4,17 @@
 //! optional; a declined e-mail is `email` absent with `email_needs_agreement: true`. An e-mail
 //! counts as verified only when both `is_email_verified` and `is_email_valid` are true.
 
-use oauth2::TokenResponse as _;
 use serde::Deserialize;
-use url::Url;
 
-use super::{
-    AuthRequest, Credentials, Provider, UpstreamError, UpstreamProfile, fetch_profile, non_empty, oauth::OAuthProvider,
+use super::{Provider, UpstreamError, UpstreamProfile, non_empty, oauth::Wire};
+
+/// Kakao asks again for declined items named in `scope` (here, the e-mail) and uses PKCE.
+pub(super) static WIRE: Wire = Wire {
+    provider: Provider::Kakao,
+    reconsent: ("scope", "account_email"),
+    state_in_token_request: false,
+    parse_profile,
 };
-use crate::config::ProviderConfig;
-
-pub(super) fn client(credentials: Credentials, settings: &ProviderConfig) -> anyhow::Result<OAuthProvider> {
-    OAuthProvider::new(Provider::Kakao, credentials, settings)
-}
-
-/// Kakao asks again for declined items named in `scope` (here, the e-mail).
-pub(super) fn authorize_url(kakao: &OAuthProvider, request: &AuthRequest<'_>) -> Url {
-    let extra: &[(&str, &str)] = if request.reconsent { &[("scope", "account_email")] } else { &[] };
-    kakao.authorize_url(request, extra)
-}
-
-pub(super) async fn sign_in(
-    kakao: &OAuthProvider,
-    http: &reqwest::Client,
-    code: &str,
-    pkce_verifier: &str,
-) -> Result<UpstreamProfile, UpstreamError> {
-    let token = kakao.exchange(http, code, Some(pkce_verifier), &[]).await?;
-    let body = fetch_profile(http, &kakao.userinfo_url, token.access_token().secret()).await?;
-    parse_profile(&body)
-}
 
 #[derive(Deserialize)]
 struct KakaoUser {

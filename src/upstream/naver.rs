@@ -4,36 +4,18 @@
 //! profile comes in a `{"resultcode", "message", "response"}` envelope where every value is a
 //! string and a declined field is absent or `""`. Naver has no e-mail-verified flag.
 
-use oauth2::TokenResponse as _;
 use serde::Deserialize;
-use url::Url;
 
-use super::{
-    AuthRequest, Credentials, Provider, UpstreamError, UpstreamProfile, fetch_profile, non_empty, oauth::OAuthProvider,
+use super::{Provider, UpstreamError, UpstreamProfile, non_empty, oauth::Wire};
+
+/// Naver's re-consent is `auth_type=reprompt` (it has no per-request scopes), and its token
+/// request lists `state` among the parameters.
+pub(super) static WIRE: Wire = Wire {
+    provider: Provider::Naver,
+    reconsent: ("auth_type", "reprompt"),
+    state_in_token_request: true,
+    parse_profile,
 };
-use crate::config::ProviderConfig;
-
-pub(super) fn client(credentials: Credentials, settings: &ProviderConfig) -> anyhow::Result<OAuthProvider> {
-    OAuthProvider::new(Provider::Naver, credentials, settings)
-}
-
-/// Naver's re-consent is `auth_type=reprompt`; it has no per-request scopes.
-pub(super) fn authorize_url(naver: &OAuthProvider, request: &AuthRequest<'_>) -> Url {
-    let extra: &[(&str, &str)] = if request.reconsent { &[("auth_type", "reprompt")] } else { &[] };
-    naver.authorize_url(request, extra)
-}
-
-pub(super) async fn sign_in(
-    naver: &OAuthProvider,
-    http: &reqwest::Client,
-    code: &str,
-    state: &str,
-) -> Result<UpstreamProfile, UpstreamError> {
-    // Naver lists `state` as a parameter of the token request too.
-    let token = naver.exchange(http, code, None, &[("state", state)]).await?;
-    let body = fetch_profile(http, &naver.userinfo_url, token.access_token().secret()).await?;
-    parse_profile(&body)
-}
 
 #[derive(Deserialize)]
 struct Envelope {

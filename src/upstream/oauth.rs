@@ -2,6 +2,7 @@
 //! authorization URL, and a token response lenient enough for both (Naver sends `expires_in`
 //! as a string).
 
+use oauth2::TokenResponse as _;
 use oauth2::{
     AccessToken, AuthType, AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointNotSet, EndpointSet,
     HttpClientError, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, RefreshToken, RequestTokenError, Scope,
@@ -14,7 +15,7 @@ use oauth2::{
 use serde::{Deserialize, Deserializer, Serialize};
 use url::Url;
 
-use super::{AuthRequest, Credentials, Provider, UpstreamError, expose};
+use super::{AuthRequest, Credentials, Grant, Provider, UpstreamError, UpstreamProfile, expose, fetch_profile};
 use crate::config::ProviderConfig;
 
 type Client = oauth2::Client<
@@ -30,15 +31,31 @@ type Client = oauth2::Client<
     EndpointSet,
 >;
 
+/// How one OAuth 2.0 provider differs from the others on the wire.
+pub struct Wire {
+    pub provider: Provider,
+    /// The authorization parameter that asks again for a declined e-mail.
+    pub reconsent: (&'static str, &'static str),
+    /// Whether the token request repeats `state` (Naver lists it as a parameter).
+    pub state_in_token_request: bool,
+    /// Reads the profile API's body.
+    pub parse_profile: fn(&[u8]) -> Result<UpstreamProfile, UpstreamError>,
+}
+
 /// A configured OAuth 2.0 provider (Naver or Kakao).
 pub struct OAuthProvider {
-    pub provider: Provider,
+    wire: &'static Wire,
     client: Client,
-    pub userinfo_url: Url,
+    userinfo_url: Url,
 }
 
 impl OAuthProvider {
-    pub(super) fn new(provider: Provider, credentials: Credentials, settings: &ProviderConfig) -> anyhow::Result<Self> {
+    pub(super) fn new(
+        wire: &'static Wire,
+        credentials: Credentials,
+        settings: &ProviderConfig,
+    ) -> anyhow::Result<Self> {
+        let provider = wire.provider;
         let endpoint = |url: &Option<Url>, key: &str| {
             url.clone().ok_or_else(|| anyhow::anyhow!("config key `providers.{provider}.{key}` is required"))
         };
@@ -55,40 +72,36 @@ impl OAuthProvider {
         .set_redirect_uri(RedirectUrl::from_url(credentials.redirect_uri))
         // Both providers take the client secret as a form field.
         .set_auth_type(AuthType::RequestBody);
-        Ok(Self { provider, client, userinfo_url: endpoint(&settings.userinfo_url, "userinfo_url")? })
+        Ok(Self { wire, client, userinfo_url: endpoint(&settings.userinfo_url, "userinfo_url")? })
     }
 
-    /// The authorization URL with `state`, PKCE S256 where the provider supports it, and
-    /// `extra` parameters.
-    pub fn authorize_url(&self, request: &AuthRequest<'_>, extra: &[(&str, &str)]) -> Url {
+    /// The authorization URL with `state`, PKCE S256 where the provider supports it, and the
+    /// re-consent parameter when asked.
+    pub fn authorize_url(&self, request: &AuthRequest<'_>) -> Url {
         let state = request.state.to_owned();
         let mut builder = self.client.authorize_url(move || CsrfToken::new(state));
-        if self.provider.uses_pkce() {
+        if self.wire.provider.uses_pkce() {
             let verifier = PkceCodeVerifier::new(request.pkce_verifier.to_owned());
             builder = builder.set_pkce_challenge(PkceCodeChallenge::from_code_verifier_sha256(&verifier));
         }
-        for (name, value) in extra {
-            builder = builder.add_extra_param(*name, *value);
+        if request.reconsent {
+            builder = builder.add_extra_param(self.wire.reconsent.0, self.wire.reconsent.1);
         }
         builder.url().0
     }
 
-    /// Redeem `code` at the token endpoint through `http`.
-    pub async fn exchange(
-        &self,
-        http: &reqwest::Client,
-        code: &str,
-        pkce_verifier: Option<&str>,
-        extra: &[(&str, &str)],
-    ) -> Result<LenientTokenResponse, UpstreamError> {
-        let mut request = self.client.exchange_code(AuthorizationCode::new(code.to_owned()));
-        if let Some(verifier) = pkce_verifier {
-            request = request.set_pkce_verifier(PkceCodeVerifier::new(verifier.to_owned()));
+    /// Redeem the code at the token endpoint, then read the profile with the access token.
+    pub async fn sign_in(&self, http: &reqwest::Client, grant: &Grant<'_>) -> Result<UpstreamProfile, UpstreamError> {
+        let mut request = self.client.exchange_code(AuthorizationCode::new(grant.code.to_owned()));
+        if self.wire.provider.uses_pkce() {
+            request = request.set_pkce_verifier(PkceCodeVerifier::new(grant.pkce_verifier.to_owned()));
         }
-        for (name, value) in extra {
-            request = request.add_extra_param((*name).to_owned(), (*value).to_owned());
+        if self.wire.state_in_token_request {
+            request = request.add_extra_param("state", grant.state.to_owned());
         }
-        request.request_async(http).await.map_err(token_error)
+        let token = request.request_async(http).await.map_err(token_error)?;
+        let body = fetch_profile(http, &self.userinfo_url, token.access_token().secret()).await?;
+        (self.wire.parse_profile)(&body)
     }
 }
 
@@ -164,8 +177,6 @@ fn scope_list<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<Scope>>, D::
 
 #[cfg(test)]
 mod tests {
-    use oauth2::TokenResponse as _;
-
     use super::*;
 
     #[test]
