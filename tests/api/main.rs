@@ -5,6 +5,7 @@
 
 mod helpers;
 
+mod browser;
 mod cli;
 mod faults;
 mod login;
