@@ -15,6 +15,7 @@ pub enum AuditEvent<'a> {
     Signup { provider: Provider, identity_id: Option<Uuid> },
     Login { provider: Provider },
     LoginRefused { provider: Provider, reason: &'a str },
+    LegacyBackfill { provider: Provider, identity_id: Uuid },
     Logout,
 }
 
@@ -24,6 +25,7 @@ impl AuditEvent<'_> {
             Self::Signup { .. } => "signup",
             Self::Login { .. } => "login",
             Self::LoginRefused { .. } => "login_refused",
+            Self::LegacyBackfill { .. } => "legacy_backfill",
             Self::Logout => "logout",
         }
     }
@@ -33,6 +35,7 @@ impl AuditEvent<'_> {
             Self::Signup { provider, identity_id } => json!({"provider": provider, "identity_id": identity_id}),
             Self::Login { provider } => json!({"provider": provider}),
             Self::LoginRefused { provider, reason } => json!({"provider": provider, "reason": reason}),
+            Self::LegacyBackfill { provider, identity_id } => json!({"provider": provider, "identity_id": identity_id}),
             Self::Logout => json!({}),
         }
     }

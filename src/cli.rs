@@ -1,6 +1,8 @@
 //! The `munji` command line (DESIGN §4). Every subcommand reads the same configuration as
 //! `serve`: `--config FILE` and `MUNJI_*` variables.
 
+mod legacy;
+
 use std::path::PathBuf;
 
 use anyhow::Context as _;
@@ -37,6 +39,11 @@ pub enum Command {
         #[command(subcommand)]
         action: Option<MigrateAction>,
     },
+    /// Legacy mappings from e-mail-keyed systems: import them, watch them get claimed.
+    Legacy {
+        #[command(subcommand)]
+        command: legacy::LegacyCommand,
+    },
     /// Print the OpenAPI document of `/api/v1`.
     Openapi,
 }
@@ -55,6 +62,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve { dev } => serve(cli.config, dev).await,
         Command::Migrate { action } => migrate(cli.config, action).await,
+        Command::Legacy { command } => {
+            let db = admin_db(cli.config).await?;
+            let result = legacy::run(&db, command).await;
+            db.close().await;
+            result
+        }
         Command::Openapi => {
             print!("{}", crate::http::api::spec_json());
             Ok(())
@@ -69,11 +82,23 @@ async fn serve(file: Option<PathBuf>, dev: bool) -> anyhow::Result<()> {
     app.run_until(startup::shutdown_signal()).await.context("serving HTTP")
 }
 
-async fn migrate(file: Option<PathBuf>, action: Option<MigrateAction>) -> anyhow::Result<()> {
+/// The durable store as the administrative commands use it: connected, not migrated.
+async fn connect_admin(file: Option<PathBuf>) -> anyhow::Result<Db> {
     let config = Config::load(Sources::from_process(file.as_deref(), Purpose::Admin))?;
-    let db = Db::connect(config.database_url.expose_secret())
+    Db::connect(config.database_url.expose_secret())
         .await
-        .context("connecting to the database (config key `database_url`)")?;
+        .context("connecting to the database (config key `database_url`)")
+}
+
+/// The durable store with every migration applied, for commands that read or write data.
+async fn admin_db(file: Option<PathBuf>) -> anyhow::Result<Db> {
+    let db = connect_admin(file).await?;
+    db.migrate().await.context("applying migrations")?;
+    Ok(db)
+}
+
+async fn migrate(file: Option<PathBuf>, action: Option<MigrateAction>) -> anyhow::Result<()> {
+    let db = connect_admin(file).await?;
     match action {
         None => {
             let before = db.applied_versions().await?;

@@ -48,6 +48,10 @@ pub struct Config {
     #[serde(deserialize_with = "comma_list")]
     pub encryption_keys: Vec<EncryptionKey>,
     pub registration: Registration,
+    /// Whether a first login may claim an imported legacy mapping by e-mail (DESIGN §2.2
+    /// step 2). Turn it off once `munji legacy status` shows nothing left (our name).
+    #[serde(deserialize_with = "figment::util::bool_from_str_or_int")]
+    pub legacy_fallback: bool,
     pub access_token_ttl: HumanDuration,
     pub refresh_token_ttl: HumanDuration,
     pub signing_alg: SigningAlg,
@@ -177,6 +181,7 @@ redis_url = ""
 redis_prefix = "munji:"
 encryption_keys = []
 registration = "form"
+legacy_fallback = true
 access_token_ttl = "1h"
 refresh_token_ttl = "24h"
 signing_alg = "ES256"

@@ -2,7 +2,11 @@
 //!
 //! 1. `(provider, uid)` known → that user; the identity's e-mail and last login are refreshed
 //!    (a changed e-mail goes to the history; nothing is re-keyed).
-//! 2. (the legacy e-mail fallback arrives with its own issue)
+//! 2. no such identity, the legacy fallback is on and the provider's e-mail passes its
+//!    `legacy_email_trust` → an imported mapping of the same provider with that e-mail
+//!    (ignoring case) and no uid yet gets the uid, exactly once, and signs in. Two or more
+//!    candidates → nobody signs in (`LegacyAmbiguous`). A pinned row is never matched by e-mail
+//!    again.
 //! 3. unknown → `registration`: `form` asks the sign-up page to finish, `auto` creates the account
 //!    with a unique username made from the profile, `closed` creates nothing.
 //!
@@ -13,11 +17,14 @@ pub mod username;
 
 use chrono::Utc;
 
+use uuid::Uuid;
+
 use crate::{
-    config::Registration,
+    config::{EmailTrust, Registration},
     store::{
         Db, StoreError,
         identities::{self, NewIdentity},
+        legacy,
         users::{self, NewUser, User},
     },
     upstream::UpstreamProfile,
@@ -27,11 +34,25 @@ pub use username::{Username, UsernameProblem};
 /// The longest display name kept.
 pub const MAX_DISPLAY_NAME: usize = 64;
 
+/// The operator's settings that shape resolution.
+#[derive(Debug, Clone, Copy)]
+pub struct Policy {
+    pub registration: Registration,
+    /// Whether step 2 (the legacy e-mail fallback) runs at all (`legacy_fallback`).
+    pub legacy_fallback: bool,
+    /// The provider's `legacy_email_trust`.
+    pub email_trust: EmailTrust,
+}
+
 /// What a sign-in leads to.
 #[derive(Debug)]
 pub enum Resolution {
     /// A returning user.
     Known(User),
+    /// A legacy mapping just got its uid (`identity_id`): the imported user signs in.
+    Backfilled { user: User, identity_id: Uuid },
+    /// Two or more legacy mappings share the e-mail: nobody signs in.
+    LegacyAmbiguous,
     /// A new account made at once (`registration = "auto"`).
     Created(User),
     /// A new person; the sign-up page must finish (`registration = "form"`).
@@ -54,19 +75,52 @@ pub enum IdentityError {
 
 /// Resolve a profile that the provider has vouched for.
 #[tracing::instrument(skip_all, fields(provider = %profile.provider))]
-pub async fn resolve(
-    db: &Db,
-    registration: Registration,
-    profile: &UpstreamProfile,
-) -> Result<Resolution, IdentityError> {
+pub async fn resolve(db: &Db, policy: Policy, profile: &UpstreamProfile) -> Result<Resolution, IdentityError> {
     if let Some(user) = sign_in_known(db, profile).await? {
         return Ok(Resolution::Known(user));
     }
-    match registration {
+    if policy.legacy_fallback
+        && let Some(email) = trusted_email(profile, policy.email_trust)
+        && let Some(resolution) = legacy_backfill(db, profile, email).await?
+    {
+        return Ok(resolution);
+    }
+    match policy.registration {
         Registration::Form => Ok(Resolution::SignupNeeded),
         Registration::Closed => Ok(Resolution::Closed),
         Registration::Auto => create_with_generated_username(db, profile).await,
     }
+}
+
+/// The profile's e-mail if the provider's policy lets it claim a legacy mapping: Google and
+/// Kakao must say it is verified (Kakao: verified and valid); Naver's is asserted.
+fn trusted_email(profile: &UpstreamProfile, trust: EmailTrust) -> Option<&str> {
+    let trusted = match trust {
+        EmailTrust::Verified => profile.email_verified,
+        EmailTrust::Asserted => true,
+        EmailTrust::Never => false,
+    };
+    profile.email.as_deref().filter(|_| trusted)
+}
+
+/// Step 2. `None` when no mapping waits for this e-mail.
+async fn legacy_backfill(db: &Db, profile: &UpstreamProfile, email: &str) -> Result<Option<Resolution>, IdentityError> {
+    let provider = profile.provider.as_str();
+    let candidates = legacy::find_candidates(db, provider, email).await?;
+    let [candidate] = candidates.as_slice() else {
+        if candidates.is_empty() {
+            // A concurrent sign-in may have pinned the row since step 1 looked.
+            return Ok(sign_in_known(db, profile).await?.map(Resolution::Known));
+        }
+        return Ok(Some(Resolution::LegacyAmbiguous));
+    };
+    if legacy::pin_uid(db, candidate.id, &profile.uid, email, profile.email_verified, Utc::now()).await? {
+        let user = users::find_by_id(db, candidate.user_id).await?.ok_or(IdentityError::AccountGone)?;
+        tracing::info!(identity.id = %candidate.id, user.id = %user.id, "legacy mapping back-filled");
+        return Ok(Some(Resolution::Backfilled { user, identity_id: candidate.id }));
+    }
+    // Another sign-in of the same person pinned it first: it is theirs, and so this one's.
+    Ok(sign_in_known(db, profile).await?.map(Resolution::Known))
 }
 
 /// Step 1: a known `(provider, uid)` signs in.

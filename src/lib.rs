@@ -22,6 +22,7 @@ pub mod ephemeral;
 pub mod http;
 pub mod i18n;
 pub mod identity;
+pub mod legacy;
 pub mod metrics;
 pub mod session;
 pub mod startup;

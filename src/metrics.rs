@@ -15,6 +15,8 @@ pub struct Metrics {
     pub logins: IntCounterVec,
     /// `munji_upstream_errors_total{provider,kind}`: failures talking to a provider.
     pub upstream_errors: IntCounterVec,
+    /// `munji_legacy_backfills_total{provider}`: legacy mappings that got their uid.
+    pub legacy_backfills: IntCounterVec,
 }
 
 impl Metrics {
@@ -38,11 +40,16 @@ impl Metrics {
             Opts::new("munji_upstream_errors_total", "Failed calls to an upstream provider, by kind"),
             &["provider", "kind"],
         )?;
+        let legacy_backfills = IntCounterVec::new(
+            Opts::new("munji_legacy_backfills_total", "Legacy mappings whose uid was pinned at a first login"),
+            &["provider"],
+        )?;
+        registry.register(Box::new(legacy_backfills.clone()))?;
         registry.register(Box::new(http_requests.clone()))?;
         registry.register(Box::new(http_duration.clone()))?;
         registry.register(Box::new(logins.clone()))?;
         registry.register(Box::new(upstream_errors.clone()))?;
-        Ok(Self { registry, http_requests, http_duration, logins, upstream_errors })
+        Ok(Self { registry, http_requests, http_duration, logins, upstream_errors, legacy_backfills })
     }
 
     /// The Prometheus text exposition format.

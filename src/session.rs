@@ -21,6 +21,9 @@ pub struct Session {
     pub user_id: Uuid,
     /// When the user last authenticated at a provider (Unix seconds).
     pub auth_time: i64,
+    /// When the session started (Unix milliseconds): sessions that started before the user's
+    /// "ended before" mark are over (see [`end_all`]).
+    pub started_ms: i64,
 }
 
 /// The random secret that the cookie carries.
@@ -33,15 +36,40 @@ fn key(id: &SessionId) -> String {
 /// Start a session for `user_id`; returns the id for the cookie and the record.
 pub async fn start(store: &Ephemeral, user_id: Uuid, ttl: Duration) -> Result<(SessionId, Session)> {
     let id = SessionId(crypto::random_token(32));
-    let session = Session { sid: crypto::random_token(16), user_id, auth_time: Utc::now().timestamp() };
+    let now = Utc::now();
+    let session = Session {
+        sid: crypto::random_token(16),
+        user_id,
+        auth_time: now.timestamp(),
+        started_ms: now.timestamp_millis(),
+    };
     store.put(&key(&id), &serde_json::to_vec(&session).unwrap_or_default(), ttl).await?;
     Ok((id, session))
 }
 
+fn ended_before_key(user_id: Uuid) -> String {
+    format!("sessions_ended_before:{user_id}")
+}
+
 /// The live session the cookie names, if any.
 pub async fn find(store: &Ephemeral, id: &SessionId) -> Result<Option<Session>> {
-    let value = store.get(&key(id)).await?;
-    Ok(value.and_then(|v| serde_json::from_slice(&v).ok()))
+    let Some(value) = store.get(&key(id)).await? else { return Ok(None) };
+    let Ok(session) = serde_json::from_slice::<Session>(&value) else { return Ok(None) };
+    let ended_before = store.get(&ended_before_key(session.user_id)).await?;
+    let cutoff = ended_before.and_then(|v| String::from_utf8(v).ok()).and_then(|v| v.parse::<i64>().ok());
+    if cutoff.is_some_and(|cutoff| session.started_ms < cutoff) {
+        store.delete(&key(id)).await?;
+        return Ok(None);
+    }
+    Ok(Some(session))
+}
+
+/// End every session of `user_id` that has started so far, on every instance, without
+/// listing them: sessions that started before this moment no longer count. The mark lives as
+/// long as a session can (`ttl`).
+pub async fn end_all(store: &Ephemeral, user_id: Uuid, ttl: Duration) -> Result<()> {
+    let now = Utc::now().timestamp_millis().to_string();
+    store.put(&ended_before_key(user_id), now.as_bytes(), ttl).await
 }
 
 /// End the session the cookie names (nothing happens if it has already ended).

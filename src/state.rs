@@ -59,6 +59,17 @@ impl AppState {
     }
 }
 
+impl AppState {
+    /// How sign-ins with `provider` are resolved (DESIGN §2.2).
+    pub fn identity_policy(&self, provider: crate::upstream::Provider) -> crate::identity::Policy {
+        crate::identity::Policy {
+            registration: self.config.registration,
+            legacy_fallback: self.config.legacy_fallback,
+            email_trust: provider.config(&self.config).legacy_email_trust,
+        }
+    }
+}
+
 impl std::ops::Deref for AppState {
     type Target = Inner;
 

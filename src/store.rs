@@ -9,6 +9,7 @@
 pub mod audit;
 mod error;
 pub mod identities;
+pub mod legacy;
 pub mod users;
 
 use std::{path::PathBuf, str::FromStr, time::Duration};

@@ -47,6 +47,8 @@ pub enum PageError {
     Upstream(#[from] UpstreamError),
     #[error("registration is closed")]
     RegistrationClosed,
+    #[error("two or more legacy accounts match the e-mail")]
+    LegacyAmbiguous,
     #[error("not found")]
     NotFound,
     #[error("a store is unavailable: {0}")]
@@ -83,6 +85,7 @@ impl poem::error::ResponseError for PageError {
             Self::BadRequest(_) | Self::State(_) | Self::Csrf | Self::SignupExpired => StatusCode::BAD_REQUEST,
             Self::Upstream(_) => StatusCode::BAD_GATEWAY,
             Self::RegistrationClosed => StatusCode::FORBIDDEN,
+            Self::LegacyAmbiguous => StatusCode::CONFLICT,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -90,6 +93,14 @@ impl poem::error::ResponseError for PageError {
 }
 
 impl PageError {
+    /// The machine-readable code shown on the page, for the refusals DESIGN §10 names.
+    fn code(&self) -> Option<&'static str> {
+        match self {
+            Self::LegacyAmbiguous => Some("LEGACY_AMBIGUOUS"),
+            _ => None,
+        }
+    }
+
     fn message(&self, t: &'static Messages) -> &'static str {
         match self {
             Self::BadRequest(_) => t.err_bad_request,
@@ -99,6 +110,7 @@ impl PageError {
             Self::SignupExpired => t.err_signup_expired,
             Self::Upstream(_) => t.err_upstream,
             Self::RegistrationClosed => t.err_closed,
+            Self::LegacyAmbiguous => t.err_legacy_ambiguous,
             Self::NotFound => t.err_not_found,
             Self::Internal(_) => t.err_internal,
         }
@@ -120,7 +132,8 @@ pub fn render(view: &impl Template) -> Response {
 fn error_page(lang: Lang, err: &poem::Error) -> Response {
     let t = lang.messages();
     let status = err.status();
-    let message = match err.downcast_ref::<PageError>() {
+    let page = err.downcast_ref::<PageError>();
+    let message = match page {
         Some(page) => page.message(t),
         None => match status {
             StatusCode::NOT_FOUND | StatusCode::METHOD_NOT_ALLOWED => t.err_not_found,
@@ -137,7 +150,7 @@ fn error_page(lang: Lang, err: &poem::Error) -> Response {
         t,
         title: t.error_title,
         message,
-        code: None,
+        code: page.and_then(PageError::code),
         retry_href: "/login".to_owned(),
         retry_label: t.back_to_sign_in,
         request_id: RequestId::current(),

@@ -54,6 +54,8 @@ pub struct TestApp {
     pub base_url: String,
     /// Where the provider imitation listens (its own server, as a real provider would be).
     pub dev_provider_url: String,
+    /// The test's own database, for running the `munji` binary against it.
+    pub database_url: String,
     pub state: AppState,
     /// A browser-like client: no automatic redirects, cookies kept.
     pub client: reqwest::Client,
@@ -170,7 +172,18 @@ impl TestAppBuilder {
             .cookie_store(true)
             .build()
             .expect("client");
-        TestApp { base_url, dev_provider_url, state, client, server, dev_server, _database: database, _redis: redis }
+        let database_url = database.url.clone();
+        TestApp {
+            base_url,
+            dev_provider_url,
+            database_url,
+            state,
+            client,
+            server,
+            dev_server,
+            _database: database,
+            _redis: redis,
+        }
     }
 }
 

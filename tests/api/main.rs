@@ -8,6 +8,7 @@ mod helpers;
 mod browser;
 mod cli;
 mod faults;
+mod legacy;
 mod login;
 mod openapi;
 mod ops;

@@ -123,3 +123,30 @@ async fn readyz_names_postgres_while_it_refuses_connections_and_recovers() {
     admin_sql(format!(r#"ALTER DATABASE "{name}" ALLOW_CONNECTIONS true"#)).await;
     readyz_becomes(&app, 200, Duration::from_secs(10)).await;
 }
+
+#[tokio::test]
+async fn a_callback_while_redis_is_down_shows_a_503_page_and_signs_nobody_in_then_recovers() {
+    use munji::upstream::Provider;
+
+    use crate::helpers::social::{Person, location};
+
+    let mut redis = PrivateRedis::start();
+    let app = TestApp::builder(Backend::PostgresRedis).redis_url(&redis.url()).spawn().await;
+    let browser = app.browser();
+    let person = Person::new(31337, "down@example.com");
+    let authorize = app.start_login(&browser, Provider::Naver).await;
+    let callback = app.provider_decides(&browser, &authorize, &person, true).await;
+
+    // The state record is in Redis, which goes away before the browser comes back.
+    redis.stop();
+    let resp = browser.get(callback).send().await.unwrap();
+    assert_eq!(resp.status(), 503);
+    assert!(resp.text().await.unwrap().contains("cannot reach its storage"));
+    assert_eq!(app.count_users().await, 0);
+
+    // Back up: a new sign-in works without a restart.
+    let _redis = PrivateRedis::start_on(redis.port);
+    readyz_becomes(&app, 200, Duration::from_secs(10)).await;
+    let resp = app.sign_in_with(&browser, Provider::Naver, &person).await;
+    assert_eq!(location(&resp, &app.base_url).path(), "/signup");
+}

@@ -85,10 +85,23 @@ pub async fn callback(
         return Ok(consent_page(lang, provider, &return_to));
     }
 
-    match identity::resolve(&state.db, state.config.registration, &profile).await? {
+    match identity::resolve(&state.db, state.identity_policy(provider), &profile).await? {
         Resolution::Known(user) => {
             count("login");
             signed_in(&state, &cookies, &user, AuditEvent::Login { provider }, &return_to).await
+        }
+        Resolution::Backfilled { user, identity_id } => {
+            count("legacy_backfill");
+            state.metrics.legacy_backfills.with_label_values(&[provider.as_str()]).inc();
+            audit::record(&state.db, Some(user.id), AuditEvent::LegacyBackfill { provider, identity_id }).await?;
+            // Whoever held a session of this account before it was claimed loses it.
+            crate::session::end_all(&state.ephemeral, user.id, state.config.refresh_token_ttl.0).await?;
+            signed_in(&state, &cookies, &user, AuditEvent::Login { provider }, &return_to).await
+        }
+        Resolution::LegacyAmbiguous => {
+            count("legacy_ambiguous");
+            audit::record(&state.db, None, AuditEvent::LoginRefused { provider, reason: "legacy_ambiguous" }).await?;
+            Err(PageError::LegacyAmbiguous)
         }
         Resolution::Created(user) => {
             count("signup");

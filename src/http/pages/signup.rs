@@ -164,7 +164,12 @@ pub async fn submit(
         Err(IdentityError::IdentityTaken) => {
             // The same person finished signing up in another tab first: sign in to that account.
             cookies.clear(SIGNUP);
-            match identity::resolve(&state.db, crate::config::Registration::Closed, &pending.profile).await? {
+            let policy = identity::Policy {
+                registration: crate::config::Registration::Closed,
+                legacy_fallback: false,
+                email_trust: crate::config::EmailTrust::Never,
+            };
+            match identity::resolve(&state.db, policy, &pending.profile).await? {
                 identity::Resolution::Known(user) => {
                     signed_in(&state, &cookies, &user, AuditEvent::Login { provider }, &pending.return_to).await
                 }
