@@ -1,6 +1,8 @@
 //! The `munji` command line (DESIGN §4). Every subcommand reads the same configuration as
 //! `serve`: `--config FILE` and `MUNJI_*` variables.
 
+mod clients;
+mod keys;
 mod legacy;
 
 use std::path::PathBuf;
@@ -39,6 +41,16 @@ pub enum Command {
         #[command(subcommand)]
         action: Option<MigrateAction>,
     },
+    /// Signing keys (JWKS): list them, rotate.
+    Keys {
+        #[command(subcommand)]
+        command: keys::KeysCommand,
+    },
+    /// OIDC clients (apps, services): list, add, remove.
+    Clients {
+        #[command(subcommand)]
+        command: clients::ClientsCommand,
+    },
     /// Legacy mappings from e-mail-keyed systems: import them, watch them get claimed.
     Legacy {
         #[command(subcommand)]
@@ -63,8 +75,20 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve { dev } => serve(cli.config, dev).await,
         Command::Migrate { action } => migrate(cli.config, action).await,
         Command::Legacy { command } => {
-            let db = admin_db(cli.config).await?;
+            let (_, db) = admin_db(cli.config).await?;
             let result = legacy::run(&db, command).await;
+            db.close().await;
+            result
+        }
+        Command::Keys { command } => {
+            let (config, db) = admin_db(cli.config).await?;
+            let result = keys::run(&config, &db, command).await;
+            db.close().await;
+            result
+        }
+        Command::Clients { command } => {
+            let (config, db) = admin_db(cli.config).await?;
+            let result = clients::run(&config, &db, command).await;
             db.close().await;
             result
         }
@@ -82,23 +106,25 @@ async fn serve(file: Option<PathBuf>, dev: bool) -> anyhow::Result<()> {
     app.run_until(startup::shutdown_signal()).await.context("serving HTTP")
 }
 
-/// The durable store as the administrative commands use it: connected, not migrated.
-async fn connect_admin(file: Option<PathBuf>) -> anyhow::Result<Db> {
+/// The configuration and the durable store as the administrative commands use them:
+/// connected, not migrated.
+async fn connect_admin(file: Option<PathBuf>) -> anyhow::Result<(Config, Db)> {
     let config = Config::load(Sources::from_process(file.as_deref(), Purpose::Admin))?;
-    Db::connect(config.database_url.expose_secret())
+    let db = Db::connect(config.database_url.expose_secret())
         .await
-        .context("connecting to the database (config key `database_url`)")
+        .context("connecting to the database (config key `database_url`)")?;
+    Ok((config, db))
 }
 
-/// The durable store with every migration applied, for commands that read or write data.
-async fn admin_db(file: Option<PathBuf>) -> anyhow::Result<Db> {
-    let db = connect_admin(file).await?;
+/// The same with every migration applied, for commands that read or write data.
+async fn admin_db(file: Option<PathBuf>) -> anyhow::Result<(Config, Db)> {
+    let (config, db) = connect_admin(file).await?;
     db.migrate().await.context("applying migrations")?;
-    Ok(db)
+    Ok((config, db))
 }
 
 async fn migrate(file: Option<PathBuf>, action: Option<MigrateAction>) -> anyhow::Result<()> {
-    let db = connect_admin(file).await?;
+    let (_, db) = connect_admin(file).await?;
     match action {
         None => {
             let before = db.applied_versions().await?;

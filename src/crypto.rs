@@ -58,6 +58,29 @@ pub fn verify(key: &[u8], message: &str, signature: &str) -> bool {
     }
 }
 
+/// Encrypt `plaintext` with AES-256-GCM under `key`, bound to `context` (the additional data:
+/// a value sealed for one purpose does not open for another). The result is nonce ‖ ciphertext.
+pub fn seal(key: &[u8; 32], context: &str, plaintext: &[u8]) -> Vec<u8> {
+    use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
+    let nonce_bytes: [u8; NONCE_LEN] = random_bytes(NONCE_LEN).try_into().unwrap_or([0; NONCE_LEN]);
+    let key = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, key).unwrap_or_else(|_| unreachable!("32-byte key")));
+    let mut sealed = plaintext.to_vec();
+    key.seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce_bytes), Aad::from(context.as_bytes()), &mut sealed)
+        .unwrap_or_else(|_| unreachable!("AES-GCM sealing of an in-memory buffer"));
+    [nonce_bytes.as_slice(), &sealed].concat()
+}
+
+/// Decrypt what [`seal`] made with the same key and context; `None` if anything differs.
+pub fn open(key: &[u8; 32], context: &str, sealed: &[u8]) -> Option<Vec<u8>> {
+    use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
+    let (nonce, ciphertext) = sealed.split_at_checked(NONCE_LEN)?;
+    let key = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, key).ok()?);
+    let nonce = Nonce::try_assume_unique_for_key(nonce).ok()?;
+    let mut buffer = ciphertext.to_vec();
+    let plaintext = key.open_in_place(nonce, Aad::from(context.as_bytes()), &mut buffer).ok()?;
+    Some(plaintext.to_vec())
+}
+
 /// SHA-256 as lowercase hex: for looking up secrets (session ids) by a value that is useless
 /// to whoever reads the store.
 pub fn sha256_hex(value: &str) -> String {
@@ -84,6 +107,20 @@ mod tests {
         assert!(!verify(b"key", "message!", &sig));
         assert!(!verify(b"key", "message", "not base64 !"));
         assert!(!verify(b"key", "message", &sig[..sig.len() - 2]));
+    }
+
+    #[test]
+    fn sealed_values_open_only_with_their_key_and_context() {
+        let key = [7u8; 32];
+        let sealed = seal(&key, "signing key", b"secret bytes");
+        assert!(!sealed.windows(12).any(|w| w == b"secret bytes"));
+        assert_eq!(open(&key, "signing key", &sealed).as_deref(), Some(&b"secret bytes"[..]));
+        assert_eq!(open(&[8u8; 32], "signing key", &sealed), None);
+        assert_eq!(open(&key, "gmail token", &sealed), None);
+        let mut tampered = sealed.clone();
+        tampered[20] ^= 1;
+        assert_eq!(open(&key, "signing key", &tampered), None);
+        assert_ne!(seal(&key, "signing key", b"x"), seal(&key, "signing key", b"x"), "fresh nonce each time");
     }
 
     #[test]

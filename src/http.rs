@@ -5,7 +5,9 @@
 //! then [`middleware::BodyLimit`]. `/api/v1` errors are rendered by [`api::error`].
 
 pub mod api;
+pub mod bearer;
 pub mod middleware;
+pub mod oidc;
 pub mod ops;
 pub mod pages;
 pub mod request_id;
@@ -23,14 +25,14 @@ pub fn routes(state: AppState) -> impl Endpoint + 'static {
     let api = api::service();
     let spec = api.spec_endpoint();
     let docs = api.swagger_ui();
-    let mut routes = Route::new()
+    let routes = Route::new()
         .at("/healthz", get(ops::healthz))
         .at("/readyz", get(ops::readyz))
         .at("/metrics", get(ops::metrics))
         .at("/api/v1/openapi.json", spec)
         .nest("/api/v1", api)
-        .nest("/docs", docs)
-        .nest("/", pages::routes(&state));
+        .nest("/docs", docs);
+    let mut routes = oidc::mount(routes).nest("/", pages::routes(&state));
     if let Some(dev) = &state.dev_provider {
         routes = routes.nest("/dev", crate::dev_provider::routes(dev.clone()));
     }

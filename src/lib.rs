@@ -24,6 +24,7 @@ pub mod i18n;
 pub mod identity;
 pub mod legacy;
 pub mod metrics;
+pub mod oidc;
 pub mod session;
 pub mod startup;
 pub mod state;

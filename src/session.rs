@@ -76,3 +76,18 @@ pub async fn end_all(store: &Ephemeral, user_id: Uuid, ttl: Duration) -> Result<
 pub async fn end(store: &Ephemeral, id: &SessionId) -> Result<()> {
     store.delete(&key(id)).await
 }
+
+fn revoked_sid_key(sid: &str) -> String {
+    format!("revoked_sid:{sid}")
+}
+
+/// Put `sid` on the revocation list: tokens issued under it stop being accepted by
+/// `/api/v1/verify`, `/userinfo` and `/introspect` at once. Kept as long as such a token lives.
+pub async fn revoke_sid(store: &Ephemeral, sid: &str, ttl: Duration) -> Result<()> {
+    store.put(&revoked_sid_key(sid), b"1", ttl).await
+}
+
+/// Whether `sid` was revoked (logout, a reused code, a reused refresh token).
+pub async fn is_sid_revoked(store: &Ephemeral, sid: &str) -> Result<bool> {
+    Ok(store.get(&revoked_sid_key(sid)).await?.is_some())
+}

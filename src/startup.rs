@@ -1,7 +1,7 @@
 //! [`Application`]: connect the stores, apply pending migrations, bind the listener (port 0 is
 //! fine: tests use it), then serve until a shutdown signal, finishing in-flight requests.
 
-use std::{net::SocketAddr, time::Duration};
+use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use anyhow::Context as _;
 use poem::{
@@ -15,6 +15,10 @@ use crate::{
     ephemeral::Ephemeral,
     http,
     metrics::Metrics,
+    oidc::{
+        keys::{KeyAlg, Keys},
+        tokens::Tokens,
+    },
     state::{AppState, Inner, Secrets},
     store::Db,
     upstream::Upstreams,
@@ -22,6 +26,8 @@ use crate::{
 
 /// How long in-flight requests may run after a shutdown signal.
 const GRACE_PERIOD: Duration = Duration::from_secs(30);
+/// How often the signing keys are read again (DESIGN §10: rotation visible within 60 s).
+const KEY_RELOAD_EVERY: Duration = Duration::from_secs(30);
 /// How often expired rows leave the SQL ephemeral table.
 const PURGE_EVERY: Duration = Duration::from_secs(60);
 
@@ -68,6 +74,7 @@ impl Application {
     /// Serve until `shutdown` resolves, then let in-flight requests finish (up to 30 s).
     pub async fn run_until(self, shutdown: impl Future<Output = ()>) -> std::io::Result<()> {
         let purge = tokio::spawn(purge_expired(self.state.ephemeral.clone()));
+        let reload = tokio::spawn(reload_keys(self.state.clone()));
         tracing::info!(
             addr = %self.local_addr,
             database = self.state.db.backend_name(),
@@ -79,6 +86,7 @@ impl Application {
             .run_with_graceful_shutdown(routes, shutdown, Some(GRACE_PERIOD))
             .await;
         purge.abort();
+        reload.abort();
         self.state.db.close().await;
         tracing::info!("munji stopped");
         result
@@ -102,7 +110,25 @@ async fn connect(mut config: Config) -> anyhow::Result<AppState> {
     let upstreams = Upstreams::new(&config).context("setting up the providers")?;
     let secret = config.secret_key.as_ref().context("config key `secret_key` is required")?;
     let secrets = Secrets::derive(secret.expose());
-    Ok(AppState::new(Inner { config, db, ephemeral, metrics, upstreams, secrets, dev_provider }))
+    let tokens = token_service(&config, &db).await?;
+    Ok(AppState::new(Inner { config, db, ephemeral, metrics, upstreams, secrets, dev_provider, tokens }))
+}
+
+/// The signing key ring (made on first start) and the token service on top of it.
+pub async fn token_service(config: &Config, db: &Db) -> anyhow::Result<Tokens> {
+    let secret = config.secret_key.as_ref().context("config key `secret_key` is required")?;
+    // A retired key stays published as long as a token it signed can live, plus the leeway.
+    let overlap = config.access_token_ttl.0 + Duration::from_secs(crate::oidc::tokens::LEEWAY_SECS);
+    let alg = KeyAlg::for_config(config.signing_alg);
+    let keys = Keys::load_or_create(db.clone(), secret.expose(), alg, overlap).await.context("loading signing keys")?;
+    let hs256 = config.legacy_hs256_secret.expose_secret();
+    let hs256 = (config.signing_alg == crate::config::SigningAlg::HS256).then_some(hs256.as_bytes());
+    Ok(Tokens::new(
+        Arc::new(keys),
+        config.public_url.as_str().trim_end_matches('/').to_owned(),
+        config.audience(),
+        hs256,
+    ))
 }
 
 async fn purge_expired(ephemeral: Ephemeral) {
@@ -111,6 +137,18 @@ async fn purge_expired(ephemeral: Ephemeral) {
         tick.tick().await;
         if let Err(e) = ephemeral.purge_expired().await {
             tracing::warn!(error.message = %e, "purging expired ephemeral values failed");
+        }
+    }
+}
+
+/// Pick up keys rotated by `munji keys rotate` (or another instance) within a minute.
+async fn reload_keys(state: AppState) {
+    let mut tick = tokio::time::interval(KEY_RELOAD_EVERY);
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        if let Err(e) = state.tokens.keys().reload().await {
+            tracing::warn!(error.message = %e, "reloading signing keys failed");
         }
     }
 }

@@ -10,6 +10,7 @@ use crate::{
     dev_provider::DevProvider,
     ephemeral::Ephemeral,
     metrics::Metrics,
+    oidc::tokens::Tokens,
     store::Db,
     upstream::{Upstreams, state::StateSigner},
 };
@@ -31,6 +32,8 @@ pub struct Inner {
     pub secrets: Secrets,
     /// The provider imitation, with `--dev` only.
     pub dev_provider: Option<Arc<DevProvider>>,
+    /// Minting and verifying munji's own tokens (with the signing key ring).
+    pub tokens: Tokens,
 }
 
 /// One key per purpose, each derived from `secret_key`, so no two purposes share a key.

@@ -7,8 +7,10 @@
 //! Depends on nothing else in the crate.
 
 pub mod audit;
+pub mod clients;
 mod error;
 pub mod identities;
+pub mod keys;
 pub mod legacy;
 pub mod users;
 

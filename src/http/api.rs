@@ -6,16 +6,28 @@
 //! ([`error::ApiError`]) is shared by all of them.
 
 pub mod error;
+mod me;
+mod security;
+mod verify;
 
-use poem_openapi::OpenApiService;
+use poem_openapi::{OpenApiService, Tags};
 
-/// The tuple of every API struct. Empty until a capability adds its routes.
-pub type Apis = ();
+/// The tuple of every API struct.
+pub type Apis = (me::MeApi, verify::VerifyApi);
+
+/// Groups of operations in the document.
+#[derive(Tags)]
+pub enum ApiTags {
+    /// The signed-in user (user tokens).
+    Me,
+    /// Forward authentication for API gateways.
+    Gateway,
+}
 
 /// The `/api/v1` service. The document does not depend on configuration: its only server entry
 /// is the relative `/api/v1`, so the committed copy equals the served one byte for byte.
 pub fn service() -> OpenApiService<Apis, ()> {
-    OpenApiService::new((), "munji", env!("CARGO_PKG_VERSION"))
+    OpenApiService::new((me::MeApi, verify::VerifyApi), "munji", env!("CARGO_PKG_VERSION"))
         .summary("munji identity provider API")
         .description(
             "The JSON API of munji. Errors have the shape \

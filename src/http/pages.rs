@@ -5,6 +5,7 @@
 //! `error.html` with the right status and the request id. Handlers return [`PageError`].
 
 mod account;
+mod authorize;
 mod callback;
 mod login;
 mod signup;
@@ -49,6 +50,9 @@ pub enum PageError {
     RegistrationClosed,
     #[error("two or more legacy accounts match the e-mail")]
     LegacyAmbiguous,
+    /// An authorization request that cannot be answered at the client's redirect URI.
+    #[error("authorization request refused: {error}: {description}")]
+    Authorize { error: &'static str, description: String },
     #[error("not found")]
     NotFound,
     #[error("a store is unavailable: {0}")]
@@ -82,7 +86,9 @@ impl poem::error::ResponseError for PageError {
     fn status(&self) -> StatusCode {
         match self {
             Self::State(StateError::Store(_)) | Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-            Self::BadRequest(_) | Self::State(_) | Self::Csrf | Self::SignupExpired => StatusCode::BAD_REQUEST,
+            Self::BadRequest(_) | Self::State(_) | Self::Csrf | Self::SignupExpired | Self::Authorize { .. } => {
+                StatusCode::BAD_REQUEST
+            }
             Self::Upstream(_) => StatusCode::BAD_GATEWAY,
             Self::RegistrationClosed => StatusCode::FORBIDDEN,
             Self::LegacyAmbiguous => StatusCode::CONFLICT,
@@ -97,6 +103,7 @@ impl PageError {
     fn code(&self) -> Option<&'static str> {
         match self {
             Self::LegacyAmbiguous => Some("LEGACY_AMBIGUOUS"),
+            Self::Authorize { error, .. } => Some(error),
             _ => None,
         }
     }
@@ -111,6 +118,7 @@ impl PageError {
             Self::Upstream(_) => t.err_upstream,
             Self::RegistrationClosed => t.err_closed,
             Self::LegacyAmbiguous => t.err_legacy_ambiguous,
+            Self::Authorize { .. } => t.err_authorize,
             Self::NotFound => t.err_not_found,
             Self::Internal(_) => t.err_internal,
         }
@@ -221,6 +229,7 @@ pub fn routes(state: &AppState) -> impl Endpoint + 'static {
         .at("/signup", get(signup::signup_page).post(signup::submit))
         .at("/account", get(account::account_page))
         .at("/logout", post(account::logout))
+        .at("/authorize", get(authorize::authorize))
         .at("/static/munji.css", get(stylesheet))
         .with(CookieJarManager::with_key(state.secrets.cookie_key.clone()))
         .with(PageLayer { hsts: state.config.public_url.scheme() == "https" })
@@ -252,7 +261,7 @@ pub fn local_return_to(return_to: Option<&str>) -> String {
             if path.starts_with('/')
                 && !path.starts_with("//")
                 && !path.starts_with("/\\")
-                && path.len() <= 512
+                && path.len() <= 4096
                 && !path.chars().any(|c| c.is_control() || c == '\\') =>
         {
             path.to_owned()
@@ -274,6 +283,6 @@ mod tests {
             assert_eq!(local_return_to(Some(bad)), DEFAULT_RETURN_TO, "{bad:?}");
         }
         assert_eq!(local_return_to(None), DEFAULT_RETURN_TO);
-        assert_eq!(local_return_to(Some(&format!("/{}", "a".repeat(600)))), DEFAULT_RETURN_TO);
+        assert_eq!(local_return_to(Some(&format!("/{}", "a".repeat(5000)))), DEFAULT_RETURN_TO);
     }
 }

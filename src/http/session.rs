@@ -109,10 +109,14 @@ pub async fn start(state: &AppState, cookies: &Cookies<'_>, user_id: uuid::Uuid)
     Ok(session)
 }
 
-/// Sign this browser out.
+/// Sign this browser out; tokens issued under its session stop working at once.
 pub async fn end(state: &AppState, cookies: &Cookies<'_>) -> Result<(), PageError> {
     if let Some(id) = cookies.get(SESSION) {
-        session::end(&state.ephemeral, &SessionId(id)).await?;
+        let id = SessionId(id);
+        if let Some(ended) = session::find(&state.ephemeral, &id).await? {
+            session::revoke_sid(&state.ephemeral, &ended.sid, crate::oidc::grant::revocation_ttl(state)).await?;
+        }
+        session::end(&state.ephemeral, &id).await?;
     }
     cookies.clear(SESSION);
     Ok(())

@@ -10,6 +10,7 @@ mod cli;
 mod faults;
 mod legacy;
 mod login;
+mod oidc;
 mod openapi;
 mod ops;
 mod pages;

@@ -173,6 +173,17 @@ impl ApiError {
     }
 }
 
+impl From<crate::store::StoreError> for ApiError {
+    fn from(e: crate::store::StoreError) -> Self {
+        if e.is_unavailable() {
+            tracing::warn!(error.message = %e, "database unavailable");
+            Self::new(ErrorCode::ServiceUnavailable, "the database is unreachable; try again shortly")
+        } else {
+            Self::internal(&e)
+        }
+    }
+}
+
 fn validation_failed(err: poem::Error) -> ApiError {
     ApiError::new(ErrorCode::ValidationFailed, err.to_string())
 }
@@ -195,5 +206,12 @@ pub fn render_for_path(path: &str, err: poem::Error) -> Response {
         ErrorCode::NotFound => format!("no route {path}"),
         _ => err.to_string(),
     };
-    (code.status(), ErrorBody::new(code, message)).into_response()
+    let mut resp = (code.status(), ErrorBody::new(code, message)).into_response();
+    if code.status() == poem::http::StatusCode::UNAUTHORIZED {
+        resp.headers_mut().insert(
+            poem::http::header::WWW_AUTHENTICATE,
+            poem::http::HeaderValue::from_static(r#"Bearer realm="munji""#),
+        );
+    }
+    resp
 }

@@ -1,0 +1,77 @@
+//! `munji clients list | add | remove`.
+
+use clap::Subcommand;
+
+use crate::{
+    config::Config,
+    oidc::clients::{self, AUTHORIZATION_CODE, NewClient, REFRESH_TOKEN},
+    store::{self, Db},
+};
+
+#[derive(Debug, Subcommand)]
+pub enum ClientsCommand {
+    /// Clients from the database and from `[[clients]]` (marked "config").
+    List,
+    /// Register a client; a confidential client's secret is printed once.
+    Add {
+        #[arg(long)]
+        id: String,
+        #[arg(long = "redirect-uri", value_name = "URI")]
+        redirect_uris: Vec<String>,
+        /// authorization_code, refresh_token or client_credentials (default: the first two).
+        #[arg(long = "grant", value_name = "TYPE")]
+        grants: Vec<String>,
+        #[arg(long = "scope", value_name = "S")]
+        scopes: Vec<String>,
+        #[arg(long = "gmail-target", value_name = "T")]
+        gmail_targets: Vec<String>,
+        /// No secret: the client must use PKCE.
+        #[arg(long)]
+        public: bool,
+    },
+    /// Remove a client registered with `add`.
+    Remove { id: String },
+}
+
+pub async fn run(config: &Config, db: &Db, command: ClientsCommand) -> anyhow::Result<()> {
+    match command {
+        ClientsCommand::List => {
+            for client in clients::list(config, db).await? {
+                println!(
+                    "{}\t{}\t{}\tgrants={}\tscopes={}\tredirect_uris={}",
+                    client.id,
+                    if client.is_public() { "public" } else { "confidential" },
+                    if client.from_config { "config" } else { "database" },
+                    client.grant_types.join(","),
+                    client.scopes.join(","),
+                    client.redirect_uris.join(","),
+                );
+            }
+        }
+        ClientsCommand::Add { id, redirect_uris, grants, scopes, gmail_targets, public } => {
+            let grant_types =
+                if grants.is_empty() { vec![AUTHORIZATION_CODE.into(), REFRESH_TOKEN.into()] } else { grants };
+            let scopes =
+                if scopes.is_empty() { vec!["openid".into(), "profile".into(), "email".into()] } else { scopes };
+            let new = NewClient { id: id.clone(), redirect_uris, grant_types, scopes, gmail_targets, public };
+            match clients::add(config, db, new).await? {
+                Some(secret) => {
+                    println!("client_id: {id}");
+                    println!("client_secret: {secret}");
+                    println!("(the secret is shown once; munji keeps only its hash)");
+                }
+                None => println!("client_id: {id} (public: PKCE required)"),
+            }
+        }
+        ClientsCommand::Remove { id } => {
+            if config.clients.iter().any(|c| c.id == id) {
+                anyhow::bail!("client {id:?} is defined in the configuration file; remove it there");
+            }
+            if !store::clients::delete(db, &id).await? {
+                anyhow::bail!("no client {id:?}");
+            }
+            println!("removed {id}");
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,42 @@
+//! `munji keys list | rotate`.
+
+use chrono::Utc;
+use clap::Subcommand;
+
+use crate::{
+    config::Config,
+    startup,
+    store::{self, Db},
+};
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Every signing key: current, published (retired but still verifying), or gone.
+    List,
+    /// Make a new current key; the old ones keep verifying until their tokens expire.
+    Rotate,
+}
+
+pub async fn run(config: &Config, db: &Db, command: KeysCommand) -> anyhow::Result<()> {
+    let tokens = startup::token_service(config, db).await?;
+    match command {
+        KeysCommand::List => {
+            let overlap = config.access_token_ttl.0 + std::time::Duration::from_secs(crate::oidc::tokens::LEEWAY_SECS);
+            let current = tokens.keys().ring().current().map(|k| k.kid.clone());
+            for key in store::keys::list_all(db).await? {
+                let status = match key.retired_at {
+                    _ if Some(&key.kid) == current.as_ref() => "current".to_owned(),
+                    None => "published".to_owned(),
+                    Some(at) if at + overlap > Utc::now() => format!("retired {at}, published until {}", at + overlap),
+                    Some(at) => format!("retired {at}"),
+                };
+                println!("{}\t{}\tcreated {}\t{status}", key.kid, key.alg, key.created_at);
+            }
+        }
+        KeysCommand::Rotate => {
+            let kid = tokens.keys().rotate_in(true).await?;
+            println!("new signing key {kid}: published now, used for signing within 60 s");
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,38 @@
+//! How `/api/v1` callers prove who they are: a bearer access token (a user's or a service's).
+
+use poem_openapi::{SecurityScheme, auth::Bearer};
+
+use super::error::{ApiError, ErrorCode};
+use crate::{
+    http::bearer::{self, BearerError},
+    oidc::tokens::AccessClaims,
+    state::AppState,
+};
+
+/// An access token from munji's `/token` (RFC 9068 JWT), as `Authorization: Bearer …`.
+#[derive(SecurityScheme)]
+#[oai(ty = "bearer", bearer_format = "JWT")]
+pub struct AccessToken(pub Bearer);
+
+impl AccessToken {
+    /// The claims of a valid, live token, or the error body to send.
+    pub async fn claims(&self, state: &AppState) -> Result<AccessClaims, ApiError> {
+        bearer::live_claims(state, &self.0.token).await.map_err(|e| match e {
+            BearerError::Expired => ApiError::new(ErrorCode::TokenExpired, "the access token has expired"),
+            BearerError::Revoked => ApiError::new(ErrorCode::InvalidToken, "the session of this token has ended"),
+            BearerError::Invalid(_) => ApiError::new(ErrorCode::InvalidToken, "the access token is not valid here"),
+            BearerError::Unavailable => {
+                ApiError::new(ErrorCode::ServiceUnavailable, "the session store is unreachable")
+            }
+        })
+    }
+
+    /// The user a user token belongs to; service tokens are refused.
+    pub async fn user_id(&self, state: &AppState) -> Result<uuid::Uuid, ApiError> {
+        let claims = self.claims(state).await?;
+        match (claims.is_user(), claims.sub.parse()) {
+            (true, Ok(id)) => Ok(id),
+            _ => Err(ApiError::new(ErrorCode::Forbidden, "this route needs a user's token")),
+        }
+    }
+}

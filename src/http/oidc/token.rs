@@ -1,0 +1,44 @@
+//! `POST /token` (RFC 6749 §3.2): client authentication, then one grant.
+
+use poem::{
+    Body, IntoResponse, Request, Response, handler,
+    http::header,
+    web::{Data, Json},
+};
+
+use super::{error_response, no_store};
+use crate::{
+    oidc::{authorize::single_valued, client_auth, error::OAuthError, grant},
+    state::AppState,
+};
+
+#[handler]
+pub async fn token(req: &Request, body: Body, state: Data<&AppState>) -> Response {
+    match exchange(req, body, &state).await {
+        Ok(issued) => no_store(Json(issued).into_response()),
+        Err(error) => error_response(&error),
+    }
+}
+
+async fn exchange(req: &Request, body: Body, state: &AppState) -> Result<grant::Issued, OAuthError> {
+    let form_type = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    if !form_type {
+        return Err(OAuthError::InvalidRequest("the body must be application/x-www-form-urlencoded".into()));
+    }
+    let bytes = body.into_vec().await.map_err(|_| OAuthError::InvalidRequest("unreadable body".into()))?;
+    let params = single_valued(&String::from_utf8_lossy(&bytes)).map_err(OAuthError::InvalidRequest)?;
+    let authorization = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+    let presented = client_auth::presented(authorization, &params, req.uri().query())?;
+    let client = client_auth::authenticate(&state.config, &state.db, &presented).await?;
+    let grant_type = params.iter().find(|(n, _)| n == "grant_type").map(|(_, v)| v.as_str());
+    match grant_type {
+        Some("authorization_code") => grant::authorization_code(state, &client, &params).await,
+        Some("client_credentials") => grant::client_credentials(state, &client, &params).await,
+        Some(_) => Err(OAuthError::UnsupportedGrantType),
+        None => Err(OAuthError::InvalidRequest("grant_type is missing".into())),
+    }
+}

@@ -1,0 +1,10 @@
+//! The authorization server core (DESIGN §6, §7): signing keys, tokens, clients. No poem types
+//! here; `http::oidc` translates between HTTP and this module.
+
+pub mod authorize;
+pub mod client_auth;
+pub mod clients;
+pub mod error;
+pub mod grant;
+pub mod keys;
+pub mod tokens;

@@ -1,0 +1,231 @@
+//! `/authorize` (RFC 6749 §4.1, OIDC Core §3.1.2, RFC 7636, RFC 9207) without HTTP: check the
+//! request, then decide between an error page, an error redirect, sending the user to sign in,
+//! or a code.
+//!
+//! RFC 6749 §4.1.2.1: while the client or the redirect URI is unknown, mismatched or ambiguous,
+//! the user agent must not be redirected to it: those errors are pages. Only after both are
+//! proven do protocol errors go back to the client with `state` and `iss`.
+
+use std::{collections::HashSet, time::Duration};
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::clients::{self, AUTHORIZATION_CODE, Client};
+use crate::{
+    config::Config,
+    crypto,
+    ephemeral::{Ephemeral, EphemeralError},
+    store::Db,
+};
+
+/// How long an authorization code lives (SECURITY.md: ASVS L3, ≤ 1 min).
+pub const CODE_TTL: Duration = Duration::from_secs(60);
+/// How long a spent code is remembered, so a second redemption can revoke the first one's tokens.
+const SPENT_TTL: Duration = Duration::from_secs(600);
+
+/// A request that passed every check.
+#[derive(Debug, Clone)]
+pub struct Authorization {
+    pub client: Client,
+    pub redirect_uri: String,
+    pub state: Option<String>,
+    pub scope: String,
+    pub nonce: Option<String>,
+    pub code_challenge: Option<String>,
+    pub prompt_none: bool,
+    pub prompt_login: bool,
+    pub max_age: Option<i64>,
+}
+
+/// Why a request was refused, and how to say it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// Shown on munji's own page (the redirect URI cannot be trusted).
+    Page { error: &'static str, description: String },
+    /// Sent back to the client's (verified) redirect URI.
+    Redirect { redirect_uri: String, state: Option<String>, error: &'static str, description: String },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AuthorizeError {
+    #[error(transparent)]
+    Clients(#[from] clients::ClientError),
+}
+
+fn page(error: &'static str, description: impl Into<String>) -> Refusal {
+    Refusal::Page { error, description: description.into() }
+}
+
+/// Parse a query string, refusing any parameter given twice (Keycloak CVE-2026-9689).
+pub fn single_valued(query: &str) -> Result<Vec<(String, String)>, String> {
+    let mut seen = HashSet::new();
+    let mut params = Vec::new();
+    for (name, value) in url::form_urlencoded::parse(query.as_bytes()) {
+        if !seen.insert(name.to_string()) {
+            return Err(format!("parameter {name:?} appears more than once"));
+        }
+        params.push((name.into_owned(), value.into_owned()));
+    }
+    Ok(params)
+}
+
+fn get<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    params.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+}
+
+/// A PKCE challenge: 43–128 characters of base64url (RFC 7636 §4.2, S256 only).
+fn valid_challenge(challenge: &str) -> bool {
+    (43..=128).contains(&challenge.len())
+        && challenge.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// Check an authorization request.
+pub async fn check(config: &Config, db: &Db, query: &str) -> Result<Result<Authorization, Refusal>, AuthorizeError> {
+    let params = match single_valued(query) {
+        Ok(params) => params,
+        Err(why) => return Ok(Err(page("invalid_request", why))),
+    };
+    let Some(client_id) = get(&params, "client_id").filter(|c| !c.is_empty() && c.len() <= 128) else {
+        return Ok(Err(page("invalid_request", "client_id is missing")));
+    };
+    let Some(client) = clients::find(config, db, client_id).await? else {
+        return Ok(Err(page("invalid_client", "unknown client")));
+    };
+    let Some(redirect_uri) = get(&params, "redirect_uri") else {
+        return Ok(Err(page("invalid_request", "redirect_uri is missing")));
+    };
+    if !client.redirect_uri_matches(redirect_uri) {
+        return Ok(Err(page("invalid_request", "redirect_uri is not registered for this client")));
+    }
+    let state = get(&params, "state").map(str::to_owned);
+    let refuse = |error: &'static str, description: &str| {
+        Ok(Err(Refusal::Redirect {
+            redirect_uri: redirect_uri.to_owned(),
+            state: state.clone(),
+            error,
+            description: description.to_owned(),
+        }))
+    };
+
+    match get(&params, "response_type") {
+        None => return refuse("invalid_request", "response_type is missing"),
+        Some("code") => {}
+        Some(_) => return refuse("unsupported_response_type", "only response_type=code is supported"),
+    }
+    if !client.allows_grant(AUTHORIZATION_CODE) {
+        return refuse("unauthorized_client", "this client may not use the authorization code flow");
+    }
+    let scope = get(&params, "scope").unwrap_or("openid");
+    let requested: Vec<&str> = scope.split(' ').filter(|s| !s.is_empty()).collect();
+    if requested.len() > 32 || requested.iter().any(|s| !client.scopes.iter().any(|allowed| allowed == s)) {
+        return refuse("invalid_scope", "a requested scope is not allowed for this client");
+    }
+    let code_challenge = get(&params, "code_challenge");
+    match (code_challenge, get(&params, "code_challenge_method")) {
+        (Some(c), Some("S256")) if valid_challenge(c) => {}
+        (Some(_), Some("S256")) => return refuse("invalid_request", "code_challenge is malformed"),
+        (Some(_), _) => return refuse("invalid_request", "code_challenge_method must be S256"),
+        (None, Some(_)) => return refuse("invalid_request", "code_challenge_method without code_challenge"),
+        (None, None) if client.is_public() => return refuse("invalid_request", "public clients must use PKCE (S256)"),
+        (None, None) => {}
+    }
+    let prompts: Vec<&str> = get(&params, "prompt").unwrap_or_default().split(' ').filter(|p| !p.is_empty()).collect();
+    if prompts.contains(&"none") && prompts.len() > 1 {
+        return refuse("invalid_request", "prompt=none cannot be combined");
+    }
+    let max_age = match get(&params, "max_age") {
+        None => None,
+        Some(v) => match v.parse::<i64>() {
+            Ok(n) if n >= 0 => Some(n),
+            _ => return refuse("invalid_request", "max_age must be a non-negative integer"),
+        },
+    };
+    Ok(Ok(Authorization {
+        redirect_uri: redirect_uri.to_owned(),
+        state,
+        scope: requested.join(" "),
+        nonce: get(&params, "nonce").map(str::to_owned),
+        code_challenge: code_challenge.map(str::to_owned),
+        prompt_none: prompts.contains(&"none"),
+        prompt_login: prompts.contains(&"login"),
+        max_age,
+        client,
+    }))
+}
+
+/// What an authorization code stands for, kept in the ephemeral store for 60 s.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CodeRecord {
+    pub client_id: String,
+    pub redirect_uri: String,
+    pub code_challenge: Option<String>,
+    pub scope: String,
+    pub nonce: Option<String>,
+    pub user_id: Uuid,
+    pub sid: String,
+    pub auth_time: i64,
+}
+
+fn code_key(code: &str) -> String {
+    format!("code:{}", crypto::sha256_hex(code))
+}
+
+fn spent_key(code: &str) -> String {
+    format!("code_spent:{}", crypto::sha256_hex(code))
+}
+
+/// Store `record` under a new random code.
+pub async fn issue_code(store: &Ephemeral, record: &CodeRecord) -> Result<String, EphemeralError> {
+    let code = crypto::random_token(32);
+    store.put(&code_key(&code), &serde_json::to_vec(record).unwrap_or_default(), CODE_TTL).await?;
+    Ok(code)
+}
+
+/// What redeeming a code found.
+pub enum Redemption {
+    /// The first redemption: the code's record.
+    First(CodeRecord),
+    /// The code was redeemed before; the `sid` its tokens were issued under.
+    Reused { sid: String },
+    /// Unknown or expired.
+    Unknown,
+}
+
+/// Take the code (one use, from any instance). The first redemption leaves a mark so a second
+/// one can find and revoke what the first issued.
+pub async fn redeem_code(store: &Ephemeral, code: &str) -> Result<Redemption, EphemeralError> {
+    if code.is_empty() || code.len() > 128 {
+        return Ok(Redemption::Unknown);
+    }
+    if let Some(value) = store.take(&code_key(code)).await? {
+        let Ok(record) = serde_json::from_slice::<CodeRecord>(&value) else { return Ok(Redemption::Unknown) };
+        store.put(&spent_key(code), record.sid.as_bytes(), SPENT_TTL).await?;
+        return Ok(Redemption::First(record));
+    }
+    Ok(match store.get(&spent_key(code)).await? {
+        Some(sid) => Redemption::Reused { sid: String::from_utf8_lossy(&sid).into_owned() },
+        None => Redemption::Unknown,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn duplicated_parameters_are_refused() {
+        assert!(single_valued("a=1&b=2").is_ok());
+        assert!(single_valued("redirect_uri=x&redirect_uri=y").is_err());
+        assert!(single_valued("state=a&client_id=c&state=a").is_err());
+    }
+
+    #[test]
+    fn pkce_challenges_are_43_to_128_base64url_characters() {
+        assert!(valid_challenge(&"a".repeat(43)));
+        assert!(valid_challenge(&"A-_9".repeat(32)));
+        assert!(!valid_challenge(&"a".repeat(42)));
+        assert!(!valid_challenge(&"a".repeat(129)));
+        assert!(!valid_challenge(&format!("{}=", "a".repeat(43))));
+    }
+}

@@ -1,0 +1,276 @@
+//! OIDC clients (DESIGN §5, §7): from `[[clients]]` in the config and from the database.
+//! Secrets are 256-bit random values, stored as SHA-256 (a slow hash adds nothing to a secret
+//! that cannot be guessed) and compared in constant time. Redirect URIs match exactly, except
+//! that a public client's loopback URI registered without a port accepts any port (RFC 8252
+//! §7.3; `127.0.0.1` and `[::1]` only).
+
+use chrono::Utc;
+use secrecy::ExposeSecret as _;
+use url::Url;
+
+use crate::{
+    config::{ClientConfig, Config},
+    crypto,
+    store::{self, Db, clients::StoredClient},
+};
+
+pub const AUTHORIZATION_CODE: &str = "authorization_code";
+pub const REFRESH_TOKEN: &str = "refresh_token";
+pub const CLIENT_CREDENTIALS: &str = "client_credentials";
+pub const GRANT_TYPES: [&str; 3] = [AUTHORIZATION_CODE, REFRESH_TOKEN, CLIENT_CREDENTIALS];
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Client {
+    pub id: String,
+    /// SHA-256 (hex) of the secret; `None` for a public client (PKCE required).
+    pub secret_hash: Option<String>,
+    pub redirect_uris: Vec<String>,
+    pub grant_types: Vec<String>,
+    pub scopes: Vec<String>,
+    pub gmail_targets: Vec<String>,
+    /// Defined in `[[clients]]` rather than the database.
+    pub from_config: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("a client with id {0:?} already exists")]
+    Exists(String),
+    #[error(transparent)]
+    Store(#[from] store::StoreError),
+}
+
+impl Client {
+    pub fn is_public(&self) -> bool {
+        self.secret_hash.is_none()
+    }
+
+    pub fn allows_grant(&self, grant: &str) -> bool {
+        self.grant_types.iter().any(|g| g == grant)
+    }
+
+    /// Whether `presented` is this client's secret (constant time).
+    pub fn secret_matches(&self, presented: &str) -> bool {
+        self.secret_hash
+            .as_deref()
+            .is_some_and(|hash| crypto::constant_time_eq(crypto::sha256_hex(presented).as_bytes(), hash.as_bytes()))
+    }
+
+    /// The registered redirect URI that `requested` matches, if any.
+    pub fn redirect_uri_matches(&self, requested: &str) -> bool {
+        self.redirect_uris
+            .iter()
+            .any(|registered| registered == requested || (self.is_public() && loopback_matches(registered, requested)))
+    }
+
+    fn from_config(config: &ClientConfig) -> Self {
+        let grant_types = if config.grant_types.is_empty() {
+            vec![AUTHORIZATION_CODE.to_owned(), REFRESH_TOKEN.to_owned()]
+        } else {
+            config.grant_types.clone()
+        };
+        let scopes = if config.scopes.is_empty() {
+            vec!["openid".into(), "profile".into(), "email".into()]
+        } else {
+            config.scopes.clone()
+        };
+        Self {
+            id: config.id.clone(),
+            secret_hash: config.secret.as_ref().map(|s| crypto::sha256_hex(s.expose_secret())),
+            redirect_uris: config.redirect_uris.clone(),
+            grant_types,
+            scopes,
+            gmail_targets: config.gmail_targets.clone(),
+            from_config: true,
+        }
+    }
+
+    fn from_stored(stored: StoredClient) -> Self {
+        let list = |json: &str| serde_json::from_str::<Vec<String>>(json).unwrap_or_default();
+        Self {
+            redirect_uris: list(&stored.redirect_uris),
+            grant_types: list(&stored.grant_types),
+            scopes: list(&stored.scopes),
+            gmail_targets: list(&stored.gmail_targets),
+            id: stored.id,
+            secret_hash: stored.secret_hash,
+            from_config: false,
+        }
+    }
+}
+
+/// RFC 8252 §7.3: `http://127.0.0.1/cb` (no port) also matches `http://127.0.0.1:51234/cb`.
+fn loopback_matches(registered: &str, requested: &str) -> bool {
+    let (Ok(registered), Ok(requested)) = (Url::parse(registered), Url::parse(requested)) else { return false };
+    let loopback = matches!(registered.host_str(), Some("127.0.0.1" | "[::1]"));
+    loopback
+        && registered.scheme() == "http"
+        && registered.port().is_none()
+        && requested.scheme() == "http"
+        && requested.host_str() == registered.host_str()
+        && requested.path() == registered.path()
+        && requested.query() == registered.query()
+        && requested.fragment().is_none()
+        && requested.username().is_empty()
+        && requested.password().is_none()
+}
+
+/// Check a redirect URI at registration (RFC 9700 §2.1): https, or http on a loopback address,
+/// or a private-use scheme of a native app (`com.example.app:/cb`); never a fragment.
+pub fn check_redirect_uri(uri: &str) -> Result<(), ClientError> {
+    let parsed = Url::parse(uri).map_err(|_| ClientError::Invalid(format!("redirect URI {uri:?} is not a URL")))?;
+    if parsed.fragment().is_some() {
+        return Err(ClientError::Invalid(format!("redirect URI {uri:?} has a fragment")));
+    }
+    let ok = match parsed.scheme() {
+        "https" => true,
+        "http" => matches!(parsed.host_str(), Some("127.0.0.1" | "[::1]")),
+        scheme => scheme.contains('.'),
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(ClientError::Invalid(format!(
+            "redirect URI {uri:?} must be https, http on 127.0.0.1/[::1], or a reverse-domain app scheme"
+        )))
+    }
+}
+
+/// The client named `id`: from the config first, else from the database.
+pub async fn find(config: &Config, db: &Db, id: &str) -> Result<Option<Client>, ClientError> {
+    if let Some(client) = config.clients.iter().find(|c| c.id == id) {
+        return Ok(Some(Client::from_config(client)));
+    }
+    Ok(store::clients::find(db, id).await?.map(Client::from_stored))
+}
+
+/// Every client, config ones first.
+pub async fn list(config: &Config, db: &Db) -> Result<Vec<Client>, ClientError> {
+    let mut clients: Vec<Client> = config.clients.iter().map(Client::from_config).collect();
+    clients.extend(store::clients::list(db).await?.into_iter().map(Client::from_stored));
+    Ok(clients)
+}
+
+/// What `munji clients add` asks for.
+pub struct NewClient {
+    pub id: String,
+    pub redirect_uris: Vec<String>,
+    pub grant_types: Vec<String>,
+    pub scopes: Vec<String>,
+    pub gmail_targets: Vec<String>,
+    pub public: bool,
+}
+
+/// Register a client; returns its secret (shown once) unless it is public.
+pub async fn add(config: &Config, db: &Db, new: NewClient) -> Result<Option<String>, ClientError> {
+    let valid_id = !new.id.is_empty()
+        && new.id.len() <= 64
+        && new.id.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+    if !valid_id {
+        return Err(ClientError::Invalid("a client id is 1–64 characters of A-Z a-z 0-9 - _ .".into()));
+    }
+    if config.clients.iter().any(|c| c.id == new.id) {
+        return Err(ClientError::Exists(new.id));
+    }
+    for grant in &new.grant_types {
+        if !GRANT_TYPES.contains(&grant.as_str()) {
+            return Err(ClientError::Invalid(format!("unknown grant type {grant:?} (use {})", GRANT_TYPES.join(", "))));
+        }
+    }
+    if new.public && new.grant_types.iter().any(|g| g == CLIENT_CREDENTIALS) {
+        return Err(ClientError::Invalid("a public client cannot use client_credentials".into()));
+    }
+    if new.grant_types.iter().any(|g| g == AUTHORIZATION_CODE) && new.redirect_uris.is_empty() {
+        return Err(ClientError::Invalid("authorization_code needs at least one --redirect-uri".into()));
+    }
+    for uri in &new.redirect_uris {
+        check_redirect_uri(uri)?;
+    }
+    let secret = (!new.public).then(|| crypto::random_token(32));
+    let json = |v: &Vec<String>| serde_json::to_string(v).unwrap_or_else(|_| "[]".into());
+    let stored = StoredClient {
+        id: new.id.clone(),
+        secret_hash: secret.as_deref().map(crypto::sha256_hex),
+        redirect_uris: json(&new.redirect_uris),
+        grant_types: json(&new.grant_types),
+        scopes: json(&new.scopes),
+        gmail_targets: json(&new.gmail_targets),
+        created_at: Utc::now(),
+    };
+    store::clients::insert(db, &stored).await.map_err(|e| match e {
+        store::StoreError::Conflict { .. } => ClientError::Exists(new.id.clone()),
+        other => other.into(),
+    })?;
+    Ok(secret)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn client(public: bool, uris: &[&str]) -> Client {
+        Client {
+            id: "app".into(),
+            secret_hash: (!public).then(|| crypto::sha256_hex("s3cret")),
+            redirect_uris: uris.iter().map(|u| (*u).to_owned()).collect(),
+            grant_types: vec![AUTHORIZATION_CODE.into()],
+            scopes: vec![],
+            gmail_targets: vec![],
+            from_config: false,
+        }
+    }
+
+    #[test]
+    fn redirect_uris_match_exactly() {
+        let c = client(false, &["https://app.example/cb"]);
+        assert!(c.redirect_uri_matches("https://app.example/cb"));
+        for near_miss in [
+            "https://app.example/cb/",
+            "https://APP.example/cb",
+            "https://app.example/cb?x=1",
+            "https://app.example/cb#frag",
+            "https://app.example@evil.example/cb",
+            "https://app.example/cb/../x",
+            "https://app.example/%2e%2e/cb",
+            "https://app.example:8443/cb",
+            "http://app.example/cb",
+            "https://app.example/CB",
+        ] {
+            assert!(!c.redirect_uri_matches(near_miss), "{near_miss}");
+        }
+    }
+
+    #[test]
+    fn a_public_clients_loopback_uri_accepts_any_port() {
+        let c = client(true, &["http://127.0.0.1/cb", "http://[::1]/cb"]);
+        assert!(c.redirect_uri_matches("http://127.0.0.1:51234/cb"));
+        assert!(c.redirect_uri_matches("http://[::1]:8000/cb"));
+        assert!(!c.redirect_uri_matches("http://localhost:51234/cb"), "not localhost");
+        assert!(!c.redirect_uri_matches("http://127.0.0.1:51234/other"));
+        assert!(!c.redirect_uri_matches("http://127.0.0.1:51234/cb?x=1"));
+        let confidential = client(false, &["http://127.0.0.1/cb"]);
+        assert!(!confidential.redirect_uri_matches("http://127.0.0.1:51234/cb"), "public clients only");
+    }
+
+    #[test]
+    fn secrets_compare_by_hash() {
+        let c = client(false, &[]);
+        assert!(c.secret_matches("s3cret"));
+        assert!(!c.secret_matches("s3cret "));
+        assert!(!client(true, &[]).secret_matches(""));
+    }
+
+    #[test]
+    fn registration_refuses_unsafe_redirect_uris() {
+        for ok in ["https://app.example/cb", "http://127.0.0.1/cb", "http://[::1]:8080/cb", "com.example.app:/cb"] {
+            assert!(check_redirect_uri(ok).is_ok(), "{ok}");
+        }
+        for bad in
+            ["http://app.example/cb", "http://localhost/cb", "https://app.example/cb#x", "javascript:alert(1)", "cb"]
+        {
+            assert!(check_redirect_uri(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,160 @@
+//! The token endpoint's grants (RFC 6749 §4.1.3, §4.4): one function per grant type, each
+//! returning the tokens to send or an [`OAuthError`].
+
+use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
+use chrono::Utc;
+use sha2::{Digest as _, Sha256};
+
+use super::{
+    authorize::{self, Redemption},
+    clients::{AUTHORIZATION_CODE, CLIENT_CREDENTIALS, Client},
+    error::OAuthError,
+    tokens::{AccessClaims, IdClaims, at_hash},
+};
+use crate::{crypto, session, state::AppState, store::users};
+
+/// What a successful grant hands out.
+#[derive(Debug, serde::Serialize)]
+pub struct Issued {
+    pub access_token: String,
+    pub token_type: &'static str,
+    pub expires_in: u64,
+    pub scope: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id_token: Option<String>,
+}
+
+fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    params.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+}
+
+fn minting_failed(e: super::tokens::TokenError) -> OAuthError {
+    tracing::error!(error.message = %e, "minting a token failed");
+    OAuthError::ServerError
+}
+
+/// `grant_type=authorization_code`: one use, bound to client, redirect URI and PKCE challenge.
+/// A second redemption fails and revokes the session the first one's tokens belong to.
+pub async fn authorization_code(
+    state: &AppState,
+    client: &Client,
+    params: &[(String, String)],
+) -> Result<Issued, OAuthError> {
+    if !client.allows_grant(AUTHORIZATION_CODE) {
+        return Err(OAuthError::UnauthorizedClient);
+    }
+    let code = param(params, "code").ok_or_else(|| OAuthError::InvalidRequest("code is missing".into()))?;
+    let record = match authorize::redeem_code(&state.ephemeral, code).await? {
+        Redemption::First(record) => record,
+        Redemption::Unknown => return Err(OAuthError::InvalidGrant("the code is unknown or expired")),
+        Redemption::Reused { sid } => {
+            session::revoke_sid(&state.ephemeral, &sid, revocation_ttl(state)).await?;
+            tracing::warn!(client.id = %client.id, "authorization code reused; its session is revoked");
+            return Err(OAuthError::InvalidGrant("the code was already used; the tokens it gave are revoked"));
+        }
+    };
+    if record.client_id != client.id {
+        return Err(OAuthError::InvalidGrant("the code was issued to another client"));
+    }
+    if param(params, "redirect_uri") != Some(record.redirect_uri.as_str()) {
+        return Err(OAuthError::InvalidGrant("redirect_uri differs from the authorization request"));
+    }
+    match (&record.code_challenge, param(params, "code_verifier")) {
+        (Some(challenge), Some(verifier)) => {
+            let computed = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
+            if !crypto::constant_time_eq(computed.as_bytes(), challenge.as_bytes()) {
+                return Err(OAuthError::InvalidGrant("PKCE verification failed"));
+            }
+        }
+        (Some(_), None) => return Err(OAuthError::InvalidGrant("code_verifier is missing")),
+        // A verifier for a code issued without a challenge is a downgrade attempt (RFC 9700).
+        (None, Some(_)) => return Err(OAuthError::InvalidGrant("the code was issued without a code_challenge")),
+        (None, None) => {}
+    }
+    if session::is_sid_revoked(&state.ephemeral, &record.sid).await? {
+        return Err(OAuthError::InvalidGrant("the session has ended"));
+    }
+    let user = users::find_by_id(&state.db, record.user_id).await?.ok_or(OAuthError::InvalidGrant("no such user"))?;
+    let now = Utc::now().timestamp();
+    let ttl = state.config.access_token_ttl.0.as_secs();
+    let with_email = record.scope.split(' ').any(|s| s == "email");
+    let access = AccessClaims {
+        iss: state.tokens.issuer.clone(),
+        aud: state.tokens.audience.clone(),
+        sub: user.id.to_string(),
+        exp: now + ttl as i64,
+        iat: now,
+        jti: crypto::random_token(16),
+        sid: Some(record.sid.clone()),
+        client_id: client.id.clone(),
+        scope: record.scope.clone(),
+        preferred_username: Some(user.username.clone()),
+        username: Some(user.username.clone()),
+        email: user.email.clone(),
+    };
+    let access_token = state.tokens.mint_access(&access).map_err(minting_failed)?;
+    let id_token = if record.scope.split(' ').any(|s| s == "openid") {
+        let claims = IdClaims {
+            iss: state.tokens.issuer.clone(),
+            sub: user.id.to_string(),
+            aud: client.id.clone(),
+            exp: now + ttl as i64,
+            iat: now,
+            auth_time: record.auth_time,
+            nonce: record.nonce.clone(),
+            at_hash: at_hash(&access_token),
+            sid: Some(record.sid.clone()),
+            preferred_username: Some(user.username.clone()),
+            name: Some(user.display_name.clone()),
+            email: user.email.clone().filter(|_| with_email),
+        };
+        Some(state.tokens.mint_id(&claims).map_err(minting_failed)?)
+    } else {
+        None
+    };
+    Ok(Issued { access_token, token_type: "Bearer", expires_in: ttl, scope: record.scope, id_token })
+}
+
+/// `grant_type=client_credentials` (RFC 9068 §2.2): a service token, `sub` = `client_id`.
+pub async fn client_credentials(
+    state: &AppState,
+    client: &Client,
+    params: &[(String, String)],
+) -> Result<Issued, OAuthError> {
+    if !client.allows_grant(CLIENT_CREDENTIALS) || client.is_public() {
+        return Err(OAuthError::UnauthorizedClient);
+    }
+    let scope = match param(params, "scope") {
+        Some(requested) => {
+            let requested: Vec<&str> = requested.split(' ').filter(|s| !s.is_empty()).collect();
+            if requested.iter().any(|s| !client.scopes.iter().any(|allowed| allowed == s)) {
+                return Err(OAuthError::InvalidScope);
+            }
+            requested.join(" ")
+        }
+        None => client.scopes.join(" "),
+    };
+    let now = Utc::now().timestamp();
+    let ttl = state.config.access_token_ttl.0.as_secs();
+    let claims = AccessClaims {
+        iss: state.tokens.issuer.clone(),
+        aud: state.tokens.audience.clone(),
+        sub: client.id.clone(),
+        exp: now + ttl as i64,
+        iat: now,
+        jti: crypto::random_token(16),
+        sid: None,
+        client_id: client.id.clone(),
+        scope: scope.clone(),
+        preferred_username: None,
+        username: None,
+        email: None,
+    };
+    let access_token = state.tokens.mint_access(&claims).map_err(minting_failed)?;
+    Ok(Issued { access_token, token_type: "Bearer", expires_in: ttl, scope, id_token: None })
+}
+
+/// How long a revoked `sid` must stay listed: as long as a token issued under it can live.
+pub fn revocation_ttl(state: &AppState) -> std::time::Duration {
+    state.config.access_token_ttl.0 + std::time::Duration::from_secs(super::tokens::LEEWAY_SECS)
+}

@@ -1,0 +1,171 @@
+//! Access tokens (RFC 9068 JWTs, `typ: at+jwt`) and ID tokens (`typ: JWT`): claims, minting with
+//! the current key, and verification with the algorithm pinned per `kid` (DESIGN §7, §10).
+//!
+//! Verification refuses `alg: none` (jsonwebtoken cannot even parse it), HS256 unless
+//! `legacy_hs256_secret` is set (and then only with that secret, never a public key), unknown
+//! `kid`s, a `typ` other than `at+jwt`, a wrong `aud` or `iss`, expired or not-yet-valid tokens
+//! (30 s leeway) and wrongly typed `exp`/`nbf`/`iat` (jsonwebtoken ≥ 10.3 with `exp` required).
+//! Key headers (`jku`, `x5u`, `jwk`) are never followed.
+
+use std::sync::Arc;
+
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, errors::ErrorKind};
+use serde::{Deserialize, Serialize};
+
+use super::keys::Keys;
+
+/// Clock leeway for `exp`, `nbf` and `iat`.
+pub const LEEWAY_SECS: u64 = 30;
+
+/// The claims of an access token (DESIGN §7). Service tokens (client credentials) have
+/// `sub` = `client_id` and no user claims.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessClaims {
+    pub iss: String,
+    pub aud: String,
+    pub sub: String,
+    pub exp: i64,
+    pub iat: i64,
+    pub jti: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sid: Option<String>,
+    pub client_id: String,
+    pub scope: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub preferred_username: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+}
+
+impl AccessClaims {
+    /// Whether this is a user's token (not a service's).
+    pub fn is_user(&self) -> bool {
+        self.username.is_some()
+    }
+}
+
+/// The claims of an ID token (OpenID Connect Core §2).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IdClaims {
+    pub iss: String,
+    pub sub: String,
+    pub aud: String,
+    pub exp: i64,
+    pub iat: i64,
+    pub auth_time: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nonce: Option<String>,
+    pub at_hash: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sid: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub preferred_username: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+}
+
+/// Why a token was refused. Only a genuinely expired token is `Expired`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TokenError {
+    #[error("the token has expired")]
+    Expired,
+    #[error("the token is not valid: {0}")]
+    Invalid(&'static str),
+}
+
+/// Mints and verifies tokens for one issuer and audience.
+pub struct Tokens {
+    keys: Arc<Keys>,
+    pub issuer: String,
+    pub audience: String,
+    /// `signing_alg = "HS256"`: access tokens are MACed with `legacy_hs256_secret`.
+    hs256: Option<(EncodingKey, DecodingKey)>,
+}
+
+impl Tokens {
+    pub fn new(keys: Arc<Keys>, issuer: String, audience: String, hs256_secret: Option<&[u8]>) -> Self {
+        let hs256 = hs256_secret.map(|s| (EncodingKey::from_secret(s), DecodingKey::from_secret(s)));
+        Self { keys, issuer, audience, hs256 }
+    }
+
+    pub fn keys(&self) -> &Arc<Keys> {
+        &self.keys
+    }
+
+    /// Sign an access token with the current key (or the legacy HS256 secret).
+    pub fn mint_access(&self, claims: &AccessClaims) -> Result<String, TokenError> {
+        if let Some((encoding, _)) = &self.hs256 {
+            let mut header = Header::new(Algorithm::HS256);
+            header.typ = Some("at+jwt".to_owned());
+            return jsonwebtoken::encode(&header, claims, encoding).map_err(|_| TokenError::Invalid("signing failed"));
+        }
+        let ring = self.keys.ring();
+        let key = ring.current().ok_or(TokenError::Invalid("no signing key"))?;
+        Ok(key.sign_jwt("at+jwt", claims))
+    }
+
+    /// Sign an ID token; always with the asymmetric current key (the HS256 secret is never
+    /// used for ID tokens, DESIGN §10).
+    pub fn mint_id(&self, claims: &IdClaims) -> Result<String, TokenError> {
+        let ring = self.keys.ring();
+        let key = ring.current().ok_or(TokenError::Invalid("no signing key"))?;
+        Ok(key.sign_jwt("JWT", claims))
+    }
+
+    /// Verify an access token for this audience.
+    pub async fn verify_access(&self, token: &str) -> Result<AccessClaims, TokenError> {
+        if token.len() > 8192 {
+            return Err(TokenError::Invalid("too long"));
+        }
+        let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Invalid("unreadable header"))?;
+        if header.typ.as_deref() != Some("at+jwt") {
+            return Err(TokenError::Invalid("not an access token"));
+        }
+        let (key, alg) = match header.alg {
+            Algorithm::HS256 => match &self.hs256 {
+                Some((_, decoding)) => (decoding.clone(), Algorithm::HS256),
+                None => return Err(TokenError::Invalid("HS256 is not accepted")),
+            },
+            alg => {
+                let kid = header.kid.as_deref().ok_or(TokenError::Invalid("no kid"))?;
+                let key = self.keys.find(kid).await.ok_or(TokenError::Invalid("unknown kid"))?;
+                // The algorithm is the key's, never the token's choice.
+                if key.alg.jwt() != alg {
+                    return Err(TokenError::Invalid("algorithm does not match the key"));
+                }
+                (key.decoding.clone(), alg)
+            }
+        };
+        let mut validation = Validation::new(alg);
+        validation.leeway = LEEWAY_SECS;
+        validation.validate_nbf = true;
+        validation.set_audience(&[&self.audience]);
+        validation.set_issuer(&[&self.issuer]);
+        validation.set_required_spec_claims(&["exp", "iat", "iss", "aud", "sub"]);
+        let data = jsonwebtoken::decode::<AccessClaims>(token, &key, &validation).map_err(|e| match e.kind() {
+            ErrorKind::ExpiredSignature => TokenError::Expired,
+            ErrorKind::InvalidAudience => TokenError::Invalid("wrong audience"),
+            ErrorKind::InvalidIssuer => TokenError::Invalid("wrong issuer"),
+            ErrorKind::ImmatureSignature => TokenError::Invalid("not valid yet"),
+            ErrorKind::InvalidSignature => TokenError::Invalid("bad signature"),
+            _ => TokenError::Invalid("malformed"),
+        })?;
+        let now = chrono::Utc::now().timestamp();
+        if data.claims.iat > now + LEEWAY_SECS as i64 {
+            return Err(TokenError::Invalid("issued in the future"));
+        }
+        Ok(data.claims)
+    }
+}
+
+/// `at_hash` (OIDC Core §3.1.3.6): the left half of the access token's SHA-256, base64url.
+pub fn at_hash(access_token: &str) -> String {
+    use base64::Engine as _;
+    use sha2::Digest as _;
+    let digest = sha2::Sha256::digest(access_token.as_bytes());
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&digest[..16])
+}

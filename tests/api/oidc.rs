@@ -1,0 +1,129 @@
+//! munji as an OpenID Connect provider, driven by the `openidconnect` crate as a real relying
+//! party: discovery → authorization code with PKCE → token → ID token checked against the JWKS
+//! → userinfo; then the gateway's `/api/v1/verify` and `/api/v1/me`, and sign-out revoking it all.
+
+use munji::{
+    oidc::clients::{self, NewClient},
+    upstream::Provider,
+};
+use openidconnect::{
+    AuthenticationFlow, AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl, Nonce,
+    OAuth2TokenResponse as _, PkceCodeChallenge, RedirectUrl, Scope, TokenResponse as _,
+    core::{CoreClient, CoreProviderMetadata, CoreResponseType, CoreUserInfoClaims},
+};
+
+use crate::helpers::{
+    Backend, TestApp,
+    social::{Person, form_value, location},
+};
+
+crate::on_every_backend!(a_relying_party_signs_a_user_in_and_the_gateway_trusts_the_token);
+
+pub const REDIRECT_URI: &str = "https://app.example/cb";
+
+/// Register a confidential client `web`; returns its secret.
+pub async fn register_web_client(app: &TestApp) -> String {
+    let new = NewClient {
+        id: "web".into(),
+        redirect_uris: vec![REDIRECT_URI.into()],
+        grant_types: vec!["authorization_code".into(), "refresh_token".into()],
+        scopes: vec!["openid".into(), "profile".into(), "email".into()],
+        gmail_targets: vec![],
+        public: false,
+    };
+    clients::add(&app.state.config, &app.state.db, new).await.unwrap().unwrap()
+}
+
+/// An HTTP client for the relying party: no redirects (openidconnect requires it).
+pub fn rp_http() -> reqwest::Client {
+    reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap()
+}
+
+async fn a_relying_party_signs_a_user_in_and_the_gateway_trusts_the_token(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let secret = register_web_client(&app).await;
+    let browser = app.browser();
+    app.sign_up_with(&browser, Provider::Google, &Person::new(42, "rp.user@example.com"), "rp.user").await;
+    let http = rp_http();
+
+    // Step 1: discovery and the JWKS.
+    let metadata =
+        CoreProviderMetadata::discover_async(IssuerUrl::new(app.base_url.clone()).unwrap(), &http).await.unwrap();
+    let rp = CoreClient::from_provider_metadata(metadata, ClientId::new("web".into()), Some(ClientSecret::new(secret)))
+        .set_redirect_uri(RedirectUrl::new(REDIRECT_URI.into()).unwrap());
+
+    // Step 2: the authorization request, with PKCE (S256) and a nonce, in the signed-in browser.
+    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+    let (url, csrf, nonce) = rp
+        .authorize_url(
+            AuthenticationFlow::<CoreResponseType>::AuthorizationCode,
+            CsrfToken::new_random,
+            Nonce::new_random,
+        )
+        .add_scope(Scope::new("profile".into()))
+        .add_scope(Scope::new("email".into()))
+        .set_pkce_challenge(challenge)
+        .url();
+    let resp = browser.get(url).send().await.unwrap();
+    assert_eq!(resp.status(), 303);
+    let back = location(&resp, &app.base_url);
+    assert!(back.as_str().starts_with(REDIRECT_URI), "{back}");
+    let get = |name: &str| back.query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.into_owned());
+    assert_eq!(get("state").as_deref(), Some(csrf.secret().as_str()));
+    assert_eq!(get("iss").as_deref(), Some(app.base_url.as_str()), "RFC 9207 iss");
+    let code = get("code").unwrap();
+
+    // Step 3: the token request; the ID token is checked (signature via JWKS, iss, aud, exp, nonce).
+    let token = rp
+        .exchange_code(AuthorizationCode::new(code))
+        .unwrap()
+        .set_pkce_verifier(verifier)
+        .request_async(&http)
+        .await
+        .unwrap();
+    let id_claims = token.id_token().unwrap().claims(&rp.id_token_verifier(), &nonce).unwrap();
+    let user_id = id_claims.subject().as_str().to_owned();
+    assert!(uuid::Uuid::parse_str(&user_id).is_ok());
+    assert_eq!(id_claims.preferred_username().unwrap().as_str(), "rp.user");
+    let access_token = token.access_token().secret().clone();
+    let header = jsonwebtoken::decode_header(&access_token).unwrap();
+    assert_eq!(header.typ.as_deref(), Some("at+jwt"));
+    assert_eq!(header.alg, jsonwebtoken::Algorithm::ES256);
+
+    // Step 4: userinfo.
+    let info: CoreUserInfoClaims =
+        rp.user_info(token.access_token().clone(), None).unwrap().request_async(&http).await.unwrap();
+    assert_eq!(info.subject().as_str(), user_id);
+    assert_eq!(info.email().unwrap().as_str(), "rp.user@example.com");
+
+    // Step 5: the gateway and the API accept the access token.
+    let verify = http.get(app.url("/api/v1/verify")).bearer_auth(&access_token).send().await.unwrap();
+    assert_eq!(verify.status(), 200);
+    assert_eq!(verify.headers()["x-user-id"], user_id.as_str());
+    assert_eq!(verify.headers()["x-username"], "rp.user");
+    let me: serde_json::Value =
+        http.get(app.url("/api/v1/me")).bearer_auth(&access_token).send().await.unwrap().json().await.unwrap();
+    assert_eq!(me["username"], "rp.user");
+    assert_eq!(me["id"], user_id.as_str());
+    let identities: serde_json::Value = http
+        .get(app.url("/api/v1/me/identities"))
+        .bearer_auth(&access_token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(identities["identities"][0]["provider"], "google");
+    assert_eq!(identities["identities"][0]["uid"], "42");
+
+    // Step 6: signing out ends the session; its tokens are refused at once.
+    let account = browser.get(app.url("/account")).send().await.unwrap().text().await.unwrap();
+    app.post_logout(&browser, &form_value(&account, "csrf").unwrap()).await;
+    let after = http.get(app.url("/api/v1/verify")).bearer_auth(&access_token).send().await.unwrap();
+    assert_eq!(after.status(), 401);
+    let body: serde_json::Value = after.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "INVALID_TOKEN");
+    let userinfo = http.get(app.url("/userinfo")).bearer_auth(&access_token).send().await.unwrap();
+    assert_eq!(userinfo.status(), 401);
+}
