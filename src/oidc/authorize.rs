@@ -192,21 +192,25 @@ pub enum Redemption {
     Unknown,
 }
 
-/// Take the code (one use, from any instance). The first redemption leaves a mark so a second
-/// one can find and revoke what the first issued.
+/// Take the code (one use, from any instance). The caller checks the record, then calls
+/// [`mark_spent`] so that a second redemption can find and revoke what the first issued.
 pub async fn redeem_code(store: &Ephemeral, code: &str) -> Result<Redemption, EphemeralError> {
     if code.is_empty() || code.len() > 128 {
         return Ok(Redemption::Unknown);
     }
     if let Some(value) = store.take(&code_key(code)).await? {
         let Ok(record) = serde_json::from_slice::<CodeRecord>(&value) else { return Ok(Redemption::Unknown) };
-        store.put(&spent_key(code), record.sid.as_bytes(), SPENT_TTL).await?;
         return Ok(Redemption::First(record));
     }
     Ok(match store.get(&spent_key(code)).await? {
         Some(sid) => Redemption::Reused { sid: String::from_utf8_lossy(&sid).into_owned() },
         None => Redemption::Unknown,
     })
+}
+
+/// Remember that `code` was redeemed under `sid`.
+pub async fn mark_spent(store: &Ephemeral, code: &str, sid: &str) -> Result<(), EphemeralError> {
+    store.put(&spent_key(code), sid.as_bytes(), SPENT_TTL).await
 }
 
 #[cfg(test)]

@@ -71,26 +71,22 @@ pub async fn authorization_code(
         (None, Some(_)) => return Err(OAuthError::InvalidGrant("the code was issued without a code_challenge")),
         (None, None) => {}
     }
+    // The session must still be live. The spent mark goes down only after this check, so a
+    // concurrent second redemption (which revokes the session) cannot fail the first one.
     if session::is_sid_revoked(&state.ephemeral, &record.sid).await? {
         return Err(OAuthError::InvalidGrant("the session has ended"));
     }
+    authorize::mark_spent(&state.ephemeral, code, &record.sid).await?;
     let user = users::find_by_id(&state.db, record.user_id).await?.ok_or(OAuthError::InvalidGrant("no such user"))?;
     let now = Utc::now().timestamp();
     let ttl = state.config.access_token_ttl.0.as_secs();
     let with_email = record.scope.split(' ').any(|s| s == "email");
     let access = AccessClaims {
-        iss: state.tokens.issuer.clone(),
-        aud: state.tokens.audience.clone(),
-        sub: user.id.to_string(),
-        exp: now + ttl as i64,
-        iat: now,
-        jti: crypto::random_token(16),
         sid: Some(record.sid.clone()),
-        client_id: client.id.clone(),
-        scope: record.scope.clone(),
         preferred_username: Some(user.username.clone()),
         username: Some(user.username.clone()),
         email: user.email.clone(),
+        ..access_claims(state, user.id.to_string(), client, &record.scope, now)
     };
     let access_token = state.tokens.mint_access(&access).map_err(minting_failed)?;
     let id_token = if record.scope.split(' ').any(|s| s == "openid") {
@@ -136,22 +132,27 @@ pub async fn client_credentials(
     };
     let now = Utc::now().timestamp();
     let ttl = state.config.access_token_ttl.0.as_secs();
-    let claims = AccessClaims {
+    let claims = access_claims(state, client.id.clone(), client, &scope, now);
+    let access_token = state.tokens.mint_access(&claims).map_err(minting_failed)?;
+    Ok(Issued { access_token, token_type: "Bearer", expires_in: ttl, scope, id_token: None })
+}
+
+/// The claims every access token has; a service token (RFC 9068 §2.2) has no others.
+fn access_claims(state: &AppState, sub: String, client: &Client, scope: &str, now: i64) -> AccessClaims {
+    AccessClaims {
         iss: state.tokens.issuer.clone(),
         aud: state.tokens.audience.clone(),
-        sub: client.id.clone(),
-        exp: now + ttl as i64,
+        sub,
+        exp: now + state.config.access_token_ttl.0.as_secs() as i64,
         iat: now,
         jti: crypto::random_token(16),
         sid: None,
         client_id: client.id.clone(),
-        scope: scope.clone(),
+        scope: scope.to_owned(),
         preferred_username: None,
         username: None,
         email: None,
-    };
-    let access_token = state.tokens.mint_access(&claims).map_err(minting_failed)?;
-    Ok(Issued { access_token, token_type: "Bearer", expires_in: ttl, scope, id_token: None })
+    }
 }
 
 /// How long a revoked `sid` must stay listed: as long as a token issued under it can live.

@@ -11,6 +11,7 @@ mod faults;
 mod legacy;
 mod login;
 mod oidc;
+mod oidc_attacks;
 mod openapi;
 mod ops;
 mod pages;
