@@ -54,6 +54,9 @@ pub struct Config {
     pub legacy_fallback: bool,
     pub access_token_ttl: HumanDuration,
     pub refresh_token_ttl: HumanDuration,
+    /// How long after a rotation a concurrent duplicate of the old refresh token still gets the
+    /// same successor instead of revoking the family (our name; DESIGN §7 "grace window").
+    pub refresh_token_grace: HumanDuration,
     pub signing_alg: SigningAlg,
     /// Raw string of ≥ 32 bytes; only for `signing_alg = "HS256"` (DESIGN §7).
     pub legacy_hs256_secret: SecretString,
@@ -184,6 +187,7 @@ registration = "form"
 legacy_fallback = true
 access_token_ttl = "1h"
 refresh_token_ttl = "24h"
+refresh_token_grace = "10s"
 signing_alg = "ES256"
 legacy_hs256_secret = ""
 access_token_audience = ""

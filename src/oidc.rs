@@ -7,4 +7,5 @@ pub mod clients;
 pub mod error;
 pub mod grant;
 pub mod keys;
+pub mod revocation;
 pub mod tokens;

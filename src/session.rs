@@ -91,3 +91,17 @@ pub async fn revoke_sid(store: &Ephemeral, sid: &str, ttl: Duration) -> Result<(
 pub async fn is_sid_revoked(store: &Ephemeral, sid: &str) -> Result<bool> {
     Ok(store.get(&revoked_sid_key(sid)).await?.is_some())
 }
+
+fn revoked_jti_key(jti: &str) -> String {
+    format!("revoked_jti:{jti}")
+}
+
+/// Put one token (by `jti`) on the revocation list until it would have expired anyway; for
+/// service tokens, which belong to no session.
+pub async fn revoke_jti(store: &Ephemeral, jti: &str, ttl: Duration) -> Result<()> {
+    store.put(&revoked_jti_key(jti), b"1", ttl.max(Duration::from_secs(1))).await
+}
+
+pub async fn is_jti_revoked(store: &Ephemeral, jti: &str) -> Result<bool> {
+    Ok(store.get(&revoked_jti_key(jti)).await?.is_some())
+}

@@ -44,6 +44,8 @@ pub struct Secrets {
     pub csrf_key: [u8; 32],
     /// Encrypts and authenticates cookies.
     pub cookie_key: CookieKey,
+    /// Seals a rotated refresh token's successor (returned again within the grace window).
+    pub refresh_key: [u8; 32],
 }
 
 impl Secrets {
@@ -52,6 +54,7 @@ impl Secrets {
             state: StateSigner::new(secret),
             csrf_key: crypto::derive_key(secret, "csrf"),
             cookie_key: CookieKey::derive_from(&crypto::derive_key(secret, "cookies")),
+            refresh_key: crypto::derive_key(secret, "refresh token successors"),
         }
     }
 }

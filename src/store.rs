@@ -12,6 +12,7 @@ mod error;
 pub mod identities;
 pub mod keys;
 pub mod legacy;
+pub mod refresh_tokens;
 pub mod users;
 
 use std::{path::PathBuf, str::FromStr, time::Duration};

@@ -3,6 +3,7 @@
 //! `Cache-Control: no-store`.
 
 mod discovery;
+mod revoke;
 mod token;
 mod userinfo;
 
@@ -21,6 +22,8 @@ pub fn mount(routes: Route) -> Route {
         .at("/jwks", get(discovery::jwks))
         .at("/token", poem::post(token::token))
         .at("/userinfo", get(userinfo::userinfo).post(userinfo::userinfo))
+        .at("/revoke", poem::post(revoke::revoke))
+        .at("/introspect", poem::post(revoke::introspect))
 }
 
 /// `{"error", "error_description"}` with the right status; `WWW-Authenticate` on 401.

@@ -115,6 +115,7 @@ pub async fn end(state: &AppState, cookies: &Cookies<'_>) -> Result<(), PageErro
         let id = SessionId(id);
         if let Some(ended) = session::find(&state.ephemeral, &id).await? {
             session::revoke_sid(&state.ephemeral, &ended.sid, crate::oidc::grant::revocation_ttl(state)).await?;
+            crate::store::refresh_tokens::revoke_sid(&state.db, &ended.sid, chrono::Utc::now()).await?;
         }
         session::end(&state.ephemeral, &id).await?;
     }

@@ -47,7 +47,9 @@ impl OAuthError {
             Self::InvalidClient { .. } => "client authentication failed".into(),
             Self::InvalidGrant(why) | Self::InvalidToken(why) => (*why).to_owned(),
             Self::UnauthorizedClient => "this client may not use this grant type".into(),
-            Self::UnsupportedGrantType => "grant_type must be authorization_code or client_credentials".into(),
+            Self::UnsupportedGrantType => {
+                "grant_type must be authorization_code, refresh_token or client_credentials".into()
+            }
             Self::InvalidScope => "a requested scope is not allowed for this client".into(),
             Self::TemporarilyUnavailable => "a store is unreachable; try again shortly".into(),
             Self::ServerError => "internal error".into(),

@@ -7,11 +7,20 @@ use sha2::{Digest as _, Sha256};
 
 use super::{
     authorize::{self, Redemption},
-    clients::{AUTHORIZATION_CODE, CLIENT_CREDENTIALS, Client},
+    clients::{AUTHORIZATION_CODE, CLIENT_CREDENTIALS, Client, REFRESH_TOKEN},
     error::OAuthError,
     tokens::{AccessClaims, IdClaims, at_hash},
 };
-use crate::{crypto, session, state::AppState, store::users};
+use uuid::Uuid;
+
+use crate::{
+    crypto, session,
+    state::AppState,
+    store::{
+        refresh_tokens::{self, NewRefresh, Use},
+        users,
+    },
+};
 
 /// What a successful grant hands out.
 #[derive(Debug, serde::Serialize)]
@@ -22,6 +31,8 @@ pub struct Issued {
     pub scope: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub id_token: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
 }
 
 fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
@@ -49,6 +60,7 @@ pub async fn authorization_code(
         Redemption::Unknown => return Err(OAuthError::InvalidGrant("the code is unknown or expired")),
         Redemption::Reused { sid } => {
             session::revoke_sid(&state.ephemeral, &sid, revocation_ttl(state)).await?;
+            refresh_tokens::revoke_sid(&state.db, &sid, Utc::now()).await?;
             tracing::warn!(client.id = %client.id, "authorization code reused; its session is revoked");
             return Err(OAuthError::InvalidGrant("the code was already used; the tokens it gave are revoked"));
         }
@@ -76,30 +88,134 @@ pub async fn authorization_code(
     if session::is_sid_revoked(&state.ephemeral, &record.sid).await? {
         return Err(OAuthError::InvalidGrant("the session has ended"));
     }
+    // The refresh token is stored before the spent mark, so a second redemption's revocation
+    // (by session) cannot miss it.
+    let refresh = if client.allows_grant(REFRESH_TOKEN) {
+        let token = crypto::random_token(32);
+        let new = NewRefresh {
+            token_hash: &crypto::sha256_hex(&token),
+            family_id: Uuid::new_v4(),
+            client_id: &client.id,
+            user_id: record.user_id,
+            sid: &record.sid,
+            scope: &record.scope,
+            auth_time: record.auth_time,
+            expires_at: Utc::now() + state.config.refresh_token_ttl.0,
+        };
+        refresh_tokens::insert(&state.db, &new, Utc::now()).await?;
+        Some(token)
+    } else {
+        None
+    };
     authorize::mark_spent(&state.ephemeral, code, &record.sid).await?;
-    let user = users::find_by_id(&state.db, record.user_id).await?.ok_or(OAuthError::InvalidGrant("no such user"))?;
+    let grant = UserGrant {
+        user_id: record.user_id,
+        sid: &record.sid,
+        scope: &record.scope,
+        auth_time: record.auth_time,
+        nonce: record.nonce.as_deref(),
+    };
+    user_tokens(state, client, &grant, refresh).await
+}
+
+/// `grant_type=refresh_token`: rotate at every use; a concurrent duplicate within the grace
+/// window gets the same successor; a replay after it revokes the family and its session.
+/// Another client's token is refused before anything changes.
+pub async fn refresh_token(
+    state: &AppState,
+    client: &Client,
+    params: &[(String, String)],
+) -> Result<Issued, OAuthError> {
+    if !client.allows_grant(REFRESH_TOKEN) {
+        return Err(OAuthError::UnauthorizedClient);
+    }
+    let presented =
+        param(params, "refresh_token").ok_or_else(|| OAuthError::InvalidRequest("refresh_token is missing".into()))?;
+    let hash = crypto::sha256_hex(presented);
+    let dead = OAuthError::InvalidGrant("the refresh token is invalid, expired or revoked");
+    let row = refresh_tokens::find(&state.db, &hash).await?.ok_or_else(|| dead.clone())?;
+    if row.client_id != client.id {
+        return Err(OAuthError::InvalidGrant("the refresh token was issued to another client"));
+    }
+    let next = crypto::random_token(32);
+    let successor = NewRefresh {
+        token_hash: &crypto::sha256_hex(&next),
+        family_id: row.family_id,
+        client_id: &row.client_id,
+        user_id: row.user_id,
+        sid: &row.sid,
+        scope: &row.scope,
+        auth_time: row.auth_time,
+        expires_at: row.expires_at,
+    };
+    let sealed = crypto::seal(&state.secrets.refresh_key, SUCCESSOR_CONTEXT, next.as_bytes());
+    let grace = chrono::Duration::from_std(state.config.refresh_token_grace.0).unwrap_or_default();
+    let now = Utc::now();
+    let (row, refresh) = match refresh_tokens::present(&state.db, &hash, &successor, &sealed, grace, now).await? {
+        Use::Rotated(row) => (row, next),
+        Use::Grace(row, sealed) => {
+            let successor = crypto::open(&state.secrets.refresh_key, SUCCESSOR_CONTEXT, &sealed)
+                .and_then(|b| String::from_utf8(b).ok())
+                .ok_or(OAuthError::ServerError)?;
+            (row, successor)
+        }
+        Use::Replayed(row) => {
+            session::revoke_sid(&state.ephemeral, &row.sid, revocation_ttl(state)).await?;
+            tracing::warn!(client.id = %client.id, "refresh token replayed; its family is revoked");
+            return Err(OAuthError::InvalidGrant("the refresh token was already used; its family is revoked"));
+        }
+        Use::Unknown | Use::Dead(_) => return Err(dead),
+    };
+    if session::is_sid_revoked(&state.ephemeral, &row.sid).await? {
+        return Err(dead);
+    }
+    let grant =
+        UserGrant { user_id: row.user_id, sid: &row.sid, scope: &row.scope, auth_time: row.auth_time, nonce: None };
+    user_tokens(state, client, &grant, Some(refresh)).await
+}
+
+/// The context successors are sealed under.
+const SUCCESSOR_CONTEXT: &str = "refresh token successor";
+
+/// A user's grant, whichever way it was obtained.
+struct UserGrant<'a> {
+    user_id: Uuid,
+    sid: &'a str,
+    scope: &'a str,
+    auth_time: i64,
+    nonce: Option<&'a str>,
+}
+
+/// Mint the access token and (with `openid`) the ID token of a user's grant.
+async fn user_tokens(
+    state: &AppState,
+    client: &Client,
+    grant: &UserGrant<'_>,
+    refresh: Option<String>,
+) -> Result<Issued, OAuthError> {
+    let user = users::find_by_id(&state.db, grant.user_id).await?.ok_or(OAuthError::InvalidGrant("no such user"))?;
     let now = Utc::now().timestamp();
     let ttl = state.config.access_token_ttl.0.as_secs();
-    let with_email = record.scope.split(' ').any(|s| s == "email");
+    let with_email = grant.scope.split(' ').any(|s| s == "email");
     let access = AccessClaims {
-        sid: Some(record.sid.clone()),
+        sid: Some(grant.sid.to_owned()),
         preferred_username: Some(user.username.clone()),
         username: Some(user.username.clone()),
         email: user.email.clone(),
-        ..access_claims(state, user.id.to_string(), client, &record.scope, now)
+        ..access_claims(state, user.id.to_string(), client, grant.scope, now)
     };
     let access_token = state.tokens.mint_access(&access).map_err(minting_failed)?;
-    let id_token = if record.scope.split(' ').any(|s| s == "openid") {
+    let id_token = if grant.scope.split(' ').any(|s| s == "openid") {
         let claims = IdClaims {
             iss: state.tokens.issuer.clone(),
             sub: user.id.to_string(),
             aud: client.id.clone(),
             exp: now + ttl as i64,
             iat: now,
-            auth_time: record.auth_time,
-            nonce: record.nonce.clone(),
+            auth_time: grant.auth_time,
+            nonce: grant.nonce.map(str::to_owned),
             at_hash: at_hash(&access_token),
-            sid: Some(record.sid.clone()),
+            sid: Some(grant.sid.to_owned()),
             preferred_username: Some(user.username.clone()),
             name: Some(user.display_name.clone()),
             email: user.email.clone().filter(|_| with_email),
@@ -108,7 +224,14 @@ pub async fn authorization_code(
     } else {
         None
     };
-    Ok(Issued { access_token, token_type: "Bearer", expires_in: ttl, scope: record.scope, id_token })
+    Ok(Issued {
+        access_token,
+        token_type: "Bearer",
+        expires_in: ttl,
+        scope: grant.scope.to_owned(),
+        id_token,
+        refresh_token: refresh,
+    })
 }
 
 /// `grant_type=client_credentials` (RFC 9068 §2.2): a service token, `sub` = `client_id`.
@@ -134,7 +257,7 @@ pub async fn client_credentials(
     let ttl = state.config.access_token_ttl.0.as_secs();
     let claims = access_claims(state, client.id.clone(), client, &scope, now);
     let access_token = state.tokens.mint_access(&claims).map_err(minting_failed)?;
-    Ok(Issued { access_token, token_type: "Bearer", expires_in: ttl, scope, id_token: None })
+    Ok(Issued { access_token, token_type: "Bearer", expires_in: ttl, scope, id_token: None, refresh_token: None })
 }
 
 /// The claims every access token has; a service token (RFC 9068 §2.2) has no others.

@@ -16,3 +16,4 @@ mod openapi;
 mod ops;
 mod pages;
 mod readiness;
+mod refresh;

@@ -42,6 +42,7 @@ pub fn rp_http() -> reqwest::Client {
 async fn a_relying_party_signs_a_user_in_and_the_gateway_trusts_the_token(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let secret = register_web_client(&app).await;
+    let secret_again = secret.clone();
     let browser = app.browser();
     app.sign_up_with(&browser, Provider::Google, &Person::new(42, "rp.user@example.com"), "rp.user").await;
     let http = rp_http();
@@ -117,7 +118,46 @@ async fn a_relying_party_signs_a_user_in_and_the_gateway_trusts_the_token(backen
     assert_eq!(identities["identities"][0]["provider"], "google");
     assert_eq!(identities["identities"][0]["uid"], "42");
 
-    // Step 6: signing out ends the session; its tokens are refused at once.
+    // Step 6: refresh (rotation: a new refresh token every time) and the new access token works.
+    let refresh = token.refresh_token().unwrap().clone();
+    let refreshed = rp.exchange_refresh_token(&refresh).unwrap().request_async(&http).await.unwrap();
+    let next_refresh = refreshed.refresh_token().unwrap().secret().clone();
+    assert_ne!(&next_refresh, refresh.secret());
+    let refreshed_access = refreshed.access_token().secret().clone();
+    assert_eq!(http.get(app.url("/api/v1/verify")).bearer_auth(&refreshed_access).send().await.unwrap().status(), 200);
+    let introspected: serde_json::Value = http
+        .post(app.url("/introspect"))
+        .basic_auth("web", Some(&secret_again))
+        .form(&[("token", refreshed_access.as_str())])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(introspected["active"], true);
+    assert_eq!(introspected["username"], "rp.user");
+
+    // Step 7: revoking the refresh token (RFC 7009) ends the grant and its session.
+    let revoked = http
+        .post(app.url("/revoke"))
+        .basic_auth("web", Some(&secret_again))
+        .form(&[("token", next_refresh.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revoked.status(), 200);
+    let again = http
+        .post(app.url("/token"))
+        .basic_auth("web", Some(&secret_again))
+        .form(&[("grant_type", "refresh_token"), ("refresh_token", next_refresh.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 400);
+    assert_eq!(http.get(app.url("/api/v1/verify")).bearer_auth(&refreshed_access).send().await.unwrap().status(), 401);
+
+    // Step 8: signing out ends the session; its tokens are refused at once.
     let account = browser.get(app.url("/account")).send().await.unwrap().text().await.unwrap();
     app.post_logout(&browser, &form_value(&account, "csrf").unwrap()).await;
     let after = http.get(app.url("/api/v1/verify")).bearer_auth(&access_token).send().await.unwrap();

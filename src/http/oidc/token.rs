@@ -37,6 +37,7 @@ async fn exchange(req: &Request, body: Body, state: &AppState) -> Result<grant::
     let grant_type = params.iter().find(|(n, _)| n == "grant_type").map(|(_, v)| v.as_str());
     match grant_type {
         Some("authorization_code") => grant::authorization_code(state, &client, &params).await,
+        Some("refresh_token") => grant::refresh_token(state, &client, &params).await,
         Some("client_credentials") => grant::client_credentials(state, &client, &params).await,
         Some(_) => Err(OAuthError::UnsupportedGrantType),
         None => Err(OAuthError::InvalidRequest("grant_type is missing".into())),

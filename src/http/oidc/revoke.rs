@@ -1,0 +1,59 @@
+//! `POST /revoke` (RFC 7009) and `POST /introspect` (RFC 7662): client-authenticated forms.
+
+use poem::{
+    Body, IntoResponse, Request, Response, handler,
+    http::{StatusCode, header},
+    web::{Data, Json},
+};
+
+use super::{error_response, no_store};
+use crate::{
+    oidc::{authorize::single_valued, client_auth, clients::Client, error::OAuthError, revocation},
+    state::AppState,
+};
+
+/// Authenticate the client and read `token` from the form.
+async fn client_and_token(req: &Request, body: Body, state: &AppState) -> Result<(Client, String), OAuthError> {
+    let bytes = body.into_vec().await.map_err(|_| OAuthError::InvalidRequest("unreadable body".into()))?;
+    let params = single_valued(&String::from_utf8_lossy(&bytes)).map_err(OAuthError::InvalidRequest)?;
+    let authorization = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+    let presented = client_auth::presented(authorization, &params, req.uri().query())?;
+    let client = client_auth::authenticate(&state.config, &state.db, &presented).await?;
+    let token = params
+        .into_iter()
+        .find(|(n, _)| n == "token")
+        .map(|(_, v)| v)
+        .ok_or_else(|| OAuthError::InvalidRequest("token is missing".into()))?;
+    Ok((client, token))
+}
+
+#[handler]
+pub async fn revoke(req: &Request, body: Body, state: Data<&AppState>) -> Response {
+    let result = async {
+        let (client, token) = client_and_token(req, body, &state).await?;
+        revocation::revoke(&state, &client, &token).await
+    }
+    .await;
+    match result {
+        // RFC 7009 §2.2: 200 whether or not the token was known.
+        Ok(()) => no_store(StatusCode::OK.into_response()),
+        Err(error) => error_response(&error),
+    }
+}
+
+#[handler]
+pub async fn introspect(req: &Request, body: Body, state: Data<&AppState>) -> Response {
+    let result = async {
+        let (client, token) = client_and_token(req, body, &state).await?;
+        // DESIGN §10: open to clients that have a secret.
+        if client.is_public() {
+            return Err(OAuthError::InvalidClient { basic: false });
+        }
+        revocation::introspect(&state, &client, &token).await
+    }
+    .await;
+    match result {
+        Ok(body) => no_store(Json(body).into_response()),
+        Err(error) => error_response(&error),
+    }
+}

@@ -1,0 +1,151 @@
+//! Refresh tokens: hashes, families, rotation (DESIGN §7; RFC 9700 §4.14.2).
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use super::{Db, Result, on_pool};
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct RefreshRow {
+    pub id: Uuid,
+    pub family_id: Uuid,
+    pub client_id: String,
+    pub user_id: Uuid,
+    pub sid: String,
+    pub scope: String,
+    pub auth_time: i64,
+    pub expires_at: DateTime<Utc>,
+    pub rotated_at: Option<DateTime<Utc>>,
+    pub successor_sealed: Option<Vec<u8>>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+/// A token to store. `family_id` is new for a login, inherited on rotation.
+pub struct NewRefresh<'a> {
+    pub token_hash: &'a str,
+    pub family_id: Uuid,
+    pub client_id: &'a str,
+    pub user_id: Uuid,
+    pub sid: &'a str,
+    pub scope: &'a str,
+    pub auth_time: i64,
+    pub expires_at: DateTime<Utc>,
+}
+
+const COLUMNS: &str =
+    "id, family_id, client_id, user_id, sid, scope, auth_time, expires_at, rotated_at, successor_sealed, revoked_at";
+
+const INSERT: &str = "INSERT INTO refresh_tokens
+    (id, token_hash, family_id, client_id, user_id, sid, scope, auth_time, created_at, expires_at)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
+
+pub async fn insert(db: &Db, new: &NewRefresh<'_>, now: DateTime<Utc>) -> Result<()> {
+    on_pool!(db, pool => {
+        sqlx::query(INSERT)
+            .bind(Uuid::new_v4()).bind(new.token_hash).bind(new.family_id).bind(new.client_id).bind(new.user_id)
+            .bind(new.sid).bind(new.scope).bind(new.auth_time).bind(now).bind(new.expires_at)
+            .execute(pool)
+            .await?;
+    });
+    Ok(())
+}
+
+/// What presenting a refresh token led to.
+pub enum Use {
+    /// Unknown hash.
+    Unknown,
+    /// The token was live and is now rotated to the successor that was passed in.
+    Rotated(RefreshRow),
+    /// Already rotated, within the grace window: the sealed successor it was rotated to.
+    Grace(RefreshRow, Vec<u8>),
+    /// Already rotated, after the grace window (a replay): the family is now revoked.
+    Replayed(RefreshRow),
+    /// Revoked or expired, or rotated without a successor on record.
+    Dead(RefreshRow),
+}
+
+/// Present the token with `hash`, in one transaction that first takes the row's write lock (an
+/// `UPDATE`), so concurrent presentations of one token are serialised on both backends: exactly
+/// one rotates it, the others see the rotation.
+pub async fn present(
+    db: &Db,
+    hash: &str,
+    successor: &NewRefresh<'_>,
+    successor_sealed: &[u8],
+    grace: chrono::Duration,
+    now: DateTime<Utc>,
+) -> Result<Use> {
+    const LOCK: &str =
+        const_format::concatcp!("UPDATE refresh_tokens SET used_at = $2 WHERE token_hash = $1 RETURNING ", COLUMNS);
+    const ROTATE: &str = "UPDATE refresh_tokens SET rotated_at = $2, successor_sealed = $3 WHERE id = $1";
+    const REVOKE_FAMILY: &str = "UPDATE refresh_tokens SET revoked_at = $2 WHERE family_id = $1 AND revoked_at IS NULL";
+    on_pool!(db, pool => {
+        let mut tx = pool.begin().await?;
+        let row: Option<RefreshRow> = sqlx::query_as(LOCK).bind(hash).bind(now).fetch_optional(&mut *tx).await?;
+        let Some(row) = row else {
+            return Ok(Use::Unknown);
+        };
+        let outcome = if row.revoked_at.is_some() || row.expires_at <= now {
+            Use::Dead(row)
+        } else if let Some(rotated_at) = row.rotated_at {
+            match row.successor_sealed.clone() {
+                Some(sealed) if now - rotated_at <= grace => Use::Grace(row, sealed),
+                _ => {
+                    sqlx::query(REVOKE_FAMILY).bind(row.family_id).bind(now).execute(&mut *tx).await?;
+                    Use::Replayed(row)
+                }
+            }
+        } else {
+            sqlx::query(INSERT)
+                .bind(Uuid::new_v4()).bind(successor.token_hash).bind(row.family_id).bind(&row.client_id)
+                .bind(row.user_id).bind(&row.sid).bind(&row.scope).bind(row.auth_time).bind(now).bind(row.expires_at)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query(ROTATE).bind(row.id).bind(now).bind(successor_sealed).execute(&mut *tx).await?;
+            Use::Rotated(row)
+        };
+        tx.commit().await?;
+        Ok(outcome)
+    })
+}
+
+/// The live (unrotated, unrevoked, unexpired) token with `hash`.
+pub async fn find_live(db: &Db, hash: &str, now: DateTime<Utc>) -> Result<Option<RefreshRow>> {
+    const SQL: &str = const_format::concatcp!(
+        "SELECT ",
+        COLUMNS,
+        " FROM refresh_tokens WHERE token_hash = $1 AND rotated_at IS NULL AND revoked_at IS NULL AND expires_at > $2"
+    );
+    Ok(on_pool!(db, pool => sqlx::query_as(SQL).bind(hash).bind(now).fetch_optional(pool).await?))
+}
+
+/// The token with `hash`, whatever its state.
+pub async fn find(db: &Db, hash: &str) -> Result<Option<RefreshRow>> {
+    const SQL: &str = const_format::concatcp!("SELECT ", COLUMNS, " FROM refresh_tokens WHERE token_hash = $1");
+    Ok(on_pool!(db, pool => sqlx::query_as(SQL).bind(hash).fetch_optional(pool).await?))
+}
+
+/// Revoke every token of a family.
+pub async fn revoke_family(db: &Db, family_id: Uuid, now: DateTime<Utc>) -> Result<()> {
+    const SQL: &str = "UPDATE refresh_tokens SET revoked_at = $2 WHERE family_id = $1 AND revoked_at IS NULL";
+    on_pool!(db, pool => {
+        sqlx::query(SQL).bind(family_id).bind(now).execute(pool).await?;
+    });
+    Ok(())
+}
+
+/// Revoke every token issued under a session (sign-out, a reused code).
+pub async fn revoke_sid(db: &Db, sid: &str, now: DateTime<Utc>) -> Result<()> {
+    const SQL: &str = "UPDATE refresh_tokens SET revoked_at = $2 WHERE sid = $1 AND revoked_at IS NULL";
+    on_pool!(db, pool => {
+        sqlx::query(SQL).bind(sid).bind(now).execute(pool).await?;
+    });
+    Ok(())
+}
+
+/// How many live heads a family has (tests: never more than one).
+pub async fn live_heads(db: &Db, family_id: Uuid, now: DateTime<Utc>) -> Result<i64> {
+    const SQL: &str = "SELECT COUNT(*) FROM refresh_tokens
+                       WHERE family_id = $1 AND rotated_at IS NULL AND revoked_at IS NULL AND expires_at > $2";
+    Ok(on_pool!(db, pool => sqlx::query_scalar(SQL).bind(family_id).bind(now).fetch_one(pool).await?))
+}

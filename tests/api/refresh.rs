@@ -1,0 +1,236 @@
+//! Refresh tokens (rotation, grace window, family revocation, client binding), revocation
+//! (RFC 7009) and introspection (RFC 7662), attacked.
+
+use std::time::Duration;
+
+use chrono::Utc;
+use munji::{
+    crypto,
+    oidc::clients::{self, NewClient},
+    store::refresh_tokens,
+    upstream::Provider,
+};
+use serde_json::{Value, json};
+
+use super::oidc::{REDIRECT_URI, register_web_client, rp_http};
+use crate::helpers::{
+    Backend, TestApp,
+    social::{Person, form_value, location},
+};
+
+crate::on_every_backend!(
+    twenty_parallel_uses_of_one_refresh_token_leave_one_live_head,
+    a_replay_after_the_grace_window_revokes_the_family_and_the_session,
+);
+
+struct Grant {
+    app: TestApp,
+    browser: reqwest::Client,
+    secret: String,
+    access: String,
+    refresh: String,
+}
+
+async fn grant(backend: Backend, grace: &str) -> Grant {
+    let app = TestApp::builder(backend).env("MUNJI_REFRESH_TOKEN_GRACE", grace).spawn().await;
+    let secret = register_web_client(&app).await;
+    let browser = app.browser();
+    app.sign_up_with(&browser, Provider::Naver, &Person::new(11, "refresh@example.com"), "refresher").await;
+    let resp = browser
+        .get(app.url("/authorize"))
+        .query(&[
+            ("client_id", "web"),
+            ("redirect_uri", REDIRECT_URI),
+            ("response_type", "code"),
+            ("scope", "openid profile"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let code = location(&resp, &app.base_url).query_pairs().find(|(k, _)| k == "code").unwrap().1.into_owned();
+    let issued: Value = rp_http()
+        .post(app.url("/token"))
+        .basic_auth("web", Some(&secret))
+        .form(&[("grant_type", "authorization_code"), ("code", code.as_str()), ("redirect_uri", REDIRECT_URI)])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let access = issued["access_token"].as_str().unwrap().to_owned();
+    let refresh = issued["refresh_token"].as_str().unwrap().to_owned();
+    Grant { app, browser, secret, access, refresh }
+}
+
+impl Grant {
+    async fn refresh_with(&self, client: (&str, &str), token: &str) -> reqwest::Response {
+        rp_http()
+            .post(self.app.url("/token"))
+            .basic_auth(client.0, Some(client.1))
+            .form(&[("grant_type", "refresh_token"), ("refresh_token", token)])
+            .send()
+            .await
+            .unwrap()
+    }
+
+    async fn refresh(&self, token: &str) -> reqwest::Response {
+        self.refresh_with(("web", &self.secret), token).await
+    }
+
+    async fn verify(&self, access: &str) -> u16 {
+        rp_http().get(self.app.url("/api/v1/verify")).bearer_auth(access).send().await.unwrap().status().as_u16()
+    }
+
+    async fn family(&self) -> uuid::Uuid {
+        refresh_tokens::find(&self.app.state.db, &crypto::sha256_hex(&self.refresh)).await.unwrap().unwrap().family_id
+    }
+}
+
+async fn error_of(resp: reqwest::Response) -> String {
+    resp.json::<Value>().await.unwrap()["error"].as_str().unwrap().to_owned()
+}
+
+async fn twenty_parallel_uses_of_one_refresh_token_leave_one_live_head(backend: Backend) {
+    let g = grant(backend, "10s").await;
+    let attempts: Vec<_> = (0..20)
+        .map(|_| {
+            let (url, secret, token) = (g.app.url("/token"), g.secret.clone(), g.refresh.clone());
+            tokio::spawn(async move {
+                rp_http()
+                    .post(url)
+                    .basic_auth("web", Some(secret))
+                    .form(&[("grant_type", "refresh_token"), ("refresh_token", token.as_str())])
+                    .send()
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    let mut successors = Vec::new();
+    for attempt in attempts {
+        let resp = attempt.await.unwrap();
+        if resp.status() == 200 {
+            let body: Value = resp.json().await.unwrap();
+            successors.push(body["refresh_token"].as_str().unwrap().to_owned());
+        }
+    }
+    assert_eq!(successors.len(), 20, "inside the grace window every duplicate succeeds");
+    successors.dedup();
+    assert_eq!(successors.len(), 1, "all of them got the same successor");
+    assert_eq!(refresh_tokens::live_heads(&g.app.state.db, g.family().await, Utc::now()).await.unwrap(), 1);
+    // The family is alive: the successor works, and rotates again.
+    assert_eq!(g.refresh(&successors[0]).await.status(), 200);
+}
+
+async fn a_replay_after_the_grace_window_revokes_the_family_and_the_session(backend: Backend) {
+    let g = grant(backend, "1s").await;
+    let rotated: Value = g.refresh(&g.refresh).await.json().await.unwrap();
+    let rt2 = rotated["refresh_token"].as_str().unwrap().to_owned();
+    let access2 = rotated["access_token"].as_str().unwrap().to_owned();
+    tokio::time::sleep(Duration::from_millis(1300)).await;
+
+    let replay = g.refresh(&g.refresh).await;
+    assert_eq!(error_of(replay).await, "invalid_grant");
+    assert_eq!(error_of(g.refresh(&rt2).await).await, "invalid_grant", "the live head died with its family");
+    assert_eq!(g.verify(&access2).await, 401, "and the session's access tokens");
+    assert_eq!(g.verify(&g.access).await, 401);
+    assert_eq!(refresh_tokens::live_heads(&g.app.state.db, g.family().await, Utc::now()).await.unwrap(), 0);
+}
+
+#[tokio::test]
+async fn refresh_tokens_are_bound_to_their_client() {
+    let g = grant(Backend::Sqlite, "10s").await;
+    let new = NewClient {
+        id: "other".into(),
+        redirect_uris: vec!["https://other.example/cb".into()],
+        grant_types: vec!["authorization_code".into(), "refresh_token".into()],
+        scopes: vec!["openid".into()],
+        gmail_targets: vec![],
+        public: false,
+    };
+    let other_secret = clients::add(&g.app.state.config, &g.app.state.db, new).await.unwrap().unwrap();
+
+    let stolen = g.refresh_with(("other", &other_secret), &g.refresh).await;
+    assert_eq!(error_of(stolen).await, "invalid_grant");
+    // Nothing changed: the owner can still use it.
+    assert_eq!(g.refresh(&g.refresh).await.status(), 200);
+}
+
+#[tokio::test]
+async fn sign_out_ends_the_refresh_tokens_of_the_session() {
+    let g = grant(Backend::Sqlite, "10s").await;
+    let account = g.browser.get(g.app.url("/account")).send().await.unwrap().text().await.unwrap();
+    g.app.post_logout(&g.browser, &form_value(&account, "csrf").unwrap()).await;
+    assert_eq!(error_of(g.refresh(&g.refresh).await).await, "invalid_grant");
+    assert_eq!(g.verify(&g.access).await, 401);
+}
+
+#[tokio::test]
+async fn revocation_and_introspection_follow_the_rfcs() {
+    let g = grant(Backend::Sqlite, "10s").await;
+    let http = rp_http();
+    let introspect = |token: &str| {
+        http.post(g.app.url("/introspect")).basic_auth("web", Some(&g.secret)).form(&[("token", token)]).send()
+    };
+
+    // Live access and refresh tokens are active.
+    let body: Value = introspect(&g.access).await.unwrap().json().await.unwrap();
+    assert_eq!(body["active"], true);
+    assert_eq!(body["client_id"], "web");
+    let body: Value = introspect(&g.refresh).await.unwrap().json().await.unwrap();
+    assert_eq!(body["active"], true);
+    assert_eq!(body["token_type"], "refresh_token");
+    // Garbage is exactly {"active": false}.
+    let body: Value = introspect("garbage").await.unwrap().json().await.unwrap();
+    assert_eq!(body, json!({"active": false}));
+    // Introspection needs client authentication, by a client with a secret.
+    let anonymous = http.post(g.app.url("/introspect")).form(&[("token", g.access.as_str())]).send().await.unwrap();
+    assert_eq!(anonymous.status(), 401);
+
+    // Revoking an unknown token is fine; revoking the access token ends the session.
+    let revoke = |token: &str| {
+        http.post(g.app.url("/revoke")).basic_auth("web", Some(&g.secret)).form(&[("token", token)]).send()
+    };
+    assert_eq!(revoke("never-issued").await.unwrap().status(), 200);
+    let resp = revoke(&g.access).await.unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["cache-control"], "no-store");
+    let body: Value = introspect(&g.access).await.unwrap().json().await.unwrap();
+    assert_eq!(body, json!({"active": false}));
+    assert_eq!(g.verify(&g.access).await, 401);
+    assert_eq!(error_of(g.refresh(&g.refresh).await).await, "invalid_grant");
+    let body: Value = introspect(&g.refresh).await.unwrap().json().await.unwrap();
+    assert_eq!(body, json!({"active": false}));
+}
+
+#[tokio::test]
+async fn a_revoked_service_token_is_refused_at_once() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let new = NewClient {
+        id: "bot".into(),
+        redirect_uris: vec![],
+        grant_types: vec!["client_credentials".into()],
+        scopes: vec!["gmail.vend".into()],
+        gmail_targets: vec![],
+        public: false,
+    };
+    let secret = clients::add(&app.state.config, &app.state.db, new).await.unwrap().unwrap();
+    let http = rp_http();
+    let issued: Value = http
+        .post(app.url("/token"))
+        .basic_auth("bot", Some(&secret))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = issued["access_token"].as_str().unwrap();
+    assert_eq!(http.get(app.url("/api/v1/verify")).bearer_auth(token).send().await.unwrap().status(), 200);
+    let revoked =
+        http.post(app.url("/revoke")).basic_auth("bot", Some(&secret)).form(&[("token", token)]).send().await.unwrap();
+    assert_eq!(revoked.status(), 200);
+    assert_eq!(http.get(app.url("/api/v1/verify")).bearer_auth(token).send().await.unwrap().status(), 401);
+}
