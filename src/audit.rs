@@ -16,7 +16,7 @@ pub enum AuditEvent<'a> {
     Login { provider: Provider },
     LoginRefused { provider: Provider, reason: &'a str },
     LegacyBackfill { provider: Provider, identity_id: Uuid },
-    Logout,
+    Logout { everywhere: bool },
 }
 
 impl AuditEvent<'_> {
@@ -26,7 +26,7 @@ impl AuditEvent<'_> {
             Self::Login { .. } => "login",
             Self::LoginRefused { .. } => "login_refused",
             Self::LegacyBackfill { .. } => "legacy_backfill",
-            Self::Logout => "logout",
+            Self::Logout { .. } => "logout",
         }
     }
 
@@ -36,7 +36,7 @@ impl AuditEvent<'_> {
             Self::Login { provider } => json!({"provider": provider}),
             Self::LoginRefused { provider, reason } => json!({"provider": provider, "reason": reason}),
             Self::LegacyBackfill { provider, identity_id } => json!({"provider": provider, "identity_id": identity_id}),
-            Self::Logout => json!({}),
+            Self::Logout { everywhere } => json!({"everywhere": everywhere}),
         }
     }
 }

@@ -51,12 +51,17 @@ fn ended_before_key(user_id: Uuid) -> String {
     format!("sessions_ended_before:{user_id}")
 }
 
+/// The user's "sessions that started before this millisecond are over" mark, if any.
+pub async fn ended_before(store: &Ephemeral, user_id: Uuid) -> Result<Option<i64>> {
+    let value = store.get(&ended_before_key(user_id)).await?;
+    Ok(value.and_then(|v| String::from_utf8(v).ok()).and_then(|v| v.parse::<i64>().ok()))
+}
+
 /// The live session the cookie names, if any.
 pub async fn find(store: &Ephemeral, id: &SessionId) -> Result<Option<Session>> {
     let Some(value) = store.get(&key(id)).await? else { return Ok(None) };
     let Ok(session) = serde_json::from_slice::<Session>(&value) else { return Ok(None) };
-    let ended_before = store.get(&ended_before_key(session.user_id)).await?;
-    let cutoff = ended_before.and_then(|v| String::from_utf8(v).ok()).and_then(|v| v.parse::<i64>().ok());
+    let cutoff = ended_before(store, session.user_id).await?;
     if cutoff.is_some_and(|cutoff| session.started_ms < cutoff) {
         store.delete(&key(id)).await?;
         return Ok(None);

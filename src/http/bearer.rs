@@ -16,15 +16,25 @@ pub enum BearerError {
     Unavailable,
 }
 
+async fn user_token_revoked(state: &AppState, sid: &str, claims: &AccessClaims) -> crate::ephemeral::Result<bool> {
+    if session::is_sid_revoked(&state.ephemeral, sid).await? {
+        return Ok(true);
+    }
+    let Ok(user_id) = claims.sub.parse() else { return Ok(false) };
+    let cutoff = session::ended_before(&state.ephemeral, user_id).await?;
+    Ok(cutoff.is_some_and(|cutoff| claims.iat.saturating_mul(1000) < cutoff))
+}
+
 /// The claims of a valid, live access token.
 pub async fn live_claims(state: &AppState, token: &str) -> Result<AccessClaims, BearerError> {
     let claims = state.tokens.verify_access(token).await.map_err(|e| match e {
         TokenError::Expired => BearerError::Expired,
         TokenError::Invalid(why) => BearerError::Invalid(why),
     })?;
-    // A user's token ends with its session; a service token has no session and is revoked alone.
+    // A user's token ends with its session, or with all of the user's sessions ("sign out
+    // everywhere", a legacy claim); a service token has no session and is revoked alone.
     let revoked = match &claims.sid {
-        Some(sid) => session::is_sid_revoked(&state.ephemeral, sid).await,
+        Some(sid) => user_token_revoked(state, sid, &claims).await,
         None => session::is_jti_revoked(&state.ephemeral, &claims.jti).await,
     };
     match revoked {

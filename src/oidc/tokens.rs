@@ -140,26 +140,38 @@ impl Tokens {
                 (key.decoding.clone(), alg)
             }
         };
-        let mut validation = Validation::new(alg);
-        validation.leeway = LEEWAY_SECS;
-        validation.validate_nbf = true;
-        validation.set_audience(&[&self.audience]);
-        validation.set_issuer(&[&self.issuer]);
-        validation.set_required_spec_claims(&["exp", "iat", "iss", "aud", "sub"]);
-        let data = jsonwebtoken::decode::<AccessClaims>(token, &key, &validation).map_err(|e| match e.kind() {
-            ErrorKind::ExpiredSignature => TokenError::Expired,
-            ErrorKind::InvalidAudience => TokenError::Invalid("wrong audience"),
-            ErrorKind::InvalidIssuer => TokenError::Invalid("wrong issuer"),
-            ErrorKind::ImmatureSignature => TokenError::Invalid("not valid yet"),
-            ErrorKind::InvalidSignature => TokenError::Invalid("bad signature"),
-            _ => TokenError::Invalid("malformed"),
-        })?;
-        let now = chrono::Utc::now().timestamp();
-        if data.claims.iat > now + LEEWAY_SECS as i64 {
-            return Err(TokenError::Invalid("issued in the future"));
-        }
-        Ok(data.claims)
+        validate(token, &key, alg, &self.issuer, &self.audience)
     }
+}
+
+/// Check an access token's signature (with `key`, for `alg` only) and claims. The key lookup
+/// and `typ` check are [`Tokens::verify_access`]'s; this part is synchronous (and benchmarked).
+pub fn validate(
+    token: &str,
+    key: &DecodingKey,
+    alg: Algorithm,
+    issuer: &str,
+    audience: &str,
+) -> Result<AccessClaims, TokenError> {
+    let mut validation = Validation::new(alg);
+    validation.leeway = LEEWAY_SECS;
+    validation.validate_nbf = true;
+    validation.set_audience(&[audience]);
+    validation.set_issuer(&[issuer]);
+    validation.set_required_spec_claims(&["exp", "iat", "iss", "aud", "sub"]);
+    let data = jsonwebtoken::decode::<AccessClaims>(token, key, &validation).map_err(|e| match e.kind() {
+        ErrorKind::ExpiredSignature => TokenError::Expired,
+        ErrorKind::InvalidAudience => TokenError::Invalid("wrong audience"),
+        ErrorKind::InvalidIssuer => TokenError::Invalid("wrong issuer"),
+        ErrorKind::ImmatureSignature => TokenError::Invalid("not valid yet"),
+        ErrorKind::InvalidSignature => TokenError::Invalid("bad signature"),
+        _ => TokenError::Invalid("malformed"),
+    })?;
+    let now = chrono::Utc::now().timestamp();
+    if data.claims.iat > now + LEEWAY_SECS as i64 {
+        return Err(TokenError::Invalid("issued in the future"));
+    }
+    Ok(data.claims)
 }
 
 /// `at_hash` (OIDC Core §3.1.3.6): the left half of the access token's SHA-256, base64url.

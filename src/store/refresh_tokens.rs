@@ -143,6 +143,15 @@ pub async fn revoke_sid(db: &Db, sid: &str, now: DateTime<Utc>) -> Result<()> {
     Ok(())
 }
 
+/// Revoke every token of a user ("sign out everywhere").
+pub async fn revoke_user(db: &Db, user_id: Uuid, now: DateTime<Utc>) -> Result<()> {
+    const SQL: &str = "UPDATE refresh_tokens SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL";
+    on_pool!(db, pool => {
+        sqlx::query(SQL).bind(user_id).bind(now).execute(pool).await?;
+    });
+    Ok(())
+}
+
 /// How many live heads a family has (tests: never more than one).
 pub async fn live_heads(db: &Db, family_id: Uuid, now: DateTime<Utc>) -> Result<i64> {
     const SQL: &str = "SELECT COUNT(*) FROM refresh_tokens

@@ -35,22 +35,24 @@ async fn grant(backend: Backend, grace: &str) -> Grant {
     let app = TestApp::builder(backend).env("MUNJI_REFRESH_TOKEN_GRACE", grace).spawn().await;
     let secret = register_web_client(&app).await;
     let browser = app.browser();
-    app.sign_up_with(&browser, Provider::Naver, &Person::new(11, "refresh@example.com"), "refresher").await;
-    let resp = browser
-        .get(app.url("/authorize"))
-        .query(&[
-            ("client_id", "web"),
-            ("redirect_uri", REDIRECT_URI),
-            ("response_type", "code"),
-            ("scope", "openid profile"),
-        ])
-        .send()
-        .await
-        .unwrap();
+    app.sign_up_with(&browser, Provider::Naver, &person(), "refresher").await;
+    let (access, refresh) = tokens_for(&app, &browser, &secret).await;
+    Grant { app, browser, secret, access, refresh }
+}
+
+fn person() -> Person {
+    Person::new(11, "refresh@example.com")
+}
+
+/// The web client's access and refresh tokens for whoever is signed in to `browser`.
+async fn tokens_for(app: &TestApp, browser: &reqwest::Client, secret: &str) -> (String, String) {
+    let query =
+        [("client_id", "web"), ("redirect_uri", REDIRECT_URI), ("response_type", "code"), ("scope", "openid profile")];
+    let resp = browser.get(app.url("/authorize")).query(&query).send().await.unwrap();
     let code = location(&resp, &app.base_url).query_pairs().find(|(k, _)| k == "code").unwrap().1.into_owned();
     let issued: Value = rp_http()
         .post(app.url("/token"))
-        .basic_auth("web", Some(&secret))
+        .basic_auth("web", Some(secret))
         .form(&[("grant_type", "authorization_code"), ("code", code.as_str()), ("redirect_uri", REDIRECT_URI)])
         .send()
         .await
@@ -58,9 +60,7 @@ async fn grant(backend: Backend, grace: &str) -> Grant {
         .json()
         .await
         .unwrap();
-    let access = issued["access_token"].as_str().unwrap().to_owned();
-    let refresh = issued["refresh_token"].as_str().unwrap().to_owned();
-    Grant { app, browser, secret, access, refresh }
+    (issued["access_token"].as_str().unwrap().to_owned(), issued["refresh_token"].as_str().unwrap().to_owned())
 }
 
 impl Grant {
@@ -164,6 +164,28 @@ async fn sign_out_ends_the_refresh_tokens_of_the_session() {
     g.app.post_logout(&g.browser, &form_value(&account, "csrf").unwrap()).await;
     assert_eq!(error_of(g.refresh(&g.refresh).await).await, "invalid_grant");
     assert_eq!(g.verify(&g.access).await, 401);
+}
+
+#[tokio::test]
+async fn sign_out_everywhere_ends_every_session_and_token_of_the_user() {
+    let g = grant(Backend::Sqlite, "10s").await;
+    // The same person on a second device.
+    let phone = g.app.browser();
+    g.app.sign_in_with(&phone, Provider::Naver, &person()).await;
+    let (phone_access, phone_refresh) = tokens_for(&g.app, &phone, &g.secret).await;
+    assert_eq!(g.verify(&phone_access).await, 200);
+
+    let account = g.browser.get(g.app.url("/account")).send().await.unwrap().text().await.unwrap();
+    assert!(account.contains("/logout?all=1"));
+    let csrf = form_value(&account, "csrf").unwrap();
+    let out = g.browser.post(g.app.url("/logout?all=1")).form(&[("csrf", csrf.as_str())]).send().await.unwrap();
+    assert_eq!(out.status(), 303);
+
+    assert_eq!(g.app.signed_in_username(&phone).await, None, "the other device is signed out");
+    assert_eq!(g.verify(&phone_access).await, 401);
+    assert_eq!(g.verify(&g.access).await, 401);
+    assert_eq!(error_of(g.refresh(&phone_refresh).await).await, "invalid_grant");
+    assert_eq!(error_of(g.refresh(&g.refresh).await).await, "invalid_grant");
 }
 
 #[tokio::test]

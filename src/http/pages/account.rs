@@ -2,7 +2,7 @@
 
 use poem::{
     IntoResponse, Response, handler,
-    web::{Data, Form, Redirect, cookie::CookieJar},
+    web::{Data, Form, Query, Redirect, cookie::CookieJar},
 };
 use serde::Deserialize;
 
@@ -12,7 +12,7 @@ use crate::{
     http::session::{self, Cookies, check_csrf, csrf_token},
     i18n::Lang,
     state::AppState,
-    store::{identities, users},
+    store::{identities, refresh_tokens, users},
     upstream::Provider,
 };
 
@@ -57,16 +57,30 @@ pub struct LogoutForm {
     csrf: Option<String>,
 }
 
+#[derive(Debug, Deserialize)]
+pub struct LogoutQuery {
+    /// `1`: end every session of the user, on every device.
+    all: Option<String>,
+}
+
+/// `POST /logout` ends this browser's session and its tokens; `?all=1` every session of the
+/// user and all of their refresh tokens.
 #[handler]
 pub async fn logout(
     Form(form): Form<LogoutForm>,
+    Query(query): Query<LogoutQuery>,
     jar: &CookieJar,
     state: Data<&AppState>,
 ) -> Result<Redirect, PageError> {
     let cookies = Cookies::new(jar, &state);
     check_csrf(&state, &cookies, form.csrf.as_deref())?;
+    let everywhere = query.all.as_deref() == Some("1");
     if let Some(current) = session::current(&state, &cookies).await? {
-        audit::record(&state.db, Some(current.user_id), AuditEvent::Logout).await?;
+        if everywhere {
+            crate::session::end_all(&state.ephemeral, current.user_id, state.config.refresh_token_ttl.0).await?;
+            refresh_tokens::revoke_user(&state.db, current.user_id, chrono::Utc::now()).await?;
+        }
+        audit::record(&state.db, Some(current.user_id), AuditEvent::Logout { everywhere }).await?;
     }
     session::end(&state, &cookies).await?;
     Ok(Redirect::see_other("/login"))
