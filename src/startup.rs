@@ -16,6 +16,7 @@ use crate::{
     http,
     metrics::Metrics,
     oidc::{
+        clients::ClientCache,
         keys::{KeyAlg, Keys},
         tokens::Tokens,
     },
@@ -111,7 +112,8 @@ async fn connect(mut config: Config) -> anyhow::Result<AppState> {
     let secret = config.secret_key.as_ref().context("config key `secret_key` is required")?;
     let secrets = Secrets::derive(secret.expose());
     let tokens = token_service(&config, &db).await?;
-    Ok(AppState::new(Inner { config, db, ephemeral, metrics, upstreams, secrets, dev_provider, tokens }))
+    let clients = ClientCache::default();
+    Ok(AppState::new(Inner { config, db, ephemeral, metrics, upstreams, secrets, dev_provider, tokens, clients }))
 }
 
 /// The signing key ring (made on first start) and the token service on top of it.

@@ -10,7 +10,7 @@ use crate::{
     dev_provider::DevProvider,
     ephemeral::Ephemeral,
     metrics::Metrics,
-    oidc::tokens::Tokens,
+    oidc::{clients::ClientCache, tokens::Tokens},
     store::Db,
     upstream::{Upstreams, state::StateSigner},
 };
@@ -34,6 +34,8 @@ pub struct Inner {
     pub dev_provider: Option<Arc<DevProvider>>,
     /// Minting and verifying munji's own tokens (with the signing key ring).
     pub tokens: Tokens,
+    /// OIDC clients, cached for 30 s.
+    pub clients: ClientCache,
 }
 
 /// One key per purpose, each derived from `secret_key`, so no two purposes share a key.

@@ -11,7 +11,7 @@ use std::{collections::HashSet, time::Duration};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::clients::{self, AUTHORIZATION_CODE, Client};
+use super::clients::{self, AUTHORIZATION_CODE, Client, ClientCache};
 use crate::{
     config::Config,
     crypto,
@@ -81,7 +81,12 @@ fn valid_challenge(challenge: &str) -> bool {
 }
 
 /// Check an authorization request.
-pub async fn check(config: &Config, db: &Db, query: &str) -> Result<Result<Authorization, Refusal>, AuthorizeError> {
+pub async fn check(
+    clients: &ClientCache,
+    config: &Config,
+    db: &Db,
+    query: &str,
+) -> Result<Result<Authorization, Refusal>, AuthorizeError> {
     let params = match single_valued(query) {
         Ok(params) => params,
         Err(why) => return Ok(Err(page("invalid_request", why))),
@@ -89,7 +94,7 @@ pub async fn check(config: &Config, db: &Db, query: &str) -> Result<Result<Autho
     let Some(client_id) = get(&params, "client_id").filter(|c| !c.is_empty() && c.len() <= 128) else {
         return Ok(Err(page("invalid_request", "client_id is missing")));
     };
-    let Some(client) = clients::find(config, db, client_id).await? else {
+    let Some(client) = clients.find(config, db, client_id).await? else {
         return Ok(Err(page("invalid_client", "unknown client")));
     };
     let Some(redirect_uri) = get(&params, "redirect_uri") else {

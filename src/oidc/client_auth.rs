@@ -4,11 +4,8 @@
 
 use base64::{Engine as _, engine::general_purpose::STANDARD};
 
-use super::{
-    clients::{self, Client},
-    error::OAuthError,
-};
-use crate::{config::Config, store::Db};
+use super::{clients::Client, error::OAuthError};
+use crate::state::AppState;
 
 /// What the request presented.
 #[derive(Debug, PartialEq, Eq)]
@@ -58,9 +55,10 @@ pub fn presented(
 }
 
 /// The client, if it proved who it is.
-pub async fn authenticate(config: &Config, db: &Db, presented: &Presented) -> Result<Client, OAuthError> {
+pub async fn authenticate(state: &AppState, presented: &Presented) -> Result<Client, OAuthError> {
     let refuse = OAuthError::InvalidClient { basic: presented.basic };
-    let client = clients::find(config, db, &presented.client_id).await?.ok_or_else(|| refuse.clone())?;
+    let client =
+        state.clients.find(&state.config, &state.db, &presented.client_id).await?.ok_or_else(|| refuse.clone())?;
     let ok = match (&presented.secret, client.is_public()) {
         (Some(secret), false) => client.secret_matches(secret),
         (None, true) => true,

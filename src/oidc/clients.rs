@@ -4,6 +4,12 @@
 //! that a public client's loopback URI registered without a port accepts any port (RFC 8252
 //! §7.3; `127.0.0.1` and `[::1]` only).
 
+use std::{
+    collections::HashMap,
+    sync::RwLock,
+    time::{Duration, Instant},
+};
+
 use chrono::Utc;
 use secrecy::ExposeSecret as _;
 use url::Url;
@@ -144,6 +150,38 @@ pub async fn find(config: &Config, db: &Db, id: &str) -> Result<Option<Client>, 
         return Ok(Some(Client::from_config(client)));
     }
     Ok(store::clients::find(db, id).await?.map(Client::from_stored))
+}
+
+/// How long a looked-up client (or its absence) is trusted (DESIGN §10: running instances see
+/// client changes within 60 s).
+const CACHE_TTL: Duration = Duration::from_secs(30);
+/// Past this many entries the cache starts over (unknown ids must not grow it without bound).
+const CACHE_MAX: usize = 10_000;
+
+/// Clients by id, each kept for [`CACHE_TTL`]: `/token`, `/introspect` and `/authorize` then
+/// cost no database round trip for the client. A cache of durable data, not shared state.
+#[derive(Default)]
+pub struct ClientCache {
+    entries: RwLock<HashMap<String, (Instant, Option<Client>)>>,
+}
+
+impl ClientCache {
+    pub async fn find(&self, config: &Config, db: &Db, id: &str) -> Result<Option<Client>, ClientError> {
+        if let Ok(entries) = self.entries.read()
+            && let Some((at, client)) = entries.get(id)
+            && at.elapsed() < CACHE_TTL
+        {
+            return Ok(client.clone());
+        }
+        let client = find(config, db, id).await?;
+        if let Ok(mut entries) = self.entries.write() {
+            if entries.len() >= CACHE_MAX {
+                entries.clear();
+            }
+            entries.insert(id.to_owned(), (Instant::now(), client.clone()));
+        }
+        Ok(client)
+    }
 }
 
 /// Every client, config ones first.

@@ -18,7 +18,7 @@ async fn client_and_token(req: &Request, body: Body, state: &AppState) -> Result
     let params = single_valued(&String::from_utf8_lossy(&bytes)).map_err(OAuthError::InvalidRequest)?;
     let authorization = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
     let presented = client_auth::presented(authorization, &params, req.uri().query())?;
-    let client = client_auth::authenticate(&state.config, &state.db, &presented).await?;
+    let client = client_auth::authenticate(state, &presented).await?;
     let token = params
         .into_iter()
         .find(|(n, _)| n == "token")

@@ -20,7 +20,7 @@ use crate::{
 #[handler]
 pub async fn authorize(req: &Request, jar: &CookieJar, state: Data<&AppState>) -> Result<Response, PageError> {
     let query = req.uri().query().unwrap_or_default();
-    let request = match check(&state.config, &state.db, query).await.map_err(|e| match e {
+    let request = match check(&state.clients, &state.config, &state.db, query).await.map_err(|e| match e {
         crate::oidc::authorize::AuthorizeError::Clients(crate::oidc::clients::ClientError::Store(e)) => {
             PageError::from(e)
         }
