@@ -38,5 +38,5 @@ for _ in $(seq 1 100); do curl -sf http://127.0.0.1:18080/readyz >/dev/null && b
 
 for mode in client_credentials refresh introspect verify; do
     taskset -c 1 "$load" --base http://127.0.0.1:18080 --mode "$mode" --seconds "$seconds" --concurrency "$concurrency" \
-        --service-id bench-svc --service-secret "$svc_secret" --web-id bench-web --web-secret "$web_secret"
+        --service-id bench-svc --service-secret="$svc_secret" --web-id bench-web --web-secret="$web_secret"
 done

@@ -40,8 +40,23 @@ impl StoreError {
     }
 
     /// Whether the store could not be reached (as opposed to refusing the request).
+    /// A lost or refused connection counts too: SQLSTATE class 08, 57P01–03 (shutdown), 55000
+    /// ("database does not allow connections"), 53300 (too many connections).
     pub fn is_unavailable(&self) -> bool {
-        matches!(self, Self::Backend(sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed))
+        match self {
+            Self::Backend(
+                sqlx::Error::PoolTimedOut
+                | sqlx::Error::Io(_)
+                | sqlx::Error::PoolClosed
+                | sqlx::Error::WorkerCrashed
+                | sqlx::Error::Protocol(_)
+                | sqlx::Error::Tls(_),
+            ) => true,
+            Self::Backend(sqlx::Error::Database(db)) => db.code().is_some_and(|code| {
+                code.starts_with("08") || code.starts_with("57P") || code == "55000" || code == "53300"
+            }),
+            _ => false,
+        }
     }
 }
 

@@ -12,6 +12,7 @@ mod legacy;
 mod login;
 mod oidc;
 mod oidc_attacks;
+mod oidc_more;
 mod openapi;
 mod ops;
 mod pages;

@@ -1,0 +1,226 @@
+//! More provider rules: the HS256 migration mode, stores that go away, `max_age`, userinfo by
+//! POST, and the `munji keys` / `munji clients` commands.
+
+use std::process::Command;
+
+use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
+use munji::upstream::Provider;
+use serde_json::Value;
+
+use super::oidc::{REDIRECT_URI, register_web_client, rp_http};
+use crate::helpers::{
+    Backend, TestApp,
+    social::{Person, location},
+};
+
+/// Sign a person up in a new browser and get the web client's token response for them.
+async fn issued(app: &TestApp, secret: &str, extra: &[(&str, &str)]) -> (reqwest::Client, Value) {
+    let browser = app.browser();
+    app.sign_up_with(&browser, Provider::Google, &Person::new(5, "more@example.com"), "more").await;
+    let mut query = vec![
+        ("client_id", "web"),
+        ("redirect_uri", REDIRECT_URI),
+        ("response_type", "code"),
+        ("scope", "openid profile"),
+    ];
+    query.extend_from_slice(extra);
+    let resp = browser.get(app.url("/authorize")).query(&query).send().await.unwrap();
+    let code = location(&resp, &app.base_url).query_pairs().find(|(k, _)| k == "code").unwrap().1.into_owned();
+    let body: Value = rp_http()
+        .post(app.url("/token"))
+        .basic_auth("web", Some(secret))
+        .form(&[("grant_type", "authorization_code"), ("code", code.as_str()), ("redirect_uri", REDIRECT_URI)])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    (browser, body)
+}
+
+fn header_of(token: &str) -> Value {
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(token.split('.').next().unwrap()).unwrap()).unwrap()
+}
+
+#[tokio::test]
+async fn the_hs256_migration_mode_macs_access_tokens_only_and_publishes_nothing_secret() {
+    let secret_value = "a-shared-secret-of-at-least-32-bytes!";
+    let app = TestApp::builder(Backend::Sqlite)
+        .env("MUNJI_SIGNING_ALG", "HS256")
+        .env("MUNJI_LEGACY_HS256_SECRET", secret_value)
+        .spawn()
+        .await;
+    let secret = register_web_client(&app).await;
+    let (_, body) = issued(&app, &secret, &[]).await;
+    let access = body["access_token"].as_str().unwrap();
+    assert_eq!(header_of(access)["alg"], "HS256");
+    assert_eq!(header_of(body["id_token"].as_str().unwrap())["alg"], "ES256", "ID tokens stay asymmetric");
+    let jwks = rp_http().get(app.url("/jwks")).send().await.unwrap().text().await.unwrap();
+    assert!(!jwks.contains(secret_value) && !jwks.contains("\"oct\""), "the secret is never published");
+    // The gateway's shared secret verifies it; munji accepts it.
+    let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::HS256);
+    validation.set_audience(&[app.base_url.as_str()]);
+    jsonwebtoken::decode::<Value>(
+        access,
+        &jsonwebtoken::DecodingKey::from_secret(secret_value.as_bytes()),
+        &validation,
+    )
+    .unwrap();
+    let verify = rp_http().get(app.url("/api/v1/verify")).bearer_auth(access).send().await.unwrap();
+    assert_eq!(verify.status(), 200);
+}
+
+#[tokio::test]
+async fn hs256_tokens_are_refused_when_the_mode_is_off() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let claims =
+        serde_json::json!({"iss": app.base_url, "aud": app.base_url, "sub": "x", "exp": 4_000_000_000u64, "iat": 1});
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
+    header.typ = Some("at+jwt".into());
+    let token = jsonwebtoken::encode(
+        &header,
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(b"guess-guess-guess-guess-guess-guess"),
+    )
+    .unwrap();
+    let verify = rp_http().get(app.url("/api/v1/verify")).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(verify.status(), 401);
+}
+
+#[tokio::test]
+async fn max_age_forces_a_fresh_sign_in_and_userinfo_takes_a_post_body() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let secret = register_web_client(&app).await;
+    let (browser, body) = issued(&app, &secret, &[]).await;
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    let query = [("client_id", "web"), ("redirect_uri", REDIRECT_URI), ("response_type", "code"), ("max_age", "1")];
+    let resp = browser.get(app.url("/authorize")).query(&query).send().await.unwrap();
+    assert_eq!(location(&resp, &app.base_url).path(), "/login", "the sign-in is older than max_age");
+
+    let access = body["access_token"].as_str().unwrap();
+    let info: Value = rp_http()
+        .post(app.url("/userinfo"))
+        .form(&[("access_token", access)])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(info["preferred_username"], "more");
+}
+
+#[tokio::test]
+async fn with_postgres_down_verify_keeps_answering_and_token_says_temporarily_unavailable() {
+    let app = TestApp::spawn(Backend::PostgresRedis).await;
+    let secret = register_web_client(&app).await;
+    let (_, body) = issued(&app, &secret, &[]).await;
+    let access = body["access_token"].as_str().unwrap().to_owned();
+    let munji::store::Db::Postgres(pool) = &app.state.db else { unreachable!() };
+    let name: String = sqlx::query_scalar("SELECT current_database()").fetch_one(pool).await.unwrap();
+    let admin = crate::helpers::databases::postgres_admin_url();
+    let run = |sql: String| {
+        let admin = admin.clone();
+        async move {
+            let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&admin).await.unwrap();
+            sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&mut conn).await.unwrap();
+        }
+    };
+    run(format!(
+        r#"ALTER DATABASE "{name}" ALLOW_CONNECTIONS false;
+           SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"#
+    ))
+    .await;
+
+    let started = std::time::Instant::now();
+    let verify = rp_http().get(app.url("/api/v1/verify")).bearer_auth(&access).send().await.unwrap();
+    assert_eq!(verify.status(), 200, "verify needs only the keys and the ephemeral store");
+    let me = rp_http().get(app.url("/api/v1/me")).bearer_auth(&access).send().await.unwrap();
+    assert_eq!(me.status(), 503);
+    assert_eq!(me.json::<Value>().await.unwrap()["error"]["code"], "SERVICE_UNAVAILABLE");
+    let token = rp_http()
+        .post(app.url("/token"))
+        .basic_auth("web", Some(&secret))
+        .form(&[("grant_type", "refresh_token"), ("refresh_token", body["refresh_token"].as_str().unwrap())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(token.status(), 503);
+    assert_eq!(token.json::<Value>().await.unwrap()["error"], "temporarily_unavailable");
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+
+    run(format!(r#"ALTER DATABASE "{name}" ALLOW_CONNECTIONS true"#)).await;
+    let me = rp_http().get(app.url("/api/v1/me")).bearer_auth(&access).send().await.unwrap();
+    assert_eq!(me.status(), 200, "recovers without a restart");
+}
+
+#[tokio::test]
+async fn with_the_ephemeral_store_down_verify_answers_503_never_valid() {
+    let app = TestApp::builder(Backend::PostgresRedis).redis_url("redis://127.0.0.1:1").spawn().await;
+    let now = chrono::Utc::now().timestamp();
+    let claims = munji::oidc::tokens::AccessClaims {
+        iss: app.state.tokens.issuer.clone(),
+        aud: app.state.tokens.audience.clone(),
+        sub: uuid::Uuid::new_v4().to_string(),
+        exp: now + 600,
+        iat: now,
+        jti: "j".into(),
+        sid: Some("s".into()),
+        client_id: "web".into(),
+        scope: "openid".into(),
+        preferred_username: Some("x".into()),
+        username: Some("x".into()),
+        email: None,
+    };
+    let token = app.state.tokens.mint_access(&claims).unwrap();
+    for path in ["/api/v1/verify", "/userinfo"] {
+        let resp = rp_http().get(app.url(path)).bearer_auth(&token).send().await.unwrap();
+        assert_eq!(resp.status(), 503, "{path}");
+    }
+}
+
+fn munji_cli(app: &TestApp, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_munji"))
+        .args(args)
+        .env_clear()
+        .env("MUNJI_DATABASE_URL", &app.database_url)
+        .env("MUNJI_SECRET_KEY", crate::helpers::SECRET_KEY)
+        .output()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn the_keys_and_clients_commands_manage_what_the_server_uses() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let before = String::from_utf8(munji_cli(&app, &["keys", "list"]).stdout).unwrap();
+    assert_eq!(before.lines().count(), 1, "{before}");
+    assert!(before.contains("ES256") && before.contains("current"));
+    let rotated = munji_cli(&app, &["keys", "rotate"]);
+    assert!(rotated.status.success(), "{}", String::from_utf8_lossy(&rotated.stderr));
+    let jwks: Value = rp_http().get(app.url("/jwks")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(jwks["keys"].as_array().unwrap().len(), 2, "published at once");
+    let after = String::from_utf8(munji_cli(&app, &["keys", "list"]).stdout).unwrap();
+    assert!(after.contains("retired") && after.contains("published until"), "{after}");
+
+    let added =
+        munji_cli(&app, &["clients", "add", "--id", "svc", "--grant", "client_credentials", "--scope", "gmail.vend"]);
+    let out = String::from_utf8(added.stdout).unwrap();
+    let secret = out.lines().find_map(|l| l.strip_prefix("client_secret: ")).unwrap().to_owned();
+    let token = rp_http()
+        .post(app.url("/token"))
+        .basic_auth("svc", Some(&secret))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(token.status(), 200);
+    let listed = String::from_utf8(munji_cli(&app, &["clients", "list"]).stdout).unwrap();
+    assert!(listed.contains("svc\tconfidential\tdatabase"), "{listed}");
+    assert!(!listed.contains(&secret), "the secret is shown once, never listed");
+    let bad = munji_cli(&app, &["clients", "add", "--id", "bad", "--redirect-uri", "http://evil.example/cb"]);
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("must be https"));
+    assert!(munji_cli(&app, &["clients", "remove", "svc"]).status.success());
+    assert!(!munji_cli(&app, &["clients", "remove", "svc"]).status.success());
+}
