@@ -42,6 +42,12 @@ struct Args {
     web_secret: String,
     #[arg(long, default_value = "https://bench.example/cb")]
     redirect_uri: String,
+    /// Introspect/verify a service token from client_credentials instead of a user's token
+    /// (for servers without munji's dev provider, such as a peer being compared).
+    #[arg(long)]
+    token_from_client_credentials: bool,
+    #[arg(long, default_value = "/introspect")]
+    introspect_path: String,
 }
 
 fn browser() -> Client {
@@ -111,7 +117,21 @@ async fn user_tokens(args: &Args, uid: usize) -> anyhow::Result<(String, String)
 async fn main() -> anyhow::Result<()> {
     let args = Arc::new(Args::parse());
     let http = Client::builder().pool_max_idle_per_host(args.concurrency).build()?;
-    let (access, _) = user_tokens(&args, 0).await?;
+    let access = if args.token_from_client_credentials {
+        let issued: Value = http
+            .post(format!("{}/token", args.base))
+            .basic_auth(&args.service_id, Some(&args.service_secret))
+            .form(&[("grant_type", "client_credentials")])
+            .send()
+            .await?
+            .json()
+            .await?;
+        issued["access_token"].as_str().unwrap_or_default().to_owned()
+    } else if matches!(args.mode.as_str(), "verify" | "introspect") {
+        user_tokens(&args, 0).await?.0
+    } else {
+        String::new()
+    };
     let latencies = Arc::new(Mutex::new(Vec::<f64>::new()));
     let errors = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let deadline = Instant::now() + Duration::from_secs(args.seconds);
@@ -134,7 +154,7 @@ async fn main() -> anyhow::Result<()> {
                         .basic_auth(&args.web_id, Some(&args.web_secret))
                         .form(&[("grant_type", "refresh_token"), ("refresh_token", refresh.as_str())]),
                     "introspect" => http
-                        .post(format!("{}/introspect", args.base))
+                        .post(format!("{}{}", args.base, args.introspect_path))
                         .basic_auth(&args.service_id, Some(&args.service_secret))
                         .form(&[("token", access.as_str())]),
                     _ => http.get(format!("{}/api/v1/verify", args.base)).bearer_auth(&access),

@@ -604,3 +604,11 @@ async fn key_rotation_keeps_live_tokens_valid() {
     assert_eq!(discovery["code_challenge_methods_supported"], json!(["S256"]));
     assert_eq!(discovery["authorization_response_iss_parameter_supported"], true);
 }
+
+#[tokio::test]
+async fn a_code_expires_after_sixty_seconds() {
+    let s = setup(Backend::Sqlite).await;
+    let (code, verifier) = s.code().await;
+    tokio::time::sleep(munji::oidc::authorize::CODE_TTL + std::time::Duration::from_secs(1)).await;
+    assert_eq!(error_of(s.redeem(&code, &verifier).await).await, "invalid_grant");
+}

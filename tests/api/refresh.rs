@@ -256,3 +256,17 @@ async fn a_revoked_service_token_is_refused_at_once() {
     assert_eq!(revoked.status(), 200);
     assert_eq!(http.get(app.url("/api/v1/verify")).bearer_auth(token).send().await.unwrap().status(), 401);
 }
+
+#[tokio::test]
+async fn a_refresh_family_expires_after_refresh_token_ttl_however_often_it_rotates() {
+    let app = TestApp::builder(Backend::Sqlite).env("MUNJI_REFRESH_TOKEN_TTL", "2s").spawn().await;
+    let secret = register_web_client(&app).await;
+    let browser = app.browser();
+    app.sign_up_with(&browser, Provider::Naver, &person(), "expiring").await;
+    let (_, first) = tokens_for(&app, &browser, &secret).await;
+    let g = Grant { app, browser, secret, access: String::new(), refresh: first };
+    let rotated: Value = g.refresh(&g.refresh).await.json().await.unwrap();
+    let rt2 = rotated["refresh_token"].as_str().unwrap().to_owned();
+    tokio::time::sleep(Duration::from_millis(2200)).await;
+    assert_eq!(error_of(g.refresh(&rt2).await).await, "invalid_grant", "absolute expiry of the family");
+}

@@ -73,10 +73,10 @@ async fn put_overwrites_the_value_and_its_ttl(store: Ephemeral) {
 }
 
 async fn values_expire_after_their_ttl(store: Ephemeral) {
-    store.put("short", b"v", Duration::from_millis(200)).await.unwrap();
+    store.put("short", b"v", Duration::from_millis(700)).await.unwrap();
     store.put("long", b"v", Duration::from_secs(60)).await.unwrap();
     assert!(store.get("short").await.unwrap().is_some());
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    tokio::time::sleep(Duration::from_millis(1000)).await;
     assert_eq!(store.get("short").await.unwrap(), None);
     assert_eq!(store.take("short").await.unwrap(), None, "an expired value cannot be taken");
     assert!(store.get("long").await.unwrap().is_some());
