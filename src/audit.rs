@@ -16,6 +16,9 @@ pub enum AuditEvent<'a> {
     Login { provider: Provider },
     LoginRefused { provider: Provider, reason: &'a str },
     LegacyBackfill { provider: Provider, identity_id: Uuid },
+    Link { provider: Provider, identity_id: Uuid },
+    LinkRefused { provider: Provider, reason: &'a str },
+    Unlink { provider: Provider, identity_id: Uuid },
     Logout { everywhere: bool },
 }
 
@@ -26,6 +29,9 @@ impl AuditEvent<'_> {
             Self::Login { .. } => "login",
             Self::LoginRefused { .. } => "login_refused",
             Self::LegacyBackfill { .. } => "legacy_backfill",
+            Self::Link { .. } => "link",
+            Self::LinkRefused { .. } => "link_refused",
+            Self::Unlink { .. } => "unlink",
             Self::Logout { .. } => "logout",
         }
     }
@@ -35,7 +41,10 @@ impl AuditEvent<'_> {
             Self::Signup { provider, identity_id } => json!({"provider": provider, "identity_id": identity_id}),
             Self::Login { provider } => json!({"provider": provider}),
             Self::LoginRefused { provider, reason } => json!({"provider": provider, "reason": reason}),
-            Self::LegacyBackfill { provider, identity_id } => json!({"provider": provider, "identity_id": identity_id}),
+            Self::LegacyBackfill { provider, identity_id }
+            | Self::Link { provider, identity_id }
+            | Self::Unlink { provider, identity_id } => json!({"provider": provider, "identity_id": identity_id}),
+            Self::LinkRefused { provider, reason } => json!({"provider": provider, "reason": reason}),
             Self::Logout { everywhere } => json!({"everywhere": everywhere}),
         }
     }

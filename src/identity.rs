@@ -13,6 +13,7 @@
 //! Accounts are never merged by e-mail: an unknown uid with a known e-mail is a new person.
 //! Depends on [`crate::store`] and [`crate::upstream`] (types only).
 
+pub mod link;
 pub mod username;
 
 use chrono::Utc;

@@ -51,30 +51,51 @@ fn ended_before_key(user_id: Uuid) -> String {
     format!("sessions_ended_before:{user_id}")
 }
 
-/// The user's "sessions that started before this millisecond are over" mark, if any.
-pub async fn ended_before(store: &Ephemeral, user_id: Uuid) -> Result<Option<i64>> {
-    let value = store.get(&ended_before_key(user_id)).await?;
-    Ok(value.and_then(|v| String::from_utf8(v).ok()).and_then(|v| v.parse::<i64>().ok()))
+/// The user's "sessions that started before this millisecond are over" mark.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EndedBefore {
+    pub at_ms: i64,
+    /// The one session the mark spares (the one that ended the others), if any.
+    pub keep_sid: Option<String>,
+}
+
+impl EndedBefore {
+    /// Whether a session (or a token of it) that started at `started_ms` under `sid` is over.
+    pub fn ends(&self, sid: &str, started_ms: i64) -> bool {
+        started_ms < self.at_ms && self.keep_sid.as_deref() != Some(sid)
+    }
+}
+
+/// The user's mark, if any.
+pub async fn ended_before(store: &Ephemeral, user_id: Uuid) -> Result<Option<EndedBefore>> {
+    let Some(value) = store.get(&ended_before_key(user_id)).await? else { return Ok(None) };
+    let text = String::from_utf8_lossy(&value);
+    let (at, keep) = text.split_once(':').map_or((text.as_ref(), None), |(at, keep)| (at, Some(keep)));
+    Ok(at.parse().ok().map(|at_ms| EndedBefore { at_ms, keep_sid: keep.map(str::to_owned) }))
 }
 
 /// The live session the cookie names, if any.
 pub async fn find(store: &Ephemeral, id: &SessionId) -> Result<Option<Session>> {
     let Some(value) = store.get(&key(id)).await? else { return Ok(None) };
     let Ok(session) = serde_json::from_slice::<Session>(&value) else { return Ok(None) };
-    let cutoff = ended_before(store, session.user_id).await?;
-    if cutoff.is_some_and(|cutoff| session.started_ms < cutoff) {
+    let mark = ended_before(store, session.user_id).await?;
+    if mark.is_some_and(|mark| mark.ends(&session.sid, session.started_ms)) {
         store.delete(&key(id)).await?;
         return Ok(None);
     }
     Ok(Some(session))
 }
 
-/// End every session of `user_id` that has started so far, on every instance, without
-/// listing them: sessions that started before this moment no longer count. The mark lives as
-/// long as a session can (`ttl`).
-pub async fn end_all(store: &Ephemeral, user_id: Uuid, ttl: Duration) -> Result<()> {
-    let now = Utc::now().timestamp_millis().to_string();
-    store.put(&ended_before_key(user_id), now.as_bytes(), ttl).await
+/// End every session of `user_id` that has started so far, except `keep_sid`, on every
+/// instance, without listing them: sessions that started before this moment no longer count.
+/// The mark lives as long as a session can (`ttl`).
+pub async fn end_all(store: &Ephemeral, user_id: Uuid, keep_sid: Option<&str>, ttl: Duration) -> Result<()> {
+    let now = Utc::now().timestamp_millis();
+    let value = match keep_sid {
+        Some(sid) => format!("{now}:{sid}"),
+        None => now.to_string(),
+    };
+    store.put(&ended_before_key(user_id), value.as_bytes(), ttl).await
 }
 
 /// End the session the cookie names (nothing happens if it has already ended).

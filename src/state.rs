@@ -48,6 +48,8 @@ pub struct Secrets {
     pub cookie_key: CookieKey,
     /// Seals a rotated refresh token's successor (returned again within the grace window).
     pub refresh_key: [u8; 32],
+    /// Signs link tickets.
+    pub link_key: [u8; 32],
 }
 
 impl Secrets {
@@ -57,6 +59,7 @@ impl Secrets {
             csrf_key: crypto::derive_key(secret, "csrf"),
             cookie_key: CookieKey::derive_from(&crypto::derive_key(secret, "cookies")),
             refresh_key: crypto::derive_key(secret, "refresh token successors"),
+            link_key: crypto::derive_key(secret, "link tickets"),
         }
     }
 }

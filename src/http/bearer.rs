@@ -21,8 +21,8 @@ async fn user_token_revoked(state: &AppState, sid: &str, claims: &AccessClaims) 
         return Ok(true);
     }
     let Ok(user_id) = claims.sub.parse() else { return Ok(false) };
-    let cutoff = session::ended_before(&state.ephemeral, user_id).await?;
-    Ok(cutoff.is_some_and(|cutoff| claims.iat.saturating_mul(1000) < cutoff))
+    let mark = session::ended_before(&state.ephemeral, user_id).await?;
+    Ok(mark.is_some_and(|mark| mark.ends(sid, claims.iat.saturating_mul(1000))))
 }
 
 /// The claims of a valid, live access token.

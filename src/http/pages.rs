@@ -7,6 +7,7 @@
 mod account;
 mod authorize;
 mod callback;
+pub mod link;
 mod login;
 mod signup;
 mod views;
@@ -50,6 +51,14 @@ pub enum PageError {
     RegistrationClosed,
     #[error("two or more legacy accounts match the e-mail")]
     LegacyAmbiguous,
+    #[error("the identity belongs to another account")]
+    IdentityAlreadyLinked,
+    #[error("the last identity cannot be unlinked")]
+    LastIdentity,
+    #[error("the link was started by another user or session")]
+    LinkOtherUser,
+    #[error("the link ticket is invalid, expired or used")]
+    LinkExpired,
     /// An authorization request that cannot be answered at the client's redirect URI.
     #[error("authorization request refused: {error}: {description}")]
     Authorize { error: &'static str, description: String },
@@ -91,7 +100,8 @@ impl poem::error::ResponseError for PageError {
             }
             Self::Upstream(_) => StatusCode::BAD_GATEWAY,
             Self::RegistrationClosed => StatusCode::FORBIDDEN,
-            Self::LegacyAmbiguous => StatusCode::CONFLICT,
+            Self::LegacyAmbiguous | Self::IdentityAlreadyLinked | Self::LastIdentity => StatusCode::CONFLICT,
+            Self::LinkOtherUser | Self::LinkExpired => StatusCode::BAD_REQUEST,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -103,6 +113,8 @@ impl PageError {
     fn code(&self) -> Option<&'static str> {
         match self {
             Self::LegacyAmbiguous => Some("LEGACY_AMBIGUOUS"),
+            Self::IdentityAlreadyLinked => Some("IDENTITY_ALREADY_LINKED"),
+            Self::LastIdentity => Some("LAST_IDENTITY"),
             Self::Authorize { error, .. } => Some(error),
             _ => None,
         }
@@ -118,6 +130,10 @@ impl PageError {
             Self::Upstream(_) => t.err_upstream,
             Self::RegistrationClosed => t.err_closed,
             Self::LegacyAmbiguous => t.err_legacy_ambiguous,
+            Self::IdentityAlreadyLinked => t.err_identity_already_linked,
+            Self::LastIdentity => t.err_last_identity,
+            Self::LinkOtherUser => t.err_link_other_user,
+            Self::LinkExpired => t.err_link_expired,
             Self::Authorize { .. } => t.err_authorize,
             Self::NotFound => t.err_not_found,
             Self::Internal(_) => t.err_internal,
@@ -230,6 +246,8 @@ pub fn routes(state: &AppState) -> impl Endpoint + 'static {
         .at("/account", get(account::account_page))
         .at("/logout", post(account::logout))
         .at("/authorize", get(authorize::authorize))
+        .at("/account/link/:provider", get(link::from_ticket).post(link::start))
+        .at("/account/unlink/:identity_id", post(link::unlink))
         .at("/static/munji.css", get(stylesheet))
         .with(CookieJarManager::with_key(state.secrets.cookie_key.clone()))
         .with(PageLayer { hsts: state.config.public_url.scheme() == "https" })

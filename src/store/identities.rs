@@ -76,3 +76,55 @@ pub async fn email_history(db: &Db, identity_id: Uuid) -> Result<Vec<String>> {
     const SQL: &str = "SELECT email FROM identity_emails WHERE identity_id = $1 ORDER BY replaced_at, id";
     Ok(on_pool!(db, pool => sqlx::query_scalar(SQL).bind(identity_id).fetch_all(pool).await?))
 }
+
+/// Link a new identity to an existing user. A `(provider, uid)` someone already has fails with
+/// `Conflict` on [`PROVIDER_UID_KEY`].
+pub async fn insert_for_user(db: &Db, user_id: Uuid, identity: &NewIdentity<'_>, now: DateTime<Utc>) -> Result<Uuid> {
+    let id = Uuid::new_v4();
+    on_pool!(db, pool => {
+        sqlx::query(INSERT)
+            .bind(id)
+            .bind(user_id)
+            .bind(identity.provider)
+            .bind(identity.uid)
+            .bind(identity.email)
+            .bind(identity.email_verified)
+            .bind(now)
+            .bind(identity.logged_in.then_some(now))
+            .execute(pool)
+            .await?;
+    });
+    Ok(id)
+}
+
+/// What an unlink did.
+#[derive(Debug)]
+pub enum Unlinked {
+    Removed(Identity),
+    /// No such identity of this user.
+    NotFound,
+    /// It is the user's last identity: kept.
+    Last,
+}
+
+/// Remove one of the user's identities unless it is the last. The user's row is locked first
+/// (an `UPDATE`), so two concurrent unlinks cannot together remove the last two.
+pub async fn unlink(db: &Db, user_id: Uuid, identity_id: Uuid, now: DateTime<Utc>) -> Result<Unlinked> {
+    const LOCK: &str = "UPDATE users SET updated_at = $2 WHERE id = $1";
+    const FIND: &str = const_format::concatcp!("SELECT ", COLUMNS, " FROM identities WHERE id = $1 AND user_id = $2");
+    const COUNT: &str = "SELECT COUNT(*) FROM identities WHERE user_id = $1";
+    const DELETE: &str = "DELETE FROM identities WHERE id = $1";
+    on_pool!(db, pool => {
+        let mut tx = pool.begin().await?;
+        sqlx::query(LOCK).bind(user_id).bind(now).execute(&mut *tx).await?;
+        let found: Option<Identity> = sqlx::query_as(FIND).bind(identity_id).bind(user_id).fetch_optional(&mut *tx).await?;
+        let Some(identity) = found else { return Ok(Unlinked::NotFound) };
+        let count: i64 = sqlx::query_scalar(COUNT).bind(user_id).fetch_one(&mut *tx).await?;
+        if count <= 1 {
+            return Ok(Unlinked::Last);
+        }
+        sqlx::query(DELETE).bind(identity_id).execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(Unlinked::Removed(identity))
+    })
+}

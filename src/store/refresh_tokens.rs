@@ -143,11 +143,12 @@ pub async fn revoke_sid(db: &Db, sid: &str, now: DateTime<Utc>) -> Result<()> {
     Ok(())
 }
 
-/// Revoke every token of a user ("sign out everywhere").
-pub async fn revoke_user(db: &Db, user_id: Uuid, now: DateTime<Utc>) -> Result<()> {
-    const SQL: &str = "UPDATE refresh_tokens SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL";
+/// Revoke every token of a user ("sign out everywhere"), except those of `keep_sid`.
+pub async fn revoke_user(db: &Db, user_id: Uuid, keep_sid: Option<&str>, now: DateTime<Utc>) -> Result<()> {
+    const SQL: &str = "UPDATE refresh_tokens SET revoked_at = $2
+                       WHERE user_id = $1 AND revoked_at IS NULL AND ($3 IS NULL OR sid <> $3)";
     on_pool!(db, pool => {
-        sqlx::query(SQL).bind(user_id).bind(now).execute(pool).await?;
+        sqlx::query(SQL).bind(user_id).bind(now).bind(keep_sid).execute(pool).await?;
     });
     Ok(())
 }

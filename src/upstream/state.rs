@@ -28,6 +28,8 @@ const MAX_STATE_LEN: usize = 128;
 pub enum Purpose {
     /// Sign in, then go to `return_to` (a local path).
     Login { return_to: String },
+    /// Link the identity to this user; valid only in the same browser session (`sid`).
+    Link { user_id: uuid::Uuid, sid: String },
 }
 
 /// The server-side half of a flow.

@@ -12,10 +12,10 @@ use munji::{
 };
 use serde_json::{Value, json};
 
-use super::oidc::{REDIRECT_URI, register_web_client, rp_http};
+use super::oidc::{register_web_client, rp_http, tokens_for};
 use crate::helpers::{
     Backend, TestApp,
-    social::{Person, form_value, location},
+    social::{Person, form_value},
 };
 
 crate::on_every_backend!(
@@ -42,25 +42,6 @@ async fn grant(backend: Backend, grace: &str) -> Grant {
 
 fn person() -> Person {
     Person::new(11, "refresh@example.com")
-}
-
-/// The web client's access and refresh tokens for whoever is signed in to `browser`.
-async fn tokens_for(app: &TestApp, browser: &reqwest::Client, secret: &str) -> (String, String) {
-    let query =
-        [("client_id", "web"), ("redirect_uri", REDIRECT_URI), ("response_type", "code"), ("scope", "openid profile")];
-    let resp = browser.get(app.url("/authorize")).query(&query).send().await.unwrap();
-    let code = location(&resp, &app.base_url).query_pairs().find(|(k, _)| k == "code").unwrap().1.into_owned();
-    let issued: Value = rp_http()
-        .post(app.url("/token"))
-        .basic_auth("web", Some(secret))
-        .form(&[("grant_type", "authorization_code"), ("code", code.as_str()), ("redirect_uri", REDIRECT_URI)])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    (issued["access_token"].as_str().unwrap().to_owned(), issued["refresh_token"].as_str().unwrap().to_owned())
 }
 
 impl Grant {

@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use poem::web::Data;
-use poem_openapi::{ApiResponse, Object, OpenApi, payload::Json};
+use poem_openapi::{ApiResponse, Object, OpenApi, param::Path, payload::Json};
 use uuid::Uuid;
 
 use super::{
@@ -11,8 +11,10 @@ use super::{
     security::AccessToken,
 };
 use crate::{
+    identity::link,
     state::AppState,
     store::{identities, users},
+    upstream::Provider,
 };
 
 pub struct MeApi;
@@ -60,6 +62,27 @@ pub enum ListIdentitiesResponse {
     Ok(Json<Identities>),
 }
 
+/// Where to continue a link in a browser.
+#[derive(Object)]
+pub struct LinkStart {
+    /// A munji URL that starts the link in a browser signed in to munji as the same user (it
+    /// asks to sign in first otherwise, and refuses anyone else). Valid once, for 10 minutes.
+    pub authorize_url: String,
+}
+
+#[derive(ApiResponse)]
+pub enum StartLinkResponse {
+    #[oai(status = 200)]
+    Ok(Json<LinkStart>),
+}
+
+#[derive(ApiResponse)]
+pub enum UnlinkResponse {
+    /// Unlinked; the user's other sessions have ended.
+    #[oai(status = 204)]
+    NoContent,
+}
+
 #[OpenApi(tag = "ApiTags::Me")]
 impl MeApi {
     /// The user the token belongs to.
@@ -100,5 +123,48 @@ impl MeApi {
             })
             .collect();
         Ok(ListIdentitiesResponse::Ok(Json(Identities { identities })))
+    }
+
+    /// Start linking another `provider` account; the link finishes in a browser.
+    #[oai(path = "/me/identities/:provider/link", method = "post", operation_id = "start_link")]
+    async fn start_link(
+        &self,
+        token: AccessToken,
+        provider: Path<String>,
+        state: Data<&AppState>,
+    ) -> Result<StartLinkResponse, ApiError> {
+        let user_id = token.user_id(&state).await?;
+        let provider = provider
+            .0
+            .parse::<Provider>()
+            .ok()
+            .filter(|p| state.upstreams.is_enabled(*p))
+            .ok_or_else(|| ApiError::new(ErrorCode::NotFound, "no such provider"))?;
+        let ticket = link::issue_ticket(&state.ephemeral, &state.secrets.link_key, user_id, provider)
+            .await
+            .map_err(|_| ApiError::new(ErrorCode::ServiceUnavailable, "the session store is unreachable"))?;
+        let mut url =
+            state.config.public_url.join(&format!("account/link/{provider}")).map_err(|e| ApiError::internal(&e))?;
+        url.query_pairs_mut().append_pair("ticket", &ticket);
+        Ok(StartLinkResponse::Ok(Json(LinkStart { authorize_url: url.to_string() })))
+    }
+
+    /// Unlink one of the user's identities; never the last one.
+    #[oai(path = "/me/identities/:identity_id", method = "delete", operation_id = "unlink_identity")]
+    async fn unlink(
+        &self,
+        token: AccessToken,
+        identity_id: Path<Uuid>,
+        state: Data<&AppState>,
+    ) -> Result<UnlinkResponse, ApiError> {
+        let (user_id, claims) = token.user(&state).await?;
+        let keep = claims.sid.unwrap_or_default();
+        match crate::http::pages::link::unlink_identity(&state, user_id, identity_id.0, &keep).await? {
+            identities::Unlinked::Removed(_) => Ok(UnlinkResponse::NoContent),
+            identities::Unlinked::NotFound => Err(ApiError::new(ErrorCode::NotFound, "no such identity of this user")),
+            identities::Unlinked::Last => {
+                Err(ApiError::new(ErrorCode::LastIdentity, "the last identity cannot be unlinked"))
+            }
+        }
     }
 }

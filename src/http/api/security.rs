@@ -27,12 +27,16 @@ impl AccessToken {
         })
     }
 
-    /// The user a user token belongs to; service tokens are refused.
-    pub async fn user_id(&self, state: &AppState) -> Result<uuid::Uuid, ApiError> {
+    /// The user a user token belongs to, with the token's claims; service tokens are refused.
+    pub async fn user(&self, state: &AppState) -> Result<(uuid::Uuid, AccessClaims), ApiError> {
         let claims = self.claims(state).await?;
         match (claims.is_user(), claims.sub.parse()) {
-            (true, Ok(id)) => Ok(id),
+            (true, Ok(id)) => Ok((id, claims)),
             _ => Err(ApiError::new(ErrorCode::Forbidden, "this route needs a user's token")),
         }
+    }
+
+    pub async fn user_id(&self, state: &AppState) -> Result<uuid::Uuid, ApiError> {
+        Ok(self.user(state).await?.0)
     }
 }

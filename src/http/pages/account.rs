@@ -34,6 +34,7 @@ pub async fn account_page(jar: &CookieJar, lang: Lang, state: Data<&AppState>) -
         .await?
         .into_iter()
         .map(|i| views::IdentityRow {
+            id: i.id.to_string(),
             provider_name: i.provider.parse::<Provider>().map_or("?", Provider::display_name),
             provider_id: i.provider,
             email: i.email,
@@ -49,6 +50,7 @@ pub async fn account_page(jar: &CookieJar, lang: Lang, state: Data<&AppState>) -
         email: user.email,
         created_at: time(user.created_at),
         identities,
+        link_providers: state.upstreams.enabled().into_iter().map(|p| (p.as_str(), p.display_name())).collect(),
     }))
 }
 
@@ -77,8 +79,8 @@ pub async fn logout(
     let everywhere = query.all.as_deref() == Some("1");
     if let Some(current) = session::current(&state, &cookies).await? {
         if everywhere {
-            crate::session::end_all(&state.ephemeral, current.user_id, state.config.refresh_token_ttl.0).await?;
-            refresh_tokens::revoke_user(&state.db, current.user_id, chrono::Utc::now()).await?;
+            crate::session::end_all(&state.ephemeral, current.user_id, None, state.config.refresh_token_ttl.0).await?;
+            refresh_tokens::revoke_user(&state.db, current.user_id, None, chrono::Utc::now()).await?;
         }
         audit::record(&state.db, Some(current.user_id), AuditEvent::Logout { everywhere }).await?;
     }

@@ -54,12 +54,15 @@ pub async fn callback(
             tracing::warn!(reason = %e, "callback state refused");
             count("bad_state");
         })?;
-    let Purpose::Login { return_to } = flow.purpose;
+    let retry_href = match &flow.purpose {
+        Purpose::Login { return_to } => start_href(provider, return_to, false),
+        Purpose::Link { .. } => "/account".to_owned(),
+    };
 
     if let Some(error) = query.error.as_deref() {
         if error == "access_denied" {
             count("cancelled");
-            return Ok(cancelled_page(lang, provider, &return_to));
+            return Ok(cancelled_page(lang, retry_href));
         }
         count("upstream_error");
         state.metrics.upstream_errors.with_label_values(&[provider.as_str(), "error_response"]).inc();
@@ -78,6 +81,10 @@ pub async fn callback(
         count("upstream_error");
         PageError::Upstream(e)
     })?;
+    let return_to = match flow.purpose {
+        Purpose::Login { return_to } => return_to,
+        Purpose::Link { user_id, sid } => return super::link::finish(&state, &cookies, user_id, &sid, &profile).await,
+    };
 
     if missing_required(&state, &profile) {
         count("consent_required");
@@ -95,7 +102,7 @@ pub async fn callback(
             state.metrics.legacy_backfills.with_label_values(&[provider.as_str()]).inc();
             audit::record(&state.db, Some(user.id), AuditEvent::LegacyBackfill { provider, identity_id }).await?;
             // Whoever held a session of this account before it was claimed loses it.
-            crate::session::end_all(&state.ephemeral, user.id, state.config.refresh_token_ttl.0).await?;
+            crate::session::end_all(&state.ephemeral, user.id, None, state.config.refresh_token_ttl.0).await?;
             signed_in(&state, &cookies, &user, AuditEvent::Login { provider }, &return_to).await
         }
         Resolution::LegacyAmbiguous => {
@@ -142,14 +149,14 @@ pub(super) async fn signed_in(
     Ok(Redirect::see_other(return_to).into_response())
 }
 
-fn cancelled_page(lang: Lang, provider: Provider, return_to: &str) -> Response {
+fn cancelled_page(lang: Lang, retry_href: String) -> Response {
     let t = lang.messages();
     render(&views::ErrorView {
         t,
         title: t.cancelled_title,
         message: t.cancelled_lead,
         code: None,
-        retry_href: start_href(provider, return_to, false),
+        retry_href,
         retry_label: t.try_again,
         request_id: RequestId::current(),
     })

@@ -14,7 +14,7 @@ use crate::{
     i18n::Lang,
     state::AppState,
     upstream::{
-        AuthRequest,
+        AuthRequest, Provider,
         state::{FlowRecord, Purpose},
     },
 };
@@ -60,21 +60,29 @@ pub async fn start(
 ) -> Result<Redirect, PageError> {
     let provider = enabled_provider(&state, &provider)?;
     let cookies = Cookies::new(jar, &state);
+    let purpose = Purpose::Login { return_to: local_return_to(query.return_to.as_deref()) };
+    begin_flow(&state, &cookies, provider, purpose, query.reconsent.is_some()).await
+}
+
+/// Store a flow's state record (bound to this browser) and send the browser to the provider.
+pub(super) async fn begin_flow(
+    state: &AppState,
+    cookies: &Cookies<'_>,
+    provider: Provider,
+    purpose: Purpose,
+    reconsent: bool,
+) -> Result<Redirect, PageError> {
     let record = FlowRecord {
         provider,
-        purpose: Purpose::Login { return_to: local_return_to(query.return_to.as_deref()) },
+        purpose,
         // 32 random bytes make a 43-character verifier, as RFC 7636 §4.1 asks.
         pkce_verifier: crypto::random_token(32),
         nonce: crypto::random_token(24),
         browser: crypto::sha256_hex(&cookies.ensure_browser()),
     };
     let state_param = state.secrets.state.begin(&state.ephemeral, &record).await?;
-    let request = AuthRequest {
-        state: &state_param,
-        nonce: &record.nonce,
-        pkce_verifier: &record.pkce_verifier,
-        reconsent: query.reconsent.is_some(),
-    };
+    let request =
+        AuthRequest { state: &state_param, nonce: &record.nonce, pkce_verifier: &record.pkce_verifier, reconsent };
     let url = state.upstreams.authorize_url(provider, &request).await.map_err(|e| {
         state.metrics.upstream_errors.with_label_values(&[provider.as_str(), e.kind()]).inc();
         PageError::Upstream(e)

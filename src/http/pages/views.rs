@@ -40,6 +40,7 @@ pub struct ConsentRequiredView {
 }
 
 pub struct IdentityRow {
+    pub id: String,
     pub provider_id: String,
     pub provider_name: &'static str,
     pub email: Option<String>,
@@ -57,6 +58,8 @@ pub struct AccountView {
     pub email: Option<String>,
     pub created_at: String,
     pub identities: Vec<IdentityRow>,
+    /// Providers that can be linked: `(id, brand name)`.
+    pub link_providers: Vec<(&'static str, &'static str)>,
 }
 
 #[derive(Template)]

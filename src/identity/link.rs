@@ -1,0 +1,106 @@
+//! Linking another provider's identity to a signed-in user (DESIGN §2 rule 4), and the tickets
+//! that let an app start a link in a browser. No HTTP here.
+//!
+//! The link intent itself is the callback's state record (`upstream::state`, purpose `Link`),
+//! bound to the user, the browser and its session. A ticket is what `POST
+//! /api/v1/me/identities/{provider}/link` hands out: a signed, single-use, 10-minute promise that
+//! whoever opens it *as the same user* may start that link (it does nothing for anyone else).
+
+use std::time::Duration;
+
+use chrono::Utc;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::IdentityError;
+use crate::{
+    crypto,
+    ephemeral::{Ephemeral, EphemeralError},
+    store::{
+        Db,
+        identities::{self, NewIdentity, PROVIDER_UID_KEY},
+    },
+    upstream::{Provider, UpstreamProfile},
+};
+
+/// How long a link ticket can wait to be opened.
+pub const TICKET_TTL: Duration = Duration::from_secs(600);
+
+/// What linking a verified profile to a user did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Linked {
+    /// A new identity of the user.
+    New(Uuid),
+    /// The user had it already: nothing to do.
+    AlreadyYours,
+    /// Another user has it: refused (`IDENTITY_ALREADY_LINKED`).
+    OwnedByOther,
+}
+
+/// Link `profile` to `user_id`, unless another user has that `(provider, uid)`.
+pub async fn link(db: &Db, user_id: Uuid, profile: &UpstreamProfile) -> Result<Linked, IdentityError> {
+    let owner = |identity: Option<identities::Identity>| match identity {
+        Some(i) if i.user_id == user_id => Linked::AlreadyYours,
+        Some(_) => Linked::OwnedByOther,
+        None => Linked::OwnedByOther,
+    };
+    let existing = identities::find_by_provider_uid(db, profile.provider.as_str(), &profile.uid).await?;
+    if existing.is_some() {
+        return Ok(owner(existing));
+    }
+    let new = NewIdentity {
+        provider: profile.provider.as_str(),
+        uid: &profile.uid,
+        email: profile.email.as_deref(),
+        email_verified: profile.email_verified,
+        logged_in: false,
+    };
+    match identities::insert_for_user(db, user_id, &new, Utc::now()).await {
+        Ok(id) => Ok(Linked::New(id)),
+        // Linked by someone (perhaps this user) between the look-up and the insert.
+        Err(e) if e.on_constraint(PROVIDER_UID_KEY) => {
+            Ok(owner(identities::find_by_provider_uid(db, profile.provider.as_str(), &profile.uid).await?))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct Ticket {
+    user_id: Uuid,
+    provider: Provider,
+}
+
+fn ticket_key(id: &str) -> String {
+    format!("link_ticket:{id}")
+}
+
+/// A ticket for `user_id` to link `provider`: `{id}.{signature}`.
+pub async fn issue_ticket(
+    store: &Ephemeral,
+    key: &[u8],
+    user_id: Uuid,
+    provider: Provider,
+) -> Result<String, EphemeralError> {
+    let id = crypto::random_token(24);
+    let value = serde_json::to_vec(&Ticket { user_id, provider }).unwrap_or_default();
+    store.put(&ticket_key(&id), &value, TICKET_TTL).await?;
+    Ok(format!("{id}.{}", crypto::sign(key, &id)))
+}
+
+/// Take a ticket (one use): the user it was issued to, if it is genuine, live and for
+/// `provider`.
+pub async fn take_ticket(
+    store: &Ephemeral,
+    key: &[u8],
+    ticket: &str,
+    provider: Provider,
+) -> Result<Option<Uuid>, EphemeralError> {
+    let Some((id, signature)) = ticket.split_once('.') else { return Ok(None) };
+    if ticket.len() > 128 || !crypto::verify(key, id, signature) {
+        return Ok(None);
+    }
+    let Some(value) = store.take(&ticket_key(id)).await? else { return Ok(None) };
+    let ticket: Option<Ticket> = serde_json::from_slice(&value).ok();
+    Ok(ticket.filter(|t| t.provider == provider).map(|t| t.user_id))
+}
