@@ -19,6 +19,7 @@ pub enum AuditEvent<'a> {
     Link { provider: Provider, identity_id: Uuid },
     LinkRefused { provider: Provider, reason: &'a str },
     Unlink { provider: Provider, identity_id: Uuid },
+    GmailConnect { connection_id: Uuid, gmail_address: &'a str },
     Logout { everywhere: bool },
 }
 
@@ -32,6 +33,7 @@ impl AuditEvent<'_> {
             Self::Link { .. } => "link",
             Self::LinkRefused { .. } => "link_refused",
             Self::Unlink { .. } => "unlink",
+            Self::GmailConnect { .. } => "gmail_connect",
             Self::Logout { .. } => "logout",
         }
     }
@@ -45,6 +47,9 @@ impl AuditEvent<'_> {
             | Self::Link { provider, identity_id }
             | Self::Unlink { provider, identity_id } => json!({"provider": provider, "identity_id": identity_id}),
             Self::LinkRefused { provider, reason } => json!({"provider": provider, "reason": reason}),
+            Self::GmailConnect { connection_id, gmail_address } => {
+                json!({"connection_id": connection_id, "gmail_address": gmail_address})
+            }
             Self::Logout { everywhere } => json!({"everywhere": everywhere}),
         }
     }

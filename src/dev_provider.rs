@@ -38,11 +38,16 @@ pub struct DevProvider {
     /// Seals codes and access tokens.
     key: [u8; 32],
     google: google::Keys,
+    /// Tokens revoked at Google's revocation endpoint. The imitation's own memory (it is a
+    /// test double, one per process); munji keeps nothing like this in memory.
+    revoked: std::sync::Mutex<std::collections::HashSet<String>>,
+    /// How many refresh grants Google's token endpoint answered (tests count upstream refreshes).
+    pub google_refreshes: std::sync::atomic::AtomicU64,
 }
 
 /// The person chosen on the form: what the imitation will say about them.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-struct Person {
+pub(crate) struct Person {
     uid: String,
     email: String,
     email_verified: bool,
@@ -66,6 +71,10 @@ struct CodeClaims {
     code_challenge: Option<String>,
     nonce: Option<String>,
     person: Person,
+    /// What Google would report as granted (space-separated), Google only.
+    granted: Option<String>,
+    /// `access_type=offline`: a refresh token comes with the tokens.
+    offline: bool,
     exp: i64,
 }
 
@@ -84,6 +93,8 @@ impl DevProvider {
             base: base.as_str().trim_end_matches('/').to_owned(),
             key: seal_key,
             google: google::Keys::load()?,
+            revoked: std::sync::Mutex::default(),
+            google_refreshes: std::sync::atomic::AtomicU64::new(0),
         }))
     }
 
@@ -106,6 +117,16 @@ impl DevProvider {
         serde_json::from_slice(&URL_SAFE_NO_PAD.decode(body).ok()?).ok()
     }
 
+    fn is_revoked(&self, token: &str) -> bool {
+        self.revoked.lock().map(|set| set.contains(token)).unwrap_or(false)
+    }
+
+    fn revoke(&self, token: &str) {
+        if let Ok(mut set) = self.revoked.lock() {
+            set.insert(token.to_owned());
+        }
+    }
+
     fn access_token(&self, provider: Provider, person: &Person) -> String {
         let exp = Utc::now().timestamp() + ACCESS_TOKEN_TTL.as_secs() as i64;
         self.seal(&AccessClaims { provider, person: person.clone(), exp })
@@ -114,6 +135,9 @@ impl DevProvider {
     /// The person behind a `Bearer` access token of `provider`, if it is one of ours and live.
     fn bearer(&self, req: &Request, provider: Provider) -> Option<Person> {
         let token = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?.strip_prefix("Bearer ")?;
+        if self.is_revoked(token.trim()) {
+            return None;
+        }
         let claims: AccessClaims = self.unseal(token.trim())?;
         (claims.provider == provider && claims.exp > Utc::now().timestamp()).then_some(claims.person)
     }
@@ -185,6 +209,8 @@ struct AuthorizeParams {
     nonce: Option<String>,
     code_challenge: Option<String>,
     code_challenge_method: Option<String>,
+    scope: Option<String>,
+    access_type: Option<String>,
 }
 
 #[derive(Template)]
@@ -197,6 +223,8 @@ struct DevProviderView {
     uid: String,
     email: String,
     name: String,
+    /// The request asks for `gmail.send`: offer to refuse it (granular consent).
+    asks_gmail: bool,
 }
 
 /// `GET …/authorize`: the form that picks the person.
@@ -215,6 +243,8 @@ fn authorize_form(
         ("nonce", &params.nonce),
         ("code_challenge", &params.code_challenge),
         ("code_challenge_method", &params.code_challenge_method),
+        ("scope", &params.scope),
+        ("access_type", &params.access_type),
     ]
     .into_iter()
     .filter_map(|(name, value)| value.clone().map(|v| (name, v)))
@@ -228,6 +258,7 @@ fn authorize_form(
         uid: uid.to_owned(),
         email: "dev.user@example.com".to_owned(),
         name: "Dev User".to_owned(),
+        asks_gmail: params.scope.as_deref().is_some_and(|s| s.split(' ').any(|s| s == crate::upstream::GMAIL_SEND)),
     };
     match view.render() {
         Ok(html) => Html(html).into_response(),
@@ -246,6 +277,8 @@ struct Decision {
     email_verified: Option<String>,
     consent_email: Option<String>,
     name: Option<String>,
+    /// Unticked: the person grants everything but `gmail.send` (granular consent).
+    grant_gmail: Option<String>,
 }
 
 /// `POST …/authorize`: back to the client with a code (or `access_denied`).
@@ -281,6 +314,12 @@ fn authorize_decision(Form(form): Form<Decision>, provider: Data<&Provider>, dev
                 redirect_uri: redirect_uri.to_string(),
                 code_challenge: form.params.code_challenge.clone(),
                 nonce: form.params.nonce.clone(),
+                granted: form
+                    .params
+                    .scope
+                    .as_deref()
+                    .map(|scope| google::granted_scopes(scope, form.grant_gmail.is_some())),
+                offline: form.params.access_type.as_deref() == Some("offline"),
                 person,
                 exp: Utc::now().timestamp() + CODE_TTL.as_secs() as i64,
             });
@@ -298,6 +337,7 @@ fn authorize_decision(Form(form): Form<Decision>, provider: Data<&Provider>, dev
 struct TokenRequest {
     grant_type: Option<String>,
     code: Option<String>,
+    refresh_token: Option<String>,
     redirect_uri: Option<String>,
     client_id: Option<String>,
     code_verifier: Option<String>,
@@ -345,6 +385,7 @@ async fn token_request(req: &Request, body: poem::Body) -> TokenRequest {
     TokenRequest {
         grant_type: from_body.grant_type.or(from_query.grant_type),
         code: from_body.code.or(from_query.code),
+        refresh_token: from_body.refresh_token.or(from_query.refresh_token),
         redirect_uri: from_body.redirect_uri.or(from_query.redirect_uri),
         client_id: from_body.client_id.or(from_query.client_id),
         code_verifier: from_body.code_verifier.or(from_query.code_verifier),

@@ -19,6 +19,7 @@ pub mod config;
 pub mod crypto;
 pub mod dev_provider;
 pub mod ephemeral;
+pub mod gmail;
 pub mod http;
 pub mod i18n;
 pub mod identity;

@@ -13,6 +13,7 @@ use secrecy::ExposeSecret as _;
 use crate::{
     config::Config,
     ephemeral::Ephemeral,
+    gmail::vault::Vault,
     http,
     metrics::Metrics,
     oidc::{
@@ -113,7 +114,19 @@ async fn connect(mut config: Config) -> anyhow::Result<AppState> {
     let secrets = Secrets::derive(secret.expose());
     let tokens = token_service(&config, &db).await?;
     let clients = ClientCache::default();
-    Ok(AppState::new(Inner { config, db, ephemeral, metrics, upstreams, secrets, dev_provider, tokens, clients }))
+    let vault = Vault::from_config(&config);
+    Ok(AppState::new(Inner {
+        config,
+        db,
+        ephemeral,
+        metrics,
+        upstreams,
+        secrets,
+        dev_provider,
+        tokens,
+        clients,
+        vault,
+    }))
 }
 
 /// The signing key ring (made on first start) and the token service on top of it.

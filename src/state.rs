@@ -9,6 +9,7 @@ use crate::{
     crypto,
     dev_provider::DevProvider,
     ephemeral::Ephemeral,
+    gmail::vault::Vault,
     metrics::Metrics,
     oidc::{clients::ClientCache, tokens::Tokens},
     store::Db,
@@ -36,6 +37,8 @@ pub struct Inner {
     pub tokens: Tokens,
     /// OIDC clients, cached for 30 s.
     pub clients: ClientCache,
+    /// Seals Gmail tokens at rest.
+    pub vault: Vault,
 }
 
 /// One key per purpose, each derived from `secret_key`, so no two purposes share a key.

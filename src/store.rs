@@ -9,6 +9,7 @@
 pub mod audit;
 pub mod clients;
 mod error;
+pub mod gmail;
 pub mod identities;
 pub mod keys;
 pub mod legacy;

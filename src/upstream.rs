@@ -152,6 +152,28 @@ pub struct AuthRequest<'a> {
     /// Ask again for what the user declined (Google `prompt=consent`, Naver
     /// `auth_type=reprompt`, Kakao `scope=account_email`).
     pub reconsent: bool,
+    /// Google only: ask for `gmail.send` with offline access (a Gmail connection).
+    pub gmail: bool,
+}
+
+/// The scope that lets a token send mail and nothing else.
+pub const GMAIL_SEND: &str = "https://www.googleapis.com/auth/gmail.send";
+
+/// What a Gmail connection's authorization yields.
+pub struct GmailGrant {
+    pub gmail_address: String,
+    pub access_token: String,
+    pub refresh_token: Option<String>,
+    pub expires_in: Duration,
+    /// What Google actually granted (the user may grant less than was asked).
+    pub scopes: Vec<String>,
+}
+
+impl std::fmt::Debug for GmailGrant {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Tokens never reach logs.
+        f.debug_struct("GmailGrant").field("gmail_address", &self.gmail_address).field("scopes", &self.scopes).finish()
+    }
 }
 
 /// What the callback brings back and the flow kept: enough to redeem the code.
@@ -240,6 +262,12 @@ impl Upstreams {
             }
             Provider::Naver | Provider::Kakao => self.oauth(provider)?.sign_in(&self.http, grant).await,
         }
+    }
+
+    /// Redeem the code of a Gmail connection (Google).
+    pub async fn connect_gmail(&self, grant: &Grant<'_>) -> Result<GmailGrant, UpstreamError> {
+        let google = self.google.as_ref().ok_or(UpstreamError::NotConfigured)?;
+        google.connect_gmail(&self.http, grant.code, grant.pkce_verifier, grant.nonce).await
     }
 
     fn oauth(&self, provider: Provider) -> Result<&OAuthProvider, UpstreamError> {

@@ -1,10 +1,12 @@
 //! `munji keys list | rotate`.
 
+use anyhow::Context as _;
 use chrono::Utc;
 use clap::Subcommand;
 
 use crate::{
     config::Config,
+    gmail::vault::Vault,
     startup,
     store::{self, Db},
 };
@@ -15,9 +17,19 @@ pub enum KeysCommand {
     List,
     /// Make a new current key; the old ones keep verifying until their tokens expire.
     Rotate,
+    /// Re-encrypt every Gmail token under the first of `encryption_keys` (keep the old key
+    /// configured until this has run).
+    RotateEncryption,
 }
 
 pub async fn run(config: &Config, db: &Db, command: KeysCommand) -> anyhow::Result<()> {
+    if let KeysCommand::RotateEncryption = command {
+        let vault = Vault::from_config(config);
+        let kid = vault.current_kid().context("config key `encryption_keys` is empty")?.to_owned();
+        let changed = crate::gmail::connect::reseal_all(db, &vault).await?;
+        println!("re-encrypted {changed} Gmail connection(s) under key {kid}");
+        return Ok(());
+    }
     let tokens = startup::token_service(config, db).await?;
     match command {
         KeysCommand::List => {
@@ -33,6 +45,7 @@ pub async fn run(config: &Config, db: &Db, command: KeysCommand) -> anyhow::Resu
                 println!("{}\t{}\tcreated {}\t{status}", key.kid, key.alg, key.created_at);
             }
         }
+        KeysCommand::RotateEncryption => {}
         KeysCommand::Rotate => {
             let kid = tokens.keys().rotate_in(true).await?;
             println!("new signing key {kid}: published now, used for signing within 60 s");

@@ -40,6 +40,8 @@ pub(super) fn routes() -> Route {
         .at("/authorize", get(authorize_form).post(authorize_decision))
         .at("/token", post(token))
         .at("/userinfo", get(userinfo))
+        .at("/revoke", post(revoke))
+        .at("/_stats", get(stats))
 }
 
 #[handler]
@@ -68,9 +70,51 @@ fn jwks(dev: Data<&Arc<DevProvider>>) -> Json<Value> {
     Json(json!({ "keys": [dev.google.jwk] }))
 }
 
+/// The scopes Google reports as granted for a requested `scope` (full URLs for the Google
+/// APIs, as its token endpoint writes them); `gmail.send` only if the person granted it.
+pub(super) fn granted_scopes(requested: &str, grant_gmail: bool) -> String {
+    let mut granted = vec!["openid"];
+    for scope in requested.split(' ') {
+        match scope {
+            "email" => granted.push("https://www.googleapis.com/auth/userinfo.email"),
+            "profile" => granted.push("https://www.googleapis.com/auth/userinfo.profile"),
+            crate::upstream::GMAIL_SEND if grant_gmail => granted.push(crate::upstream::GMAIL_SEND),
+            _ => {}
+        }
+    }
+    granted.join(" ")
+}
+
+/// A refresh token of the imitation: the person and what was granted, sealed.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct RefreshClaims {
+    person: super::Person,
+    granted: String,
+    nonce: String,
+}
+
+/// `grant_type=refresh_token`: a new access token, no new refresh token (as Google does).
+fn refresh(dev: &DevProvider, presented: Option<&str>) -> Response {
+    let presented = presented.unwrap_or_default();
+    let Some(claims) = dev.unseal::<RefreshClaims>(presented).filter(|_| !dev.is_revoked(presented)) else {
+        return error(StatusCode::BAD_REQUEST, "invalid_grant", "Token has been expired or revoked.");
+    };
+    dev.google_refreshes.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    Json(json!({
+        "access_token": dev.access_token(Provider::Google, &claims.person),
+        "expires_in": 3599,
+        "token_type": "Bearer",
+        "scope": claims.granted,
+    }))
+    .into_response()
+}
+
 #[handler]
 async fn token(req: &Request, body: poem::Body, dev: Data<&Arc<DevProvider>>) -> Response {
     let request = token_request(req, body).await;
+    if request.grant_type.as_deref() == Some("refresh_token") {
+        return refresh(&dev, request.refresh_token.as_deref());
+    }
     let claims = match redeem(&dev, Provider::Google, &request) {
         Ok(claims) => claims,
         Err(TokenError::UnsupportedGrant) => {
@@ -103,14 +147,19 @@ async fn token(req: &Request, body: poem::Body, dev: Data<&Arc<DevProvider>>) ->
         Ok(token) => token,
         Err(_) => return StatusCode::INTERNAL_SERVER_ERROR.into_response(),
     };
-    Json(json!({
+    let granted = claims.granted.clone().unwrap_or_else(|| granted_scopes("openid email profile", false));
+    let mut body = json!({
         "access_token": dev.access_token(Provider::Google, person),
         "expires_in": 3599,
         "token_type": "Bearer",
-        "scope": "openid https://www.googleapis.com/auth/userinfo.email https://www.googleapis.com/auth/userinfo.profile",
+        "scope": granted,
         "id_token": id_token,
-    }))
-    .into_response()
+    });
+    if claims.offline {
+        let refresh = RefreshClaims { person: person.clone(), granted, nonce: crate::crypto::random_token(8) };
+        body["refresh_token"] = json!(dev.seal(&refresh));
+    }
+    Json(body).into_response()
 }
 
 #[handler]
@@ -127,6 +176,29 @@ fn userinfo(req: &Request, dev: Data<&Arc<DevProvider>>) -> Response {
         body["name"] = json!(person.name);
     }
     Json(body).into_response()
+}
+
+/// `POST /revoke` (`token=` in the form or the query): 200, and the token stops working.
+#[handler]
+async fn revoke(req: &Request, body: poem::Body, dev: Data<&Arc<DevProvider>>) -> Response {
+    let bytes = body.into_vec().await.unwrap_or_default();
+    let from_body = url::form_urlencoded::parse(&bytes).find(|(k, _)| k == "token").map(|(_, v)| v.into_owned());
+    let from_query = req.uri().query().and_then(|q| {
+        url::form_urlencoded::parse(q.as_bytes()).find(|(k, _)| k == "token").map(|(_, v)| v.into_owned())
+    });
+    match from_body.or(from_query) {
+        Some(revoked) => {
+            dev.revoke(&revoked);
+            StatusCode::OK.into_response()
+        }
+        None => error(StatusCode::BAD_REQUEST, "invalid_request", "token is missing"),
+    }
+}
+
+/// How many refresh grants the imitation answered (what tests count).
+#[handler]
+fn stats(dev: Data<&Arc<DevProvider>>) -> Json<Value> {
+    Json(json!({ "refreshes": dev.google_refreshes.load(std::sync::atomic::Ordering::SeqCst) }))
 }
 
 fn error(status: StatusCode, code: &str, description: &str) -> Response {

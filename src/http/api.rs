@@ -6,6 +6,7 @@
 //! ([`error::ApiError`]) is shared by all of them.
 
 pub mod error;
+mod gmail;
 mod me;
 mod security;
 mod verify;
@@ -13,7 +14,7 @@ mod verify;
 use poem_openapi::{OpenApiService, Tags};
 
 /// The tuple of every API struct.
-pub type Apis = (me::MeApi, verify::VerifyApi);
+pub type Apis = (me::MeApi, gmail::GmailApi, verify::VerifyApi);
 
 /// Groups of operations in the document.
 #[derive(Tags)]
@@ -27,7 +28,7 @@ pub enum ApiTags {
 /// The `/api/v1` service. The document does not depend on configuration: its only server entry
 /// is the relative `/api/v1`, so the committed copy equals the served one byte for byte.
 pub fn service() -> OpenApiService<Apis, ()> {
-    OpenApiService::new((me::MeApi, verify::VerifyApi), "munji", env!("CARGO_PKG_VERSION"))
+    OpenApiService::new((me::MeApi, gmail::GmailApi, verify::VerifyApi), "munji", env!("CARGO_PKG_VERSION"))
         .summary("munji identity provider API")
         .description(
             "The JSON API of munji. Errors have the shape \

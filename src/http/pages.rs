@@ -7,6 +7,7 @@
 mod account;
 mod authorize;
 mod callback;
+mod gmail;
 pub mod link;
 mod login;
 mod signup;
@@ -248,6 +249,7 @@ pub fn routes(state: &AppState) -> impl Endpoint + 'static {
         .at("/authorize", get(authorize::authorize))
         .at("/account/link/:provider", get(link::from_ticket).post(link::start))
         .at("/account/unlink/:identity_id", post(link::unlink))
+        .at("/account/gmail/connect", post(gmail::connect))
         .at("/static/munji.css", get(stylesheet))
         .with(CookieJarManager::with_key(state.secrets.cookie_key.clone()))
         .with(PageLayer { hsts: state.config.public_url.scheme() == "https" })

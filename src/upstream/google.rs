@@ -16,7 +16,9 @@ use openidconnect::{
 use tokio::sync::RwLock;
 use url::Url;
 
-use super::{AuthRequest, Credentials, Provider, UpstreamError, UpstreamProfile, expose, non_empty};
+use super::{
+    AuthRequest, Credentials, GMAIL_SEND, GmailGrant, Provider, UpstreamError, UpstreamProfile, expose, non_empty,
+};
 use crate::config::ProviderConfig;
 
 /// How long a fetched discovery document (with its keys) is trusted.
@@ -95,10 +97,20 @@ impl Google {
                 move || Nonce::new(nonce),
             )
             .add_scope(Scope::new("email".into()))
-            .add_scope(Scope::new("profile".into()))
             .set_pkce_challenge(PkceCodeChallenge::from_code_verifier_sha256(&verifier));
-        if request.reconsent {
-            builder = builder.add_extra_param("prompt", "consent");
+        if request.gmail {
+            // DESIGN §10 / providers.md §2: the Gmail address, send-only mail, a refresh token
+            // (offline access, re-consent so one comes back), and the scopes granted before.
+            builder = builder
+                .add_scope(Scope::new(GMAIL_SEND.into()))
+                .add_extra_param("access_type", "offline")
+                .add_extra_param("prompt", "consent")
+                .add_extra_param("include_granted_scopes", "true");
+        } else {
+            builder = builder.add_scope(Scope::new("profile".into()));
+            if request.reconsent {
+                builder = builder.add_extra_param("prompt", "consent");
+            }
         }
         Ok(builder.url().0)
     }
@@ -110,6 +122,41 @@ impl Google {
         pkce_verifier: &str,
         nonce: &str,
     ) -> Result<UpstreamProfile, UpstreamError> {
+        let (_, claims) = self.exchange(http, code, pkce_verifier, nonce).await?;
+        Ok(profile_of(&claims))
+    }
+
+    /// Redeem a Gmail connection's code: the tokens (with the refresh token, when Google sent
+    /// one) and the scopes Google actually granted, and the Gmail address from the ID token.
+    pub(super) async fn connect_gmail(
+        &self,
+        http: &reqwest::Client,
+        code: &str,
+        pkce_verifier: &str,
+        nonce: &str,
+    ) -> Result<GmailGrant, UpstreamError> {
+        use openidconnect::OAuth2TokenResponse as _;
+        let (token, claims) = self.exchange(http, code, pkce_verifier, nonce).await?;
+        let profile = profile_of(&claims);
+        Ok(GmailGrant {
+            gmail_address: profile
+                .email
+                .ok_or_else(|| UpstreamError::BadResponse("no e-mail in the ID token".into()))?,
+            access_token: token.access_token().secret().clone(),
+            refresh_token: token.refresh_token().map(|t| t.secret().clone()),
+            expires_in: token.expires_in().unwrap_or(std::time::Duration::from_secs(3600)),
+            scopes: token.scopes().map(|s| s.iter().map(|s| s.as_str().to_owned()).collect()).unwrap_or_default(),
+        })
+    }
+
+    /// The token request and the ID token's checks.
+    async fn exchange(
+        &self,
+        http: &reqwest::Client,
+        code: &str,
+        pkce_verifier: &str,
+        nonce: &str,
+    ) -> Result<(CoreTokenResponse, CoreIdTokenClaims), UpstreamError> {
         let client = self.client(self.metadata(http, false).await?);
         let token: CoreTokenResponse = client
             .exchange_code(AuthorizationCode::new(code.to_owned()))
@@ -145,13 +192,7 @@ impl Google {
         }
         .map_err(|e| UpstreamError::BadIdToken(e.to_string()))?;
         self.check_issuer(claims.issuer().as_str())?;
-        Ok(UpstreamProfile {
-            provider: Provider::Google,
-            uid: claims.subject().as_str().to_owned(),
-            email: non_empty(claims.email().map(|e| e.as_str().to_owned())),
-            email_verified: claims.email_verified() == Some(true),
-            name: non_empty(claims.name().and_then(|n| n.get(None)).map(|n| n.as_str().to_owned())),
-        })
+        Ok((token, claims))
     }
 
     /// Google issues `https://accounts.google.com` or `accounts.google.com`: accept the
@@ -164,5 +205,15 @@ impl Google {
         } else {
             Err(UpstreamError::BadIdToken(format!("unexpected issuer {iss:?}")))
         }
+    }
+}
+
+fn profile_of(claims: &CoreIdTokenClaims) -> UpstreamProfile {
+    UpstreamProfile {
+        provider: Provider::Google,
+        uid: claims.subject().as_str().to_owned(),
+        email: non_empty(claims.email().map(|e| e.as_str().to_owned())),
+        email_verified: claims.email_verified() == Some(true),
+        name: non_empty(claims.name().and_then(|n| n.get(None)).map(|n| n.as_str().to_owned())),
     }
 }

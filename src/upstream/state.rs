@@ -30,6 +30,8 @@ pub enum Purpose {
     Login { return_to: String },
     /// Link the identity to this user; valid only in the same browser session (`sid`).
     Link { user_id: uuid::Uuid, sid: String },
+    /// Connect a Gmail account (Google) for this user, in the same browser session.
+    GmailConnect { user_id: uuid::Uuid, sid: String },
 }
 
 /// The server-side half of a flow.

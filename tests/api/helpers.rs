@@ -19,6 +19,8 @@ pub mod social;
 use databases::{RedisPrefix, TestDatabase};
 
 pub const SECRET_KEY: &str = "dGVzdC1zZWNyZXQta2V5LW9mLWF0LWxlYXN0LTMyLWJ5dGVz";
+/// 32 bytes, base64: the Gmail token key of every test app (`test1`).
+pub const ENCRYPTION_KEY: &str = "ZW5jcnlwdGlvbi1rZXktb2YtZXhhY3RseS0zMi1ieXQ=";
 
 /// The store combination a test runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -155,6 +157,7 @@ impl TestAppBuilder {
             ("MUNJI_PUBLIC_URL".to_owned(), base_url.clone()),
             ("MUNJI_BIND".to_owned(), addr.to_string()),
             ("MUNJI_DATABASE_URL".to_owned(), database.url.clone()),
+            ("MUNJI_ENCRYPTION_KEYS".to_owned(), format!("test1:{ENCRYPTION_KEY}")),
         ];
         if let Some(redis) = &redis {
             env.push(("MUNJI_REDIS_URL".to_owned(), redis.url.clone()));

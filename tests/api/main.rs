@@ -8,6 +8,7 @@ mod helpers;
 mod browser;
 mod cli;
 mod faults;
+mod gmail;
 mod instances;
 mod legacy;
 mod linking;

@@ -12,7 +12,7 @@ use crate::{
     http::session::{self, Cookies, check_csrf, csrf_token},
     i18n::Lang,
     state::AppState,
-    store::{identities, refresh_tokens, users},
+    store::{gmail, identities, refresh_tokens, users},
     upstream::Provider,
 };
 
@@ -51,6 +51,17 @@ pub async fn account_page(jar: &CookieJar, lang: Lang, state: Data<&AppState>) -
         created_at: time(user.created_at),
         identities,
         link_providers: state.upstreams.enabled().into_iter().map(|p| (p.as_str(), p.display_name())).collect(),
+        gmail_available: state.upstreams.is_enabled(Provider::Google) && state.vault.is_configured(),
+        gmail_connections: gmail::list_for_user(&state.db, user.id)
+            .await?
+            .into_iter()
+            .map(|c| views::GmailRow {
+                can_send: crate::gmail::connect::can_send(&c),
+                needs_reauth: c.status == "needs_reauth",
+                address: c.gmail_address,
+                equipped_to: c.equipped_to,
+            })
+            .collect(),
     }))
 }
 

@@ -56,7 +56,7 @@ pub async fn callback(
         })?;
     let retry_href = match &flow.purpose {
         Purpose::Login { return_to } => start_href(provider, return_to, false),
-        Purpose::Link { .. } => "/account".to_owned(),
+        Purpose::Link { .. } | Purpose::GmailConnect { .. } => "/account".to_owned(),
     };
 
     if let Some(error) = query.error.as_deref() {
@@ -75,6 +75,14 @@ pub async fn callback(
         pkce_verifier: &flow.pkce_verifier,
         nonce: &flow.nonce,
     };
+    if let Purpose::GmailConnect { user_id, sid } = &flow.purpose {
+        let connection = state.upstreams.connect_gmail(&grant).await.map_err(|e| {
+            tracing::warn!(error.message = %e, kind = e.kind(), "gmail connection failed upstream");
+            state.metrics.upstream_errors.with_label_values(&[provider.as_str(), e.kind()]).inc();
+            PageError::Upstream(e)
+        })?;
+        return super::gmail::finish(&state, &cookies, *user_id, sid, connection).await;
+    }
     let profile = state.upstreams.sign_in(provider, &grant).await.map_err(|e| {
         tracing::warn!(error.message = %e, kind = e.kind(), "upstream sign-in failed");
         state.metrics.upstream_errors.with_label_values(&[provider.as_str(), e.kind()]).inc();
@@ -84,6 +92,7 @@ pub async fn callback(
     let return_to = match flow.purpose {
         Purpose::Login { return_to } => return_to,
         Purpose::Link { user_id, sid } => return super::link::finish(&state, &cookies, user_id, &sid, &profile).await,
+        Purpose::GmailConnect { .. } => return Err(PageError::BadRequest("gmail flow")),
     };
 
     if missing_required(&state, &profile) {

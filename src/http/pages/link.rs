@@ -22,7 +22,7 @@ use crate::{
 
 #[derive(Debug, Deserialize)]
 pub struct CsrfForm {
-    csrf: Option<String>,
+    pub csrf: Option<String>,
 }
 
 /// `POST /account/link/{provider}`: start linking in this signed-in browser.

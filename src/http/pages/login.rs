@@ -72,6 +72,7 @@ pub(super) async fn begin_flow(
     purpose: Purpose,
     reconsent: bool,
 ) -> Result<Redirect, PageError> {
+    let gmail = matches!(purpose, Purpose::GmailConnect { .. });
     let record = FlowRecord {
         provider,
         purpose,
@@ -81,8 +82,13 @@ pub(super) async fn begin_flow(
         browser: crypto::sha256_hex(&cookies.ensure_browser()),
     };
     let state_param = state.secrets.state.begin(&state.ephemeral, &record).await?;
-    let request =
-        AuthRequest { state: &state_param, nonce: &record.nonce, pkce_verifier: &record.pkce_verifier, reconsent };
+    let request = AuthRequest {
+        state: &state_param,
+        nonce: &record.nonce,
+        pkce_verifier: &record.pkce_verifier,
+        reconsent,
+        gmail,
+    };
     let url = state.upstreams.authorize_url(provider, &request).await.map_err(|e| {
         state.metrics.upstream_errors.with_label_values(&[provider.as_str(), e.kind()]).inc();
         PageError::Upstream(e)

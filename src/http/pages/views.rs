@@ -60,6 +60,16 @@ pub struct AccountView {
     pub identities: Vec<IdentityRow>,
     /// Providers that can be linked: `(id, brand name)`.
     pub link_providers: Vec<(&'static str, &'static str)>,
+    /// Whether Gmail can be connected here (Google configured, an encryption key set).
+    pub gmail_available: bool,
+    pub gmail_connections: Vec<GmailRow>,
+}
+
+pub struct GmailRow {
+    pub address: String,
+    pub can_send: bool,
+    pub needs_reauth: bool,
+    pub equipped_to: Option<String>,
 }
 
 #[derive(Template)]

@@ -41,6 +41,8 @@ pub struct Person {
     /// Whether the person agrees to share the e-mail.
     pub consent_email: bool,
     pub name: String,
+    /// Whether the person grants `gmail.send` when it is asked for.
+    pub grant_gmail: bool,
 }
 
 impl Person {
@@ -52,6 +54,7 @@ impl Person {
             email_verified: true,
             consent_email: true,
             name: "Test Person".to_owned(),
+            grant_gmail: true,
         }
     }
 
@@ -103,6 +106,9 @@ impl TestApp {
         }
         if person.consent_email {
             form.push(("consent_email".to_owned(), "on".to_owned()));
+        }
+        if person.grant_gmail {
+            form.push(("grant_gmail".to_owned(), "on".to_owned()));
         }
         let mut action = authorize.clone();
         action.set_query(None);

@@ -1,0 +1,56 @@
+//! `POST /account/gmail/connect` and the end of its flow at `/callback/google` (DESIGN §8, §10):
+//! the same state rules as sign-in, and the connection is kept only in the browser session
+//! that started it (cross-user session fixation, SECURITY.md §3).
+
+use poem::{
+    IntoResponse, Response, handler,
+    web::{Data, Form, Redirect, cookie::CookieJar},
+};
+use uuid::Uuid;
+
+use super::{PageError, link::CsrfForm, login::begin_flow};
+use crate::{
+    audit::{self, AuditEvent},
+    gmail::connect::{self as connection, ConnectError},
+    http::session::{self, Cookies, check_csrf},
+    state::AppState,
+    upstream::{GmailGrant, Provider, state::Purpose},
+};
+
+#[handler]
+pub async fn connect(
+    Form(form): Form<CsrfForm>,
+    jar: &CookieJar,
+    state: Data<&AppState>,
+) -> Result<Response, PageError> {
+    let cookies = Cookies::new(jar, &state);
+    check_csrf(&state, &cookies, form.csrf.as_deref())?;
+    if !state.upstreams.is_enabled(Provider::Google) || !state.vault.is_configured() {
+        return Err(PageError::NotFound);
+    }
+    let Some(current) = session::current(&state, &cookies).await? else {
+        return Ok(Redirect::see_other("/login?return_to=%2Faccount").into_response());
+    };
+    let purpose = Purpose::GmailConnect { user_id: current.user_id, sid: current.sid };
+    Ok(begin_flow(&state, &cookies, Provider::Google, purpose, true).await?.into_response())
+}
+
+pub(super) async fn finish(
+    state: &AppState,
+    cookies: &Cookies<'_>,
+    user_id: Uuid,
+    sid: &str,
+    grant: GmailGrant,
+) -> Result<Response, PageError> {
+    let current = session::current(state, cookies).await?;
+    if !current.is_some_and(|s| s.user_id == user_id && s.sid == sid) {
+        return Err(PageError::LinkOtherUser);
+    }
+    let connection = connection::keep(&state.db, &state.vault, user_id, &grant).await.map_err(|e| match e {
+        ConnectError::Store(e) => PageError::from(e),
+        other => PageError::Internal(other.to_string()),
+    })?;
+    let event = AuditEvent::GmailConnect { connection_id: connection.id, gmail_address: &connection.gmail_address };
+    audit::record(&state.db, Some(user_id), event).await?;
+    Ok(Redirect::see_other("/account").into_response())
+}
