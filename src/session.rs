@@ -74,12 +74,23 @@ pub async fn ended_before(store: &Ephemeral, user_id: Uuid) -> Result<Option<End
     Ok(at.parse().ok().map(|at_ms| EndedBefore { at_ms, keep_sid: keep.map(str::to_owned) }))
 }
 
+/// Whether the session `sid` of `user_id`, started at `started_ms`, is over: revoked (a
+/// reused code or refresh token, a revoked token) or ended with all of the user's sessions.
+/// The grants ask this too, so that a code or refresh token obtained before the end cannot
+/// bring an ended session back.
+pub async fn is_over(store: &Ephemeral, user_id: Uuid, sid: &str, started_ms: i64) -> Result<bool> {
+    if is_sid_revoked(store, sid).await? {
+        return Ok(true);
+    }
+    let mark = ended_before(store, user_id).await?;
+    Ok(mark.is_some_and(|mark| mark.ends(sid, started_ms)))
+}
+
 /// The live session the cookie names, if any.
 pub async fn find(store: &Ephemeral, id: &SessionId) -> Result<Option<Session>> {
     let Some(value) = store.get(&key(id)).await? else { return Ok(None) };
     let Ok(session) = serde_json::from_slice::<Session>(&value) else { return Ok(None) };
-    let mark = ended_before(store, session.user_id).await?;
-    if mark.is_some_and(|mark| mark.ends(&session.sid, session.started_ms)) {
+    if is_over(store, session.user_id, &session.sid, session.started_ms).await? {
         store.delete(&key(id)).await?;
         return Ok(None);
     }

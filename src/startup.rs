@@ -97,6 +97,7 @@ impl Application {
 
 /// Connect the durable store (migrating it) and the ephemeral store; set up the providers.
 async fn connect(mut config: Config) -> anyhow::Result<AppState> {
+    crate::oidc::clients::check_config(&config)?;
     let dev_provider = if config.dev { Some(crate::dev_provider::configure(&mut config)?) } else { None };
     let db = Db::connect(config.database_url.expose_secret())
         .await

@@ -170,6 +170,8 @@ pub struct CodeRecord {
     pub user_id: Uuid,
     pub sid: String,
     pub auth_time: i64,
+    /// When the session started (Unix ms): a session ended since cannot redeem its codes.
+    pub session_started_ms: i64,
 }
 
 fn code_key(code: &str) -> String {
@@ -207,6 +209,12 @@ pub async fn redeem_code(store: &Ephemeral, code: &str) -> Result<Redemption, Ep
         let Ok(record) = serde_json::from_slice::<CodeRecord>(&value) else { return Ok(Redemption::Unknown) };
         return Ok(Redemption::First(record));
     }
+    if let Some(sid) = store.get(&spent_key(code)).await? {
+        return Ok(Redemption::Reused { sid: String::from_utf8_lossy(&sid).into_owned() });
+    }
+    // A concurrent first redemption may be between its take and its mark: look once more, so
+    // that a duplicate still finds (and revokes) what the first one issues.
+    tokio::time::sleep(Duration::from_millis(100)).await;
     Ok(match store.get(&spent_key(code)).await? {
         Some(sid) => Redemption::Reused { sid: String::from_utf8_lossy(&sid).into_owned() },
         None => Redemption::Unknown,

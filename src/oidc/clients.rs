@@ -144,6 +144,30 @@ pub fn check_redirect_uri(uri: &str) -> Result<(), ClientError> {
     }
 }
 
+/// Check the `[[clients]]` of the configuration as `munji clients add` checks its input: ids,
+/// grant types, redirect URIs (RFC 9700), and secrets that are not trivially guessable.
+pub fn check_config(config: &Config) -> Result<(), ClientError> {
+    for (i, client) in config.clients.iter().enumerate() {
+        let at = |what: String| ClientError::Invalid(format!("config key `clients[{i}]` ({:?}): {what}", client.id));
+        if client.id.is_empty() || config.clients[..i].iter().any(|c| c.id == client.id) {
+            return Err(at("the id is empty or appears twice".into()));
+        }
+        if let Some(grant) = client.grant_types.iter().find(|g| !GRANT_TYPES.contains(&g.as_str())) {
+            return Err(at(format!("unknown grant type {grant:?}")));
+        }
+        if client.secret.as_ref().is_some_and(|s| s.expose_secret().len() < 16) {
+            return Err(at("a secret must be at least 16 characters (or absent, for a public client)".into()));
+        }
+        if client.secret.is_none() && client.grant_types.iter().any(|g| g == CLIENT_CREDENTIALS) {
+            return Err(at("a public client cannot use client_credentials".into()));
+        }
+        for uri in &client.redirect_uris {
+            check_redirect_uri(uri).map_err(|e| at(e.to_string()))?;
+        }
+    }
+    Ok(())
+}
+
 /// The client named `id`: from the config first, else from the database.
 pub async fn find(config: &Config, db: &Db, id: &str) -> Result<Option<Client>, ClientError> {
     if let Some(client) = config.clients.iter().find(|c| c.id == id) {
@@ -298,6 +322,35 @@ mod tests {
         assert!(c.secret_matches("s3cret"));
         assert!(!c.secret_matches("s3cret "));
         assert!(!client(true, &[]).secret_matches(""));
+    }
+
+    #[test]
+    fn config_clients_are_checked_like_registered_ones() {
+        let load = |toml: &str| {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("munji.toml");
+            std::fs::write(&path, toml).unwrap();
+            crate::config::Config::load(crate::config::Sources {
+                file: Some(&path),
+                env: vec![],
+                purpose: crate::config::Purpose::Admin,
+            })
+            .unwrap()
+        };
+        let good = load(
+            "[[clients]]\nid = \"web\"\nsecret = \"0123456789abcdef\"\nredirect_uris = [\"https://app.example/cb\"]\n",
+        );
+        assert!(check_config(&good).is_ok());
+        for bad in [
+            "[[clients]]\nid = \"web\"\nsecret = \"\"\nredirect_uris = [\"https://app.example/cb\"]\n",
+            "[[clients]]\nid = \"web\"\nredirect_uris = [\"http://app.example/cb\"]\n",
+            "[[clients]]\nid = \"web\"\nredirect_uris = [\"javascript:alert(1)\"]\n",
+            "[[clients]]\nid = \"svc\"\ngrant_types = [\"client_credentials\"]\n",
+            "[[clients]]\nid = \"x\"\ngrant_types = [\"password\"]\nsecret = \"0123456789abcdef\"\n",
+        ] {
+            let message = check_config(&load(bad)).unwrap_err().to_string();
+            assert!(message.contains("config key `clients[0]`"), "{message}");
+        }
     }
 
     #[test]

@@ -85,7 +85,7 @@ pub async fn authorization_code(
     }
     // The session must still be live. The spent mark goes down only after this check, so a
     // concurrent second redemption (which revokes the session) cannot fail the first one.
-    if session::is_sid_revoked(&state.ephemeral, &record.sid).await? {
+    if session::is_over(&state.ephemeral, record.user_id, &record.sid, record.session_started_ms).await? {
         return Err(OAuthError::InvalidGrant("the session has ended"));
     }
     // The refresh token is stored before the spent mark, so a second redemption's revocation
@@ -161,12 +161,15 @@ pub async fn refresh_token(
         }
         Use::Replayed(row) => {
             session::revoke_sid(&state.ephemeral, &row.sid, revocation_ttl(state)).await?;
+            refresh_tokens::revoke_sid(&state.db, &row.sid, now).await?;
             tracing::warn!(client.id = %client.id, "refresh token replayed; its family is revoked");
             return Err(OAuthError::InvalidGrant("the refresh token was already used; its family is revoked"));
         }
         Use::Unknown | Use::Dead(_) => return Err(dead),
     };
-    if session::is_sid_revoked(&state.ephemeral, &row.sid).await? {
+    // The session's start is not stored with the token; its sign-in second stands in for it
+    // (never later than the start, so an ended session is never missed).
+    if session::is_over(&state.ephemeral, row.user_id, &row.sid, row.auth_time.saturating_mul(1000)).await? {
         return Err(dead);
     }
     let grant =
@@ -278,7 +281,9 @@ fn access_claims(state: &AppState, sub: String, client: &Client, scope: &str, no
     }
 }
 
-/// How long a revoked `sid` must stay listed: as long as a token issued under it can live.
+/// How long a revoked `sid` must stay listed: as long as anything issued under it can live
+/// (access tokens, refresh tokens, the browser session itself).
 pub fn revocation_ttl(state: &AppState) -> std::time::Duration {
-    state.config.access_token_ttl.0 + std::time::Duration::from_secs(super::tokens::LEEWAY_SECS)
+    state.config.access_token_ttl.0.max(state.config.refresh_token_ttl.0)
+        + std::time::Duration::from_secs(super::tokens::LEEWAY_SECS)
 }

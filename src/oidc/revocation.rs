@@ -18,7 +18,8 @@ use crate::{
 pub async fn revoke(state: &AppState, client: &Client, token: &str) -> Result<(), OAuthError> {
     if let Some(row) = refresh_tokens::find(&state.db, &crypto::sha256_hex(token)).await? {
         if row.client_id == client.id {
-            refresh_tokens::revoke_family(&state.db, row.family_id, Utc::now()).await?;
+            // The grant and everything issued under its session go (RFC 7009 §2.1).
+            refresh_tokens::revoke_sid(&state.db, &row.sid, Utc::now()).await?;
             session::revoke_sid(&state.ephemeral, &row.sid, revocation_ttl(state)).await?;
         }
         return Ok(());

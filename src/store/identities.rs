@@ -112,15 +112,16 @@ pub enum Unlinked {
 pub async fn unlink(db: &Db, user_id: Uuid, identity_id: Uuid, now: DateTime<Utc>) -> Result<Unlinked> {
     const LOCK: &str = "UPDATE users SET updated_at = $2 WHERE id = $1";
     const FIND: &str = const_format::concatcp!("SELECT ", COLUMNS, " FROM identities WHERE id = $1 AND user_id = $2");
-    const COUNT: &str = "SELECT COUNT(*) FROM identities WHERE user_id = $1";
+    // Imported mappings still waiting for their uid are no way to sign in: they do not count.
+    const COUNT: &str = "SELECT COUNT(*) FROM identities WHERE user_id = $1 AND uid IS NOT NULL AND id <> $2";
     const DELETE: &str = "DELETE FROM identities WHERE id = $1";
     on_pool!(db, pool => {
         let mut tx = pool.begin().await?;
         sqlx::query(LOCK).bind(user_id).bind(now).execute(&mut *tx).await?;
         let found: Option<Identity> = sqlx::query_as(FIND).bind(identity_id).bind(user_id).fetch_optional(&mut *tx).await?;
         let Some(identity) = found else { return Ok(Unlinked::NotFound) };
-        let count: i64 = sqlx::query_scalar(COUNT).bind(user_id).fetch_one(&mut *tx).await?;
-        if count <= 1 {
+        let others: i64 = sqlx::query_scalar(COUNT).bind(user_id).bind(identity_id).fetch_one(&mut *tx).await?;
+        if others == 0 {
             return Ok(Unlinked::Last);
         }
         sqlx::query(DELETE).bind(identity_id).execute(&mut *tx).await?;

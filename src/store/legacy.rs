@@ -63,8 +63,10 @@ pub async fn import(db: &Db, users: &[LegacyUser], now: DateTime<Utc>) -> Result
     const INSERT_USER: &str = "INSERT INTO users (id, username, display_name, email, created_at, updated_at, legacy_id)
                                VALUES ($1, $2, $3, $4, $5, $5, $6)";
     const UID_OWNER: &str = "SELECT user_id FROM identities WHERE provider = $1 AND uid = $2";
-    const SAME_MAPPING: &str =
-        "SELECT COUNT(*) FROM identities WHERE user_id = $1 AND provider = $2 AND lower(email) = lower($3)";
+    // A user who already has an identity of this provider (claimed or waiting) gets no new
+    // e-mail mapping: after a claim, or an unlink, the old address must not become claimable.
+    const SAME_MAPPING: &str = "SELECT COUNT(*) FROM identities WHERE user_id = $1 AND provider = $2
+                                AND (lower(email) = lower($3) OR uid IS NOT NULL)";
     const INSERT_MAPPING: &str = "INSERT INTO identities (id, user_id, provider, uid, email, email_verified, linked_at)
                                   VALUES ($1, $2, $3, $4, $5, FALSE, $6)";
     let mut counts = ImportCounts::default();

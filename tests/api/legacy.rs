@@ -22,6 +22,7 @@ crate::on_every_backend!(
     twenty_concurrent_first_logins_backfill_exactly_once,
     the_fallback_can_be_switched_off,
     a_backfill_ends_the_other_sessions_of_the_account,
+    a_mapping_still_waiting_for_its_uid_is_no_way_to_sign_in,
     the_csv_import_is_all_or_nothing_and_idempotent,
 );
 
@@ -147,6 +148,29 @@ async fn the_fallback_can_be_switched_off(backend: Backend) {
     let resp = app.sign_in_with(&app.browser(), Provider::Kakao, &Person::new(9, "jiwoo@kakao.com")).await;
     assert_eq!(location(&resp, &app.base_url).path(), "/signup");
     assert_eq!(pending(&app).await, 6);
+}
+
+async fn a_mapping_still_waiting_for_its_uid_is_no_way_to_sign_in(backend: Backend) {
+    let app = spawn_with_legacy(backend).await;
+    // kim.minsu claims the Naver mapping; the Google one still waits for its first login.
+    let browser = app.browser();
+    app.sign_in_with(&browser, Provider::Naver, &Person::new(41, "kim.minsu@naver.com")).await;
+    let naver = identities::find_by_provider_uid(&app.state.db, "naver", "41").await.unwrap().unwrap();
+    let page = app.get_account(&browser).await.text().await.unwrap();
+    let csrf = crate::helpers::social::form_value(&page, "csrf").unwrap();
+    let resp = browser
+        .post(app.url(&format!("/account/unlink/{}", naver.id)))
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 409, "the only identity with a uid is the last one");
+
+    // The address changes at Naver; re-importing adds no claimable mapping with the old one.
+    app.sign_in_with(&app.browser(), Provider::Naver, &Person::new(41, "kim.new@naver.com")).await;
+    let users = munji::legacy::parse_csv(USERS_CSV.as_bytes()).unwrap();
+    let counts = legacy::import(&app.state.db, &users, Utc::now()).await.unwrap();
+    assert_eq!(counts.mappings_created, 0);
 }
 
 async fn a_backfill_ends_the_other_sessions_of_the_account(backend: Backend) {

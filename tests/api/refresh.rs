@@ -156,6 +156,12 @@ async fn sign_out_everywhere_ends_every_session_and_token_of_the_user() {
     let (phone_access, phone_refresh) = tokens_for(&g.app, &phone, &g.secret).await;
     assert_eq!(g.verify(&phone_access).await, 200);
 
+    // A code fetched before the sign-out, redeemed after it: the session is over.
+    let query = [("client_id", "web"), ("redirect_uri", super::oidc::REDIRECT_URI), ("response_type", "code")];
+    let early = g.browser.get(g.app.url("/authorize")).query(&query).send().await.unwrap();
+    let early = crate::helpers::social::location(&early, &g.app.base_url);
+    let early_code = early.query_pairs().find(|(k, _)| k == "code").unwrap().1.into_owned();
+
     let account = g.browser.get(g.app.url("/account")).send().await.unwrap().text().await.unwrap();
     assert!(account.contains("/logout?all=1"));
     let csrf = form_value(&account, "csrf").unwrap();
@@ -167,6 +173,18 @@ async fn sign_out_everywhere_ends_every_session_and_token_of_the_user() {
     assert_eq!(g.verify(&g.access).await, 401);
     assert_eq!(error_of(g.refresh(&phone_refresh).await).await, "invalid_grant");
     assert_eq!(error_of(g.refresh(&g.refresh).await).await, "invalid_grant");
+    let late = rp_http()
+        .post(g.app.url("/token"))
+        .basic_auth("web", Some(&g.secret))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", early_code.as_str()),
+            ("redirect_uri", super::oidc::REDIRECT_URI),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_of(late).await, "invalid_grant", "no way back into an ended session");
 }
 
 #[tokio::test]
@@ -191,7 +209,8 @@ async fn revocation_and_introspection_follow_the_rfcs() {
     let anonymous = http.post(g.app.url("/introspect")).form(&[("token", g.access.as_str())]).send().await.unwrap();
     assert_eq!(anonymous.status(), 401);
 
-    // Revoking an unknown token is fine; revoking the access token ends the session.
+    // Revoking an unknown token is fine; revoking a token ends the session: its tokens, its
+    // refresh tokens and the browser session itself.
     let revoke = |token: &str| {
         http.post(g.app.url("/revoke")).basic_auth("web", Some(&g.secret)).form(&[("token", token)]).send()
     };
@@ -205,6 +224,7 @@ async fn revocation_and_introspection_follow_the_rfcs() {
     assert_eq!(error_of(g.refresh(&g.refresh).await).await, "invalid_grant");
     let body: Value = introspect(&g.refresh).await.unwrap().json().await.unwrap();
     assert_eq!(body, json!({"active": false}));
+    assert_eq!(g.app.signed_in_username(&g.browser).await, None, "the browser session ended too");
 }
 
 #[tokio::test]

@@ -67,6 +67,7 @@ pub async fn authorize(req: &Request, jar: &CookieJar, state: Data<&AppState>) -
         user_id: session.user_id,
         sid: session.sid.clone(),
         auth_time: session.auth_time,
+        session_started_ms: session.started_ms,
     };
     let code = issue_code(&state.ephemeral, &record).await?;
     Ok(back_to_client(&state, &request.redirect_uri, &[("code", code.as_str())], request.state.as_deref()))

@@ -112,6 +112,7 @@ pub async fn callback(
             audit::record(&state.db, Some(user.id), AuditEvent::LegacyBackfill { provider, identity_id }).await?;
             // Whoever held a session of this account before it was claimed loses it.
             crate::session::end_all(&state.ephemeral, user.id, None, state.config.refresh_token_ttl.0).await?;
+            crate::store::refresh_tokens::revoke_user(&state.db, user.id, None, chrono::Utc::now()).await?;
             signed_in(&state, &cookies, &user, AuditEvent::Login { provider }, &return_to).await
         }
         Resolution::LegacyAmbiguous => {

@@ -143,17 +143,46 @@ pub async fn unlink_identity(
     user_id: Uuid,
     identity_id: Uuid,
     keep_sid: &str,
-) -> Result<identities::Unlinked, crate::store::StoreError> {
+) -> Result<identities::Unlinked, UnlinkError> {
+    // Ending the other sessions needs the ephemeral store: without it, unlink nothing.
+    state.ephemeral.ping().await?;
     let now = chrono::Utc::now();
     let outcome = identities::unlink(&state.db, user_id, identity_id, now).await?;
     if let identities::Unlinked::Removed(identity) = &outcome {
         let provider = identity.provider.parse::<Provider>().unwrap_or(Provider::Google);
-        audit::record(&state.db, Some(user_id), AuditEvent::Unlink { provider, identity_id }).await?;
+        crate::session::end_all(&state.ephemeral, user_id, Some(keep_sid), state.config.refresh_token_ttl.0).await?;
         refresh_tokens::revoke_user(&state.db, user_id, Some(keep_sid), now).await?;
-        let ttl = state.config.refresh_token_ttl.0;
-        if let Err(e) = crate::session::end_all(&state.ephemeral, user_id, Some(keep_sid), ttl).await {
-            tracing::warn!(error.message = %e, "could not end the other sessions after an unlink");
-        }
+        audit::record(&state.db, Some(user_id), AuditEvent::Unlink { provider, identity_id }).await?;
     }
     Ok(outcome)
+}
+
+/// Why an unlink could not be done (nothing was unlinked unless the database said so).
+#[derive(Debug, thiserror::Error)]
+pub enum UnlinkError {
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    #[error(transparent)]
+    Ephemeral(#[from] crate::ephemeral::EphemeralError),
+}
+
+impl From<UnlinkError> for PageError {
+    fn from(e: UnlinkError) -> Self {
+        match e {
+            UnlinkError::Store(e) => e.into(),
+            UnlinkError::Ephemeral(e) => e.into(),
+        }
+    }
+}
+
+impl From<UnlinkError> for crate::http::api::error::ApiError {
+    fn from(e: UnlinkError) -> Self {
+        use crate::http::api::error::{ApiError, ErrorCode};
+        match e {
+            UnlinkError::Store(e) => e.into(),
+            UnlinkError::Ephemeral(_) => {
+                ApiError::new(ErrorCode::ServiceUnavailable, "the session store is unreachable")
+            }
+        }
+    }
 }
