@@ -168,13 +168,24 @@ async fn a_relying_party_signs_a_user_in_and_the_gateway_trusts_the_token(backen
     assert_eq!(userinfo.status(), 401);
 }
 
-/// The web client's access and refresh tokens for whoever is signed in to `browser`.
-pub async fn tokens_for(app: &TestApp, browser: &reqwest::Client, secret: &str) -> (String, String) {
-    let query =
-        [("client_id", "web"), ("redirect_uri", REDIRECT_URI), ("response_type", "code"), ("scope", "openid profile")];
+/// The web client's token response for whoever is signed in to `browser` (the authorization
+/// request gets `extra` parameters).
+pub async fn token_response(
+    app: &TestApp,
+    browser: &reqwest::Client,
+    secret: &str,
+    extra: &[(&str, &str)],
+) -> serde_json::Value {
+    let mut query = vec![
+        ("client_id", "web"),
+        ("redirect_uri", REDIRECT_URI),
+        ("response_type", "code"),
+        ("scope", "openid profile"),
+    ];
+    query.extend_from_slice(extra);
     let resp = browser.get(app.url("/authorize")).query(&query).send().await.unwrap();
     let code = location(&resp, &app.base_url).query_pairs().find(|(k, _)| k == "code").unwrap().1.into_owned();
-    let issued: serde_json::Value = rp_http()
+    rp_http()
         .post(app.url("/token"))
         .basic_auth("web", Some(secret))
         .form(&[("grant_type", "authorization_code"), ("code", code.as_str()), ("redirect_uri", REDIRECT_URI)])
@@ -183,6 +194,11 @@ pub async fn tokens_for(app: &TestApp, browser: &reqwest::Client, secret: &str) 
         .unwrap()
         .json()
         .await
-        .unwrap();
+        .unwrap()
+}
+
+/// The web client's access and refresh tokens for whoever is signed in to `browser`.
+pub async fn tokens_for(app: &TestApp, browser: &reqwest::Client, secret: &str) -> (String, String) {
+    let issued = token_response(app, browser, secret, &[]).await;
     (issued["access_token"].as_str().unwrap().to_owned(), issued["refresh_token"].as_str().unwrap().to_owned())
 }

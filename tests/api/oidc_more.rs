@@ -7,7 +7,7 @@ use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
 use munji::upstream::Provider;
 use serde_json::Value;
 
-use super::oidc::{REDIRECT_URI, register_web_client, rp_http};
+use super::oidc::{REDIRECT_URI, register_web_client, rp_http, token_response};
 use crate::helpers::{
     Backend, TestApp,
     social::{Person, location},
@@ -17,25 +17,7 @@ use crate::helpers::{
 async fn issued(app: &TestApp, secret: &str, extra: &[(&str, &str)]) -> (reqwest::Client, Value) {
     let browser = app.browser();
     app.sign_up_with(&browser, Provider::Google, &Person::new(5, "more@example.com"), "more").await;
-    let mut query = vec![
-        ("client_id", "web"),
-        ("redirect_uri", REDIRECT_URI),
-        ("response_type", "code"),
-        ("scope", "openid profile"),
-    ];
-    query.extend_from_slice(extra);
-    let resp = browser.get(app.url("/authorize")).query(&query).send().await.unwrap();
-    let code = location(&resp, &app.base_url).query_pairs().find(|(k, _)| k == "code").unwrap().1.into_owned();
-    let body: Value = rp_http()
-        .post(app.url("/token"))
-        .basic_auth("web", Some(secret))
-        .form(&[("grant_type", "authorization_code"), ("code", code.as_str()), ("redirect_uri", REDIRECT_URI)])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let body = token_response(app, &browser, secret, extra).await;
     (browser, body)
 }
 
