@@ -20,6 +20,8 @@ pub enum AuditEvent<'a> {
     LinkRefused { provider: Provider, reason: &'a str },
     Unlink { provider: Provider, identity_id: Uuid },
     GmailConnect { connection_id: Uuid, gmail_address: &'a str },
+    GmailEquip { connection_id: Uuid, target: &'a str },
+    GmailUnequip { connection_id: Uuid },
     Logout { everywhere: bool },
 }
 
@@ -34,6 +36,8 @@ impl AuditEvent<'_> {
             Self::LinkRefused { .. } => "link_refused",
             Self::Unlink { .. } => "unlink",
             Self::GmailConnect { .. } => "gmail_connect",
+            Self::GmailEquip { .. } => "gmail_equip",
+            Self::GmailUnequip { .. } => "gmail_unequip",
             Self::Logout { .. } => "logout",
         }
     }
@@ -50,6 +54,10 @@ impl AuditEvent<'_> {
             Self::GmailConnect { connection_id, gmail_address } => {
                 json!({"connection_id": connection_id, "gmail_address": gmail_address})
             }
+            Self::GmailEquip { connection_id, target } => {
+                json!({"connection_id": connection_id, "equipped_to": target})
+            }
+            Self::GmailUnequip { connection_id } => json!({"connection_id": connection_id}),
             Self::Logout { everywhere } => json!({"everywhere": everywhere}),
         }
     }

@@ -3,8 +3,9 @@
 //!
 //! Built so far: the vault (AES-256-GCM with rotating keys) and connecting (the Google
 //! authorization with `gmail.send`, offline access and re-consent, under the same state rules
-//! as sign-in), with the connections listed on the account page and the API. Equipping and
-//! vending arrive next.
+//! as sign-in), with the connections listed on the account page and the API, and equipping a
+//! connection to a target. Vending and disconnecting arrive next.
 
 pub mod connect;
+pub mod equip;
 pub mod vault;

@@ -60,6 +60,8 @@ pub enum PageError {
     LinkOtherUser,
     #[error("the link ticket is invalid, expired or used")]
     LinkExpired,
+    #[error("the Gmail grant lacks gmail.send")]
+    GmailScopeMissing,
     /// An authorization request that cannot be answered at the client's redirect URI.
     #[error("authorization request refused: {error}: {description}")]
     Authorize { error: &'static str, description: String },
@@ -103,6 +105,7 @@ impl poem::error::ResponseError for PageError {
             Self::RegistrationClosed => StatusCode::FORBIDDEN,
             Self::LegacyAmbiguous | Self::IdentityAlreadyLinked | Self::LastIdentity => StatusCode::CONFLICT,
             Self::LinkOtherUser | Self::LinkExpired => StatusCode::BAD_REQUEST,
+            Self::GmailScopeMissing => StatusCode::UNPROCESSABLE_ENTITY,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -116,6 +119,7 @@ impl PageError {
             Self::LegacyAmbiguous => Some("LEGACY_AMBIGUOUS"),
             Self::IdentityAlreadyLinked => Some("IDENTITY_ALREADY_LINKED"),
             Self::LastIdentity => Some("LAST_IDENTITY"),
+            Self::GmailScopeMissing => Some("GMAIL_SCOPE_MISSING"),
             Self::Authorize { error, .. } => Some(error),
             _ => None,
         }
@@ -135,6 +139,7 @@ impl PageError {
             Self::LastIdentity => t.err_last_identity,
             Self::LinkOtherUser => t.err_link_other_user,
             Self::LinkExpired => t.err_link_expired,
+            Self::GmailScopeMissing => t.err_gmail_scope_missing,
             Self::Authorize { .. } => t.err_authorize,
             Self::NotFound => t.err_not_found,
             Self::Internal(_) => t.err_internal,
@@ -250,6 +255,8 @@ pub fn routes(state: &AppState) -> impl Endpoint + 'static {
         .at("/account/link/:provider", get(link::from_ticket).post(link::start))
         .at("/account/unlink/:identity_id", post(link::unlink))
         .at("/account/gmail/connect", post(gmail::connect))
+        .at("/account/gmail/:id/equip", post(gmail::equip))
+        .at("/account/gmail/:id/unequip", post(gmail::unequip))
         .at("/static/munji.css", get(stylesheet))
         .with(CookieJarManager::with_key(state.secrets.cookie_key.clone()))
         .with(PageLayer { hsts: state.config.public_url.scheme() == "https" })

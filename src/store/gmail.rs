@@ -70,3 +70,36 @@ pub async fn reseal(
     });
     Ok(rows == 1)
 }
+
+/// One of the user's connections.
+pub async fn find_for_user(db: &Db, user_id: Uuid, id: Uuid) -> Result<Option<Connection>> {
+    const SQL: &str =
+        const_format::concatcp!("SELECT ", COLUMNS, " FROM gmail_connections WHERE id = $1 AND user_id = $2");
+    Ok(on_pool!(db, pool => sqlx::query_as(SQL).bind(id).bind(user_id).fetch_optional(pool).await?))
+}
+
+/// Equip connection `id` to `target`, moving the target away from any other connection of the
+/// user in the same transaction (at most one connection per user and target). The user's row
+/// is locked first, so concurrent equips of one target cannot both win.
+pub async fn equip(db: &Db, user_id: Uuid, id: Uuid, target: &str, now: DateTime<Utc>) -> Result<bool> {
+    const LOCK: &str = "UPDATE users SET updated_at = $2 WHERE id = $1";
+    const RELEASE: &str = "UPDATE gmail_connections SET equipped_to = NULL, updated_at = $4
+                           WHERE user_id = $1 AND equipped_to = $2 AND id <> $3";
+    const EQUIP: &str = "UPDATE gmail_connections SET equipped_to = $3, updated_at = $4 WHERE id = $1 AND user_id = $2";
+    on_pool!(db, pool => {
+        let mut tx = pool.begin().await?;
+        sqlx::query(LOCK).bind(user_id).bind(now).execute(&mut *tx).await?;
+        sqlx::query(RELEASE).bind(user_id).bind(target).bind(id).bind(now).execute(&mut *tx).await?;
+        let rows = sqlx::query(EQUIP).bind(id).bind(user_id).bind(target).bind(now).execute(&mut *tx).await?.rows_affected();
+        tx.commit().await?;
+        Ok(rows == 1)
+    })
+}
+
+/// Unequip connection `id`; whether it was the user's.
+pub async fn unequip(db: &Db, user_id: Uuid, id: Uuid, now: DateTime<Utc>) -> Result<bool> {
+    const SQL: &str = "UPDATE gmail_connections SET equipped_to = NULL, updated_at = $3 WHERE id = $1 AND user_id = $2";
+    let rows =
+        on_pool!(db, pool => sqlx::query(SQL).bind(id).bind(user_id).bind(now).execute(pool).await?.rows_affected());
+    Ok(rows == 1)
+}

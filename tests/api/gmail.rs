@@ -19,6 +19,7 @@ crate::on_every_backend!(
     a_connected_gmail_is_listed_with_its_scopes_and_kept_sealed,
     a_grant_without_gmail_send_is_kept_but_marked,
     rotating_the_encryption_key_keeps_every_connection_readable,
+    a_target_has_at_most_one_equipped_connection,
 );
 
 fn gmail_person() -> Person {
@@ -130,4 +131,70 @@ async fn rotating_the_encryption_key_keeps_every_connection_readable(backend: Ba
     let reopened =
         only_new.open(&connect::context(after.id, "refresh"), after.refresh_token.as_deref().unwrap()).unwrap();
     assert_eq!(reopened, plain, "the new key alone opens it: the old key can go");
+}
+
+async fn a_target_has_at_most_one_equipped_connection(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let secret = register_web_client(&app).await;
+    let browser = signed_up(&app).await;
+    connect_gmail(&app, &browser, &gmail_person()).await;
+    connect_gmail(&app, &browser, &Person::new(9002, "second@gmail.com")).await;
+    connect_gmail(&app, &browser, &Person { grant_gmail: false, ..Person::new(9003, "readonly@gmail.com") }).await;
+    let (access, _) = tokens_for(&app, &browser, &secret).await;
+    let http = rp_http();
+    let list = || async {
+        let body: Value =
+            http.get(app.url("/api/v1/me/gmail")).bearer_auth(&access).send().await.unwrap().json().await.unwrap();
+        body["connections"].as_array().unwrap().clone()
+    };
+    let ids: Vec<String> = list().await.iter().map(|c| c["id"].as_str().unwrap().to_owned()).collect();
+    let equip = |id: &str, target: &str| {
+        http.post(app.url(&format!("/api/v1/me/gmail/{id}/equip")))
+            .bearer_auth(&access)
+            .json(&serde_json::json!({"equipped_to": target}))
+            .send()
+    };
+
+    let first = equip(&ids[0], "bot-1").await.unwrap();
+    assert_eq!(first.status(), 200);
+    assert_eq!(first.json::<Value>().await.unwrap()["equipped_to"], "bot-1");
+    // Equipping the same target elsewhere moves it, in one change.
+    assert_eq!(equip(&ids[1], "bot-1").await.unwrap().status(), 200);
+    let now = list().await;
+    assert_eq!(now[0]["equipped_to"], Value::Null);
+    assert_eq!(now[1]["equipped_to"], "bot-1");
+    // Another target is independent.
+    assert_eq!(equip(&ids[0], "bot-2").await.unwrap().status(), 200);
+    // A grant without gmail.send cannot be equipped; a bad target is refused.
+    let resp = equip(&ids[2], "bot-3").await.unwrap();
+    assert_eq!(resp.status(), 422);
+    assert_eq!(resp.json::<Value>().await.unwrap()["error"]["code"], "GMAIL_SCOPE_MISSING");
+    assert_eq!(equip(&ids[0], "has space").await.unwrap().status(), 422);
+    // Someone else's (or no) connection is 404.
+    assert_eq!(equip(&uuid::Uuid::new_v4().to_string(), "bot-1").await.unwrap().status(), 404);
+
+    let unequip =
+        http.delete(app.url(&format!("/api/v1/me/gmail/{}/equip", ids[1]))).bearer_auth(&access).send().await.unwrap();
+    assert_eq!(unequip.status(), 204);
+    assert_eq!(list().await[1]["equipped_to"], Value::Null);
+
+    // The page does the same.
+    let page = app.get_account(&browser).await.text().await.unwrap();
+    let csrf = form_value(&page, "csrf").unwrap();
+    let resp = browser
+        .post(app.url(&format!("/account/gmail/{}/equip", ids[1])))
+        .form(&[("csrf", csrf.as_str()), ("equipped_to", "bot-9")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 303);
+    assert!(app.get_account(&browser).await.text().await.unwrap().contains("bot-9"));
+    let kinds: Vec<String> =
+        munji::store::audit::list_for_user(&app.state.db, gmail::list_all(&app.state.db).await.unwrap()[0].user_id, 50)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| e.kind)
+            .collect();
+    assert!(kinds.iter().any(|k| k == "gmail_equip") && kinds.iter().any(|k| k == "gmail_unequip"));
 }

@@ -5,8 +5,18 @@ use poem::web::Data;
 use poem_openapi::{ApiResponse, Object, OpenApi, payload::Json};
 use uuid::Uuid;
 
-use super::{ApiTags, error::ApiError, security::AccessToken};
-use crate::{state::AppState, store::gmail};
+use poem_openapi::param::Path;
+
+use super::{
+    ApiTags,
+    error::{ApiError, ErrorCode},
+    security::AccessToken,
+};
+use crate::{
+    gmail::equip::{self, EquipError},
+    state::AppState,
+    store::gmail,
+};
 
 pub struct GmailApi;
 
@@ -36,24 +46,84 @@ pub enum ListGmailResponse {
     Ok(Json<GmailConnections>),
 }
 
+/// What to equip a connection to.
+#[derive(Object)]
+pub struct EquipRequest {
+    /// The target, e.g. a bot id: 1–64 characters of `A-Z a-z 0-9 . _ : -`.
+    pub equipped_to: String,
+}
+
+#[derive(ApiResponse)]
+pub enum EquipResponse {
+    /// Equipped; any other connection of the user equipped to this target was unequipped.
+    #[oai(status = 200)]
+    Ok(Json<GmailConnection>),
+}
+
+#[derive(ApiResponse)]
+pub enum UnequipResponse {
+    #[oai(status = 204)]
+    NoContent,
+}
+
+fn view(c: gmail::Connection) -> GmailConnection {
+    GmailConnection {
+        id: c.id,
+        gmail_address: c.gmail_address,
+        scopes: c.scopes.split(' ').filter(|s| !s.is_empty()).map(str::to_owned).collect(),
+        status: c.status,
+        equipped_to: c.equipped_to,
+        created_at: c.created_at,
+    }
+}
+
+impl From<EquipError> for ApiError {
+    fn from(e: EquipError) -> Self {
+        match e {
+            EquipError::NotFound => ApiError::new(ErrorCode::NotFound, "no such connection of this user"),
+            EquipError::ScopeMissing => {
+                ApiError::new(ErrorCode::GmailScopeMissing, "the grant lacks gmail.send; connect the account again")
+            }
+            EquipError::BadTarget => ApiError::new(ErrorCode::ValidationFailed, e.to_string()),
+            EquipError::Store(e) => e.into(),
+        }
+    }
+}
+
 #[OpenApi(tag = "ApiTags::Me")]
 impl GmailApi {
     /// The user's Gmail connections.
     #[oai(path = "/me/gmail", method = "get", operation_id = "list_gmail_connections")]
     async fn list(&self, token: AccessToken, state: Data<&AppState>) -> Result<ListGmailResponse, ApiError> {
         let user_id = token.user_id(&state).await?;
-        let connections = gmail::list_for_user(&state.db, user_id)
-            .await?
-            .into_iter()
-            .map(|c| GmailConnection {
-                id: c.id,
-                gmail_address: c.gmail_address,
-                scopes: c.scopes.split(' ').filter(|s| !s.is_empty()).map(str::to_owned).collect(),
-                status: c.status,
-                equipped_to: c.equipped_to,
-                created_at: c.created_at,
-            })
-            .collect();
+        let connections = gmail::list_for_user(&state.db, user_id).await?.into_iter().map(view).collect();
         Ok(ListGmailResponse::Ok(Json(GmailConnections { connections })))
+    }
+
+    /// Equip a connection to a target (at most one per user and target).
+    #[oai(path = "/me/gmail/:id/equip", method = "post", operation_id = "equip_gmail_connection")]
+    async fn equip(
+        &self,
+        token: AccessToken,
+        id: Path<Uuid>,
+        body: Json<EquipRequest>,
+        state: Data<&AppState>,
+    ) -> Result<EquipResponse, ApiError> {
+        let user_id = token.user_id(&state).await?;
+        let connection = equip::equip(&state.db, user_id, id.0, &body.0.equipped_to).await?;
+        Ok(EquipResponse::Ok(Json(view(connection))))
+    }
+
+    /// Unequip a connection.
+    #[oai(path = "/me/gmail/:id/equip", method = "delete", operation_id = "unequip_gmail_connection")]
+    async fn unequip(
+        &self,
+        token: AccessToken,
+        id: Path<Uuid>,
+        state: Data<&AppState>,
+    ) -> Result<UnequipResponse, ApiError> {
+        let user_id = token.user_id(&state).await?;
+        equip::unequip(&state.db, user_id, id.0).await?;
+        Ok(UnequipResponse::NoContent)
     }
 }

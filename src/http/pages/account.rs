@@ -57,6 +57,7 @@ pub async fn account_page(jar: &CookieJar, lang: Lang, state: Data<&AppState>) -
             .into_iter()
             .map(|c| views::GmailRow {
                 can_send: crate::gmail::connect::can_send(&c),
+                id: c.id.to_string(),
                 needs_reauth: c.status == "needs_reauth",
                 address: c.gmail_address,
                 equipped_to: c.equipped_to,

@@ -4,14 +4,17 @@
 
 use poem::{
     IntoResponse, Response, handler,
-    web::{Data, Form, Redirect, cookie::CookieJar},
+    web::{Data, Form, Path, Redirect, cookie::CookieJar},
 };
 use uuid::Uuid;
 
 use super::{PageError, link::CsrfForm, login::begin_flow};
 use crate::{
     audit::{self, AuditEvent},
-    gmail::connect::{self as connection, ConnectError},
+    gmail::{
+        connect::{self as connection, ConnectError},
+        equip::{self as equipping, EquipError},
+    },
     http::session::{self, Cookies, check_csrf},
     state::AppState,
     upstream::{GmailGrant, Provider, state::Purpose},
@@ -33,6 +36,63 @@ pub async fn connect(
     };
     let purpose = Purpose::GmailConnect { user_id: current.user_id, sid: current.sid };
     Ok(begin_flow(&state, &cookies, Provider::Google, purpose, true).await?.into_response())
+}
+
+#[derive(Debug, serde::Deserialize)]
+pub struct EquipForm {
+    csrf: Option<String>,
+    equipped_to: Option<String>,
+}
+
+/// `POST /account/gmail/{id}/equip`.
+#[handler]
+pub async fn equip(
+    Path(id): Path<String>,
+    Form(form): Form<EquipForm>,
+    jar: &CookieJar,
+    state: Data<&AppState>,
+) -> Result<Redirect, PageError> {
+    let (user_id, id) = signed_in_owner(&state, jar, form.csrf.as_deref(), &id).await?;
+    let target = form.equipped_to.unwrap_or_default();
+    equipping::equip(&state.db, user_id, id, target.trim()).await.map_err(PageError::from)?;
+    Ok(Redirect::see_other("/account"))
+}
+
+/// `POST /account/gmail/{id}/unequip`.
+#[handler]
+pub async fn unequip(
+    Path(id): Path<String>,
+    Form(form): Form<CsrfForm>,
+    jar: &CookieJar,
+    state: Data<&AppState>,
+) -> Result<Redirect, PageError> {
+    let (user_id, id) = signed_in_owner(&state, jar, form.csrf.as_deref(), &id).await?;
+    equipping::unequip(&state.db, user_id, id).await.map_err(PageError::from)?;
+    Ok(Redirect::see_other("/account"))
+}
+
+/// The signed-in user and the connection id of a Gmail form, after its CSRF check.
+async fn signed_in_owner(
+    state: &AppState,
+    jar: &CookieJar,
+    csrf: Option<&str>,
+    id: &str,
+) -> Result<(Uuid, Uuid), PageError> {
+    let cookies = Cookies::new(jar, state);
+    check_csrf(state, &cookies, csrf)?;
+    let current = session::current(state, &cookies).await?.ok_or(PageError::Csrf)?;
+    Ok((current.user_id, id.parse().map_err(|_| PageError::NotFound)?))
+}
+
+impl From<EquipError> for PageError {
+    fn from(e: EquipError) -> Self {
+        match e {
+            EquipError::NotFound => PageError::NotFound,
+            EquipError::ScopeMissing => PageError::GmailScopeMissing,
+            EquipError::BadTarget => PageError::BadRequest("target"),
+            EquipError::Store(e) => e.into(),
+        }
+    }
 }
 
 pub(super) async fn finish(

@@ -66,6 +66,7 @@ pub struct AccountView {
 }
 
 pub struct GmailRow {
+    pub id: String,
     pub address: String,
     pub can_send: bool,
     pub needs_reauth: bool,
