@@ -22,6 +22,7 @@ pub enum AuditEvent<'a> {
     GmailConnect { connection_id: Uuid, gmail_address: &'a str },
     GmailEquip { connection_id: Uuid, target: &'a str },
     GmailUnequip { connection_id: Uuid },
+    GmailDisconnect { connection_id: Uuid, gmail_address: &'a str },
     Logout { everywhere: bool },
 }
 
@@ -38,6 +39,7 @@ impl AuditEvent<'_> {
             Self::GmailConnect { .. } => "gmail_connect",
             Self::GmailEquip { .. } => "gmail_equip",
             Self::GmailUnequip { .. } => "gmail_unequip",
+            Self::GmailDisconnect { .. } => "gmail_disconnect",
             Self::Logout { .. } => "logout",
         }
     }
@@ -51,7 +53,8 @@ impl AuditEvent<'_> {
             | Self::Link { provider, identity_id }
             | Self::Unlink { provider, identity_id } => json!({"provider": provider, "identity_id": identity_id}),
             Self::LinkRefused { provider, reason } => json!({"provider": provider, "reason": reason}),
-            Self::GmailConnect { connection_id, gmail_address } => {
+            Self::GmailConnect { connection_id, gmail_address }
+            | Self::GmailDisconnect { connection_id, gmail_address } => {
                 json!({"connection_id": connection_id, "gmail_address": gmail_address})
             }
             Self::GmailEquip { connection_id, target } => {

@@ -270,6 +270,12 @@ impl Upstreams {
         google.connect_gmail(&self.http, grant.code, grant.pkce_verifier, grant.nonce).await
     }
 
+    /// Revoke a Gmail connection's token at Google.
+    pub async fn revoke_google(&self, token: &str) -> Result<(), UpstreamError> {
+        let google = self.google.as_ref().ok_or(UpstreamError::NotConfigured)?;
+        google.revoke(&self.http, token).await
+    }
+
     fn oauth(&self, provider: Provider) -> Result<&OAuthProvider, UpstreamError> {
         match provider {
             Provider::Naver => self.naver.as_ref(),

@@ -257,6 +257,7 @@ pub fn routes(state: &AppState) -> impl Endpoint + 'static {
         .at("/account/gmail/connect", post(gmail::connect))
         .at("/account/gmail/:id/equip", post(gmail::equip))
         .at("/account/gmail/:id/unequip", post(gmail::unequip))
+        .at("/account/gmail/:id/disconnect", post(gmail::disconnect))
         .at("/static/munji.css", get(stylesheet))
         .with(CookieJarManager::with_key(state.secrets.cookie_key.clone()))
         .with(PageLayer { hsts: state.config.public_url.scheme() == "https" })

@@ -103,3 +103,10 @@ pub async fn unequip(db: &Db, user_id: Uuid, id: Uuid, now: DateTime<Utc>) -> Re
         on_pool!(db, pool => sqlx::query(SQL).bind(id).bind(user_id).bind(now).execute(pool).await?.rows_affected());
     Ok(rows == 1)
 }
+
+/// Delete the user's connection `id`; whether there was one.
+pub async fn delete(db: &Db, user_id: Uuid, id: Uuid) -> Result<bool> {
+    const SQL: &str = "DELETE FROM gmail_connections WHERE id = $1 AND user_id = $2";
+    let rows = on_pool!(db, pool => sqlx::query(SQL).bind(id).bind(user_id).execute(pool).await?.rows_affected());
+    Ok(rows == 1)
+}

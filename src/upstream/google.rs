@@ -9,9 +9,14 @@
 use std::time::{Duration, Instant};
 
 use openidconnect::{
-    AuthenticationFlow, AuthorizationCode, ClaimsVerificationError, ClientId, ClientSecret, CsrfToken, IssuerUrl,
-    Nonce, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope, SignatureVerificationError,
-    core::{CoreClient, CoreIdTokenClaims, CoreProviderMetadata, CoreResponseType, CoreTokenResponse},
+    AdditionalProviderMetadata, AuthenticationFlow, AuthorizationCode, ClaimsVerificationError, ClientId, ClientSecret,
+    CsrfToken, IssuerUrl, Nonce, PkceCodeChallenge, PkceCodeVerifier, ProviderMetadata, RedirectUrl, Scope,
+    SignatureVerificationError,
+    core::{
+        CoreAuthDisplay, CoreClaimName, CoreClaimType, CoreClient, CoreClientAuthMethod, CoreGrantType,
+        CoreIdTokenClaims, CoreJsonWebKey, CoreJweContentEncryptionAlgorithm, CoreJweKeyManagementAlgorithm,
+        CoreResponseMode, CoreResponseType, CoreSubjectIdentifierType, CoreTokenResponse,
+    },
 };
 use tokio::sync::RwLock;
 use url::Url;
@@ -21,6 +26,29 @@ use super::{
 };
 use crate::config::ProviderConfig;
 
+/// Google's discovery document also names its revocation endpoint (used to disconnect Gmail).
+#[derive(Clone, Debug, serde::Deserialize, serde::Serialize)]
+struct RevocationEndpoint {
+    revocation_endpoint: Option<String>,
+}
+
+impl AdditionalProviderMetadata for RevocationEndpoint {}
+
+type GoogleMetadata = ProviderMetadata<
+    RevocationEndpoint,
+    CoreAuthDisplay,
+    CoreClientAuthMethod,
+    CoreClaimName,
+    CoreClaimType,
+    CoreGrantType,
+    CoreJweContentEncryptionAlgorithm,
+    CoreJweKeyManagementAlgorithm,
+    CoreJsonWebKey,
+    CoreResponseMode,
+    CoreResponseType,
+    CoreSubjectIdentifierType,
+>;
+
 /// How long a fetched discovery document (with its keys) is trusted.
 const METADATA_TTL: Duration = Duration::from_secs(3600);
 
@@ -28,7 +56,7 @@ pub struct Google {
     credentials: Credentials,
     issuer: IssuerUrl,
     /// A cache, not state: every instance may hold its own copy.
-    metadata: RwLock<Option<(Instant, CoreProviderMetadata)>>,
+    metadata: RwLock<Option<(Instant, GoogleMetadata)>>,
 }
 
 impl Google {
@@ -42,14 +70,14 @@ impl Google {
         Ok(Self { credentials, issuer, metadata: RwLock::new(None) })
     }
 
-    async fn metadata(&self, http: &reqwest::Client, refresh: bool) -> Result<CoreProviderMetadata, UpstreamError> {
+    async fn metadata(&self, http: &reqwest::Client, refresh: bool) -> Result<GoogleMetadata, UpstreamError> {
         if !refresh
             && let Some((fetched, metadata)) = self.metadata.read().await.as_ref()
             && fetched.elapsed() < METADATA_TTL
         {
             return Ok(metadata.clone());
         }
-        let metadata = CoreProviderMetadata::discover_async(self.issuer.clone(), http).await.map_err(|e| {
+        let metadata = GoogleMetadata::discover_async(self.issuer.clone(), http).await.map_err(|e| {
             let mut source: Option<&dyn std::error::Error> = Some(&e);
             while let Some(err) = source {
                 if let Some(reqwest) = err.downcast_ref::<reqwest::Error>() {
@@ -65,7 +93,7 @@ impl Google {
 
     fn client(
         &self,
-        metadata: CoreProviderMetadata,
+        metadata: GoogleMetadata,
     ) -> CoreClient<
         openidconnect::EndpointSet,
         openidconnect::EndpointNotSet,
@@ -193,6 +221,23 @@ impl Google {
         .map_err(|e| UpstreamError::BadIdToken(e.to_string()))?;
         self.check_issuer(claims.issuer().as_str())?;
         Ok((token, claims))
+    }
+
+    /// Revoke a token at Google (RFC 7009; revoking a refresh token ends the grant). An
+    /// already revoked or unknown token (HTTP 400) counts as revoked.
+    pub(super) async fn revoke(&self, http: &reqwest::Client, token: &str) -> Result<(), UpstreamError> {
+        let metadata = self.metadata(http, false).await?;
+        let endpoint = metadata
+            .additional_metadata()
+            .revocation_endpoint
+            .clone()
+            .ok_or_else(|| UpstreamError::BadResponse("google discovery names no revocation_endpoint".into()))?;
+        let resp =
+            http.post(endpoint).form(&[("token", token)]).send().await.map_err(|e| UpstreamError::from_reqwest(&e))?;
+        match resp.status().as_u16() {
+            200 | 400 => Ok(()),
+            status => Err(UpstreamError::Status(status)),
+        }
     }
 
     /// Google issues `https://accounts.google.com` or `accounts.google.com`: accept the

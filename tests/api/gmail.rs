@@ -20,6 +20,7 @@ crate::on_every_backend!(
     a_grant_without_gmail_send_is_kept_but_marked,
     rotating_the_encryption_key_keeps_every_connection_readable,
     a_target_has_at_most_one_equipped_connection,
+    disconnecting_revokes_the_grant_at_google_then_deletes,
 );
 
 fn gmail_person() -> Person {
@@ -197,4 +198,40 @@ async fn a_target_has_at_most_one_equipped_connection(backend: Backend) {
             .map(|e| e.kind)
             .collect();
     assert!(kinds.iter().any(|k| k == "gmail_equip") && kinds.iter().any(|k| k == "gmail_unequip"));
+}
+
+async fn disconnecting_revokes_the_grant_at_google_then_deletes(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let secret = register_web_client(&app).await;
+    let browser = signed_up(&app).await;
+    connect_gmail(&app, &browser, &gmail_person()).await;
+    let row = gmail::list_all(&app.state.db).await.unwrap().remove(0);
+    let refresh =
+        app.state.vault.open(&connect::context(row.id, "refresh"), row.refresh_token.as_deref().unwrap()).unwrap();
+    let (access, _) = tokens_for(&app, &browser, &secret).await;
+    let http = rp_http();
+
+    let other = http
+        .delete(app.url(&format!("/api/v1/me/gmail/{}", uuid::Uuid::new_v4())))
+        .bearer_auth(&access)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(other.status(), 404);
+    let resp = http.delete(app.url(&format!("/api/v1/me/gmail/{}", row.id))).bearer_auth(&access).send().await.unwrap();
+    assert_eq!(resp.status(), 204);
+
+    assert!(gmail::list_all(&app.state.db).await.unwrap().is_empty());
+    // Google (the imitation) no longer honours the refresh token.
+    let google_token = format!("{}/dev/google/token", app.dev_provider_url);
+    let refused = http
+        .post(google_token)
+        .form(&[("grant_type", "refresh_token"), ("refresh_token", refresh.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 400);
+    assert_eq!(refused.json::<Value>().await.unwrap()["error"], "invalid_grant");
+    let events = munji::store::audit::list_for_user(&app.state.db, row.user_id, 20).await.unwrap();
+    assert!(events.iter().any(|e| e.kind == "gmail_disconnect"));
 }

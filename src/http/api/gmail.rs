@@ -13,7 +13,10 @@ use super::{
     security::AccessToken,
 };
 use crate::{
-    gmail::equip::{self, EquipError},
+    gmail::{
+        disconnect::{self, DisconnectError},
+        equip::{self, EquipError},
+    },
     state::AppState,
     store::gmail,
 };
@@ -112,6 +115,25 @@ impl GmailApi {
         let user_id = token.user_id(&state).await?;
         let connection = equip::equip(&state.db, user_id, id.0, &body.0.equipped_to).await?;
         Ok(EquipResponse::Ok(Json(view(connection))))
+    }
+
+    /// Disconnect: revoke the grant at Google, then delete the connection.
+    #[oai(path = "/me/gmail/:id", method = "delete", operation_id = "disconnect_gmail_connection")]
+    async fn disconnect(
+        &self,
+        token: AccessToken,
+        id: Path<Uuid>,
+        state: Data<&AppState>,
+    ) -> Result<UnequipResponse, ApiError> {
+        let user_id = token.user_id(&state).await?;
+        disconnect::disconnect(&state, user_id, id.0).await.map_err(|e| match e {
+            DisconnectError::NotFound => ApiError::new(ErrorCode::NotFound, "no such connection of this user"),
+            DisconnectError::Upstream(_) => {
+                ApiError::new(ErrorCode::UpstreamUnavailable, "Google did not take the revocation; nothing was deleted")
+            }
+            DisconnectError::Store(e) => e.into(),
+        })?;
+        Ok(UnequipResponse::NoContent)
     }
 
     /// Unequip a connection.

@@ -71,6 +71,23 @@ pub async fn unequip(
     Ok(Redirect::see_other("/account"))
 }
 
+/// `POST /account/gmail/{id}/disconnect`.
+#[handler]
+pub async fn disconnect(
+    Path(id): Path<String>,
+    Form(form): Form<CsrfForm>,
+    jar: &CookieJar,
+    state: Data<&AppState>,
+) -> Result<Redirect, PageError> {
+    let (user_id, id) = signed_in_owner(&state, jar, form.csrf.as_deref(), &id).await?;
+    crate::gmail::disconnect::disconnect(&state, user_id, id).await.map_err(|e| match e {
+        crate::gmail::disconnect::DisconnectError::NotFound => PageError::NotFound,
+        crate::gmail::disconnect::DisconnectError::Upstream(e) => PageError::Upstream(e),
+        crate::gmail::disconnect::DisconnectError::Store(e) => e.into(),
+    })?;
+    Ok(Redirect::see_other("/account"))
+}
+
 /// The signed-in user and the connection id of a Gmail form, after its CSRF check.
 async fn signed_in_owner(
     state: &AppState,
