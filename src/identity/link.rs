@@ -1,4 +1,5 @@
-//! Linking another provider's identity to a signed-in user (DESIGN §2 rule 4), and the tickets
+//! Linking another provider's identity to a signed-in user (DESIGN §2 rule 4), unlinking, and
+//! the tickets
 //! that let an app start a link in a browser. No HTTP here.
 //!
 //! The link intent itself is the callback's state record (`upstream::state`, purpose `Link`),
@@ -14,11 +15,15 @@ use uuid::Uuid;
 
 use super::IdentityError;
 use crate::{
+    audit::{self, AuditEvent},
     crypto,
     ephemeral::{Ephemeral, EphemeralError},
+    session,
+    state::AppState,
     store::{
         Db,
-        identities::{self, NewIdentity, PROVIDER_UID_KEY},
+        identities::{self, NewIdentity, PROVIDER_UID_KEY, Unlinked},
+        refresh_tokens,
     },
     upstream::{Provider, UpstreamProfile},
 };
@@ -103,4 +108,34 @@ pub async fn take_ticket(
     let Some(value) = store.take(&ticket_key(id)).await? else { return Ok(None) };
     let ticket: Option<Ticket> = serde_json::from_slice(&value).ok();
     Ok(ticket.filter(|t| t.provider == provider).map(|t| t.user_id))
+}
+
+/// Unlink one of the user's identities, never the last: audit it and end the user's other
+/// sessions and their refresh tokens (everything but `keep_sid`), for the page and the API.
+pub async fn unlink(
+    state: &AppState,
+    user_id: Uuid,
+    identity_id: Uuid,
+    keep_sid: &str,
+) -> Result<Unlinked, UnlinkError> {
+    // Ending the other sessions needs the ephemeral store: without it, unlink nothing.
+    state.ephemeral.ping().await?;
+    let now = chrono::Utc::now();
+    let outcome = identities::unlink(&state.db, user_id, identity_id, now).await?;
+    if let Unlinked::Removed(identity) = &outcome {
+        let provider = identity.provider.parse::<Provider>().unwrap_or(Provider::Google);
+        session::end_all(&state.ephemeral, user_id, Some(keep_sid), state.config.refresh_token_ttl.0).await?;
+        refresh_tokens::revoke_user(&state.db, user_id, Some(keep_sid), now).await?;
+        audit::record(&state.db, Some(user_id), AuditEvent::Unlink { provider, identity_id }).await?;
+    }
+    Ok(outcome)
+}
+
+/// Why an unlink could not be done (nothing was unlinked unless the database said so).
+#[derive(Debug, thiserror::Error)]
+pub enum UnlinkError {
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    #[error(transparent)]
+    Ephemeral(#[from] crate::ephemeral::EphemeralError),
 }

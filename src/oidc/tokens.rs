@@ -125,10 +125,10 @@ impl Tokens {
         if header.typ.as_deref() != Some("at+jwt") {
             return Err(TokenError::Invalid("not an access token"));
         }
-        let (key, alg) = match header.alg {
+        match header.alg {
             Algorithm::HS256 => match &self.hs256 {
-                Some((_, decoding)) => (decoding.clone(), Algorithm::HS256),
-                None => return Err(TokenError::Invalid("HS256 is not accepted")),
+                Some((_, decoding)) => validate(token, decoding, Algorithm::HS256, &self.issuer, &self.audience),
+                None => Err(TokenError::Invalid("HS256 is not accepted")),
             },
             alg => {
                 let kid = header.kid.as_deref().ok_or(TokenError::Invalid("no kid"))?;
@@ -137,10 +137,9 @@ impl Tokens {
                 if key.alg.jwt() != alg {
                     return Err(TokenError::Invalid("algorithm does not match the key"));
                 }
-                (key.decoding.clone(), alg)
+                validate(token, &key.decoding, alg, &self.issuer, &self.audience)
             }
-        };
-        validate(token, &key, alg, &self.issuer, &self.audience)
+        }
     }
 }
 

@@ -63,8 +63,9 @@ pub enum EquipResponse {
     Ok(Json<GmailConnection>),
 }
 
+/// Done, nothing to say (unequip, disconnect).
 #[derive(ApiResponse)]
-pub enum UnequipResponse {
+pub enum NoContentResponse {
     #[oai(status = 204)]
     NoContent,
 }
@@ -77,6 +78,18 @@ fn view(c: gmail::Connection) -> GmailConnection {
         status: c.status,
         equipped_to: c.equipped_to,
         created_at: c.created_at,
+    }
+}
+
+impl From<DisconnectError> for ApiError {
+    fn from(e: DisconnectError) -> Self {
+        match e {
+            DisconnectError::NotFound => ApiError::new(ErrorCode::NotFound, "no such connection of this user"),
+            DisconnectError::Upstream(_) => {
+                ApiError::new(ErrorCode::UpstreamUnavailable, "Google did not take the revocation; nothing was deleted")
+            }
+            DisconnectError::Store(e) => e.into(),
+        }
     }
 }
 
@@ -124,16 +137,10 @@ impl GmailApi {
         token: AccessToken,
         id: Path<Uuid>,
         state: Data<&AppState>,
-    ) -> Result<UnequipResponse, ApiError> {
+    ) -> Result<NoContentResponse, ApiError> {
         let user_id = token.user_id(&state).await?;
-        disconnect::disconnect(&state, user_id, id.0).await.map_err(|e| match e {
-            DisconnectError::NotFound => ApiError::new(ErrorCode::NotFound, "no such connection of this user"),
-            DisconnectError::Upstream(_) => {
-                ApiError::new(ErrorCode::UpstreamUnavailable, "Google did not take the revocation; nothing was deleted")
-            }
-            DisconnectError::Store(e) => e.into(),
-        })?;
-        Ok(UnequipResponse::NoContent)
+        disconnect::disconnect(&state, user_id, id.0).await?;
+        Ok(NoContentResponse::NoContent)
     }
 
     /// Unequip a connection.
@@ -143,9 +150,9 @@ impl GmailApi {
         token: AccessToken,
         id: Path<Uuid>,
         state: Data<&AppState>,
-    ) -> Result<UnequipResponse, ApiError> {
+    ) -> Result<NoContentResponse, ApiError> {
         let user_id = token.user_id(&state).await?;
         equip::unequip(&state.db, user_id, id.0).await?;
-        Ok(UnequipResponse::NoContent)
+        Ok(NoContentResponse::NoContent)
     }
 }

@@ -159,11 +159,22 @@ impl MeApi {
     ) -> Result<UnlinkResponse, ApiError> {
         let (user_id, claims) = token.user(&state).await?;
         let keep = claims.sid.unwrap_or_default();
-        match crate::http::pages::link::unlink_identity(&state, user_id, identity_id.0, &keep).await? {
+        match link::unlink(&state, user_id, identity_id.0, &keep).await? {
             identities::Unlinked::Removed(_) => Ok(UnlinkResponse::NoContent),
             identities::Unlinked::NotFound => Err(ApiError::new(ErrorCode::NotFound, "no such identity of this user")),
             identities::Unlinked::Last => {
                 Err(ApiError::new(ErrorCode::LastIdentity, "the last identity cannot be unlinked"))
+            }
+        }
+    }
+}
+
+impl From<link::UnlinkError> for ApiError {
+    fn from(e: link::UnlinkError) -> Self {
+        match e {
+            link::UnlinkError::Store(e) => e.into(),
+            link::UnlinkError::Ephemeral(_) => {
+                ApiError::new(ErrorCode::ServiceUnavailable, "the session store is unreachable")
             }
         }
     }

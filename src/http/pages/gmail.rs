@@ -13,6 +13,7 @@ use crate::{
     audit::{self, AuditEvent},
     gmail::{
         connect::{self as connection, ConnectError},
+        disconnect::DisconnectError,
         equip::{self as equipping, EquipError},
     },
     http::session::{self, Cookies, check_csrf},
@@ -80,11 +81,7 @@ pub async fn disconnect(
     state: Data<&AppState>,
 ) -> Result<Redirect, PageError> {
     let (user_id, id) = signed_in_owner(&state, jar, form.csrf.as_deref(), &id).await?;
-    crate::gmail::disconnect::disconnect(&state, user_id, id).await.map_err(|e| match e {
-        crate::gmail::disconnect::DisconnectError::NotFound => PageError::NotFound,
-        crate::gmail::disconnect::DisconnectError::Upstream(e) => PageError::Upstream(e),
-        crate::gmail::disconnect::DisconnectError::Store(e) => e.into(),
-    })?;
+    crate::gmail::disconnect::disconnect(&state, user_id, id).await?;
     Ok(Redirect::see_other("/account"))
 }
 
@@ -99,6 +96,16 @@ async fn signed_in_owner(
     check_csrf(state, &cookies, csrf)?;
     let current = session::current(state, &cookies).await?.ok_or(PageError::Csrf)?;
     Ok((current.user_id, id.parse().map_err(|_| PageError::NotFound)?))
+}
+
+impl From<DisconnectError> for PageError {
+    fn from(e: DisconnectError) -> Self {
+        match e {
+            DisconnectError::NotFound => PageError::NotFound,
+            DisconnectError::Upstream(e) => PageError::Upstream(e),
+            DisconnectError::Store(e) => e.into(),
+        }
+    }
 }
 
 impl From<EquipError> for PageError {

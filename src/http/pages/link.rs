@@ -14,10 +14,10 @@ use super::{PageError, enabled_provider, login::begin_flow};
 use crate::{
     audit::{self, AuditEvent},
     http::session::{self, Cookies, check_csrf},
-    identity::link::{self, Linked},
+    identity::link::{self, Linked, UnlinkError},
     state::AppState,
-    store::{identities, refresh_tokens},
-    upstream::{Provider, UpstreamProfile, state::Purpose},
+    store::identities,
+    upstream::{UpstreamProfile, state::Purpose},
 };
 
 #[derive(Debug, Deserialize)]
@@ -129,41 +129,11 @@ pub async fn unlink(
         return Ok(Redirect::see_other("/login?return_to=%2Faccount"));
     };
     let identity_id: Uuid = identity_id.parse().map_err(|_| PageError::NotFound)?;
-    match unlink_identity(&state, current.user_id, identity_id, &current.sid).await? {
+    match link::unlink(&state, current.user_id, identity_id, &current.sid).await? {
         identities::Unlinked::Removed(_) => Ok(Redirect::see_other("/account")),
         identities::Unlinked::NotFound => Err(PageError::NotFound),
         identities::Unlinked::Last => Err(PageError::LastIdentity),
     }
-}
-
-/// Unlink for the page and the API alike: audit it and end the user's other sessions and
-/// their refresh tokens (everything but `keep_sid`).
-pub async fn unlink_identity(
-    state: &AppState,
-    user_id: Uuid,
-    identity_id: Uuid,
-    keep_sid: &str,
-) -> Result<identities::Unlinked, UnlinkError> {
-    // Ending the other sessions needs the ephemeral store: without it, unlink nothing.
-    state.ephemeral.ping().await?;
-    let now = chrono::Utc::now();
-    let outcome = identities::unlink(&state.db, user_id, identity_id, now).await?;
-    if let identities::Unlinked::Removed(identity) = &outcome {
-        let provider = identity.provider.parse::<Provider>().unwrap_or(Provider::Google);
-        crate::session::end_all(&state.ephemeral, user_id, Some(keep_sid), state.config.refresh_token_ttl.0).await?;
-        refresh_tokens::revoke_user(&state.db, user_id, Some(keep_sid), now).await?;
-        audit::record(&state.db, Some(user_id), AuditEvent::Unlink { provider, identity_id }).await?;
-    }
-    Ok(outcome)
-}
-
-/// Why an unlink could not be done (nothing was unlinked unless the database said so).
-#[derive(Debug, thiserror::Error)]
-pub enum UnlinkError {
-    #[error(transparent)]
-    Store(#[from] crate::store::StoreError),
-    #[error(transparent)]
-    Ephemeral(#[from] crate::ephemeral::EphemeralError),
 }
 
 impl From<UnlinkError> for PageError {
@@ -171,18 +141,6 @@ impl From<UnlinkError> for PageError {
         match e {
             UnlinkError::Store(e) => e.into(),
             UnlinkError::Ephemeral(e) => e.into(),
-        }
-    }
-}
-
-impl From<UnlinkError> for crate::http::api::error::ApiError {
-    fn from(e: UnlinkError) -> Self {
-        use crate::http::api::error::{ApiError, ErrorCode};
-        match e {
-            UnlinkError::Store(e) => e.into(),
-            UnlinkError::Ephemeral(_) => {
-                ApiError::new(ErrorCode::ServiceUnavailable, "the session store is unreachable")
-            }
         }
     }
 }
