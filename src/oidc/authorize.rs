@@ -189,41 +189,39 @@ pub async fn issue_code(store: &Ephemeral, record: &CodeRecord) -> Result<String
     Ok(code)
 }
 
-/// What redeeming a code found.
+/// What a code stands for now.
 pub enum Redemption {
-    /// The first redemption: the code's record.
-    First(CodeRecord),
+    /// Unredeemed: its record (nothing is claimed yet: see [`claim_code`]).
+    Found(CodeRecord),
     /// The code was redeemed before; the `sid` its tokens were issued under.
     Reused { sid: String },
     /// Unknown or expired.
     Unknown,
 }
 
-/// Take the code (one use, from any instance). The caller checks the record, then calls
-/// [`mark_spent`] so that a second redemption can find and revoke what the first issued.
-pub async fn redeem_code(store: &Ephemeral, code: &str) -> Result<Redemption, EphemeralError> {
+/// Look a code up without changing anything.
+pub async fn look_up_code(store: &Ephemeral, code: &str) -> Result<Redemption, EphemeralError> {
     if code.is_empty() || code.len() > 128 {
         return Ok(Redemption::Unknown);
     }
-    if let Some(value) = store.take(&code_key(code)).await? {
-        let Ok(record) = serde_json::from_slice::<CodeRecord>(&value) else { return Ok(Redemption::Unknown) };
-        return Ok(Redemption::First(record));
+    if let Some(value) = store.get(&code_key(code)).await? {
+        return Ok(match serde_json::from_slice::<CodeRecord>(&value) {
+            Ok(record) => Redemption::Found(record),
+            Err(_) => Redemption::Unknown,
+        });
     }
-    if let Some(sid) = store.get(&spent_key(code)).await? {
-        return Ok(Redemption::Reused { sid: String::from_utf8_lossy(&sid).into_owned() });
-    }
-    // A concurrent first redemption may be between its take and its mark: look once more, so
-    // that a duplicate still finds (and revokes) what the first one issues.
-    tokio::time::sleep(Duration::from_millis(100)).await;
     Ok(match store.get(&spent_key(code)).await? {
         Some(sid) => Redemption::Reused { sid: String::from_utf8_lossy(&sid).into_owned() },
         None => Redemption::Unknown,
     })
 }
 
-/// Remember that `code` was redeemed under `sid`.
-pub async fn mark_spent(store: &Ephemeral, code: &str, sid: &str) -> Result<(), EphemeralError> {
-    store.put(&spent_key(code), sid.as_bytes(), SPENT_TTL).await
+/// Claim a looked-up code: the spent mark (with the session id) goes down *before* the take,
+/// so every other redemption, concurrent or later, finds the session to revoke. Exactly one
+/// caller, on any instance, gets `true`.
+pub async fn claim_code(store: &Ephemeral, code: &str, record: &CodeRecord) -> Result<bool, EphemeralError> {
+    store.put(&spent_key(code), record.sid.as_bytes(), SPENT_TTL).await?;
+    Ok(store.take(&code_key(code)).await?.is_some())
 }
 
 #[cfg(test)]

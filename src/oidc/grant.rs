@@ -55,16 +55,26 @@ pub async fn authorization_code(
         return Err(OAuthError::UnauthorizedClient);
     }
     let code = param(params, "code").ok_or_else(|| OAuthError::InvalidRequest("code is missing".into()))?;
-    let record = match authorize::redeem_code(&state.ephemeral, code).await? {
-        Redemption::First(record) => record,
-        Redemption::Unknown => return Err(OAuthError::InvalidGrant("the code is unknown or expired")),
-        Redemption::Reused { sid } => {
-            session::revoke_sid(&state.ephemeral, &sid, revocation_ttl(state)).await?;
-            refresh_tokens::revoke_sid(&state.db, &sid, Utc::now()).await?;
-            tracing::warn!(client.id = %client.id, "authorization code reused; its session is revoked");
-            return Err(OAuthError::InvalidGrant("the code was already used; the tokens it gave are revoked"));
-        }
+    let reused = |sid: String| async move {
+        session::revoke_sid(&state.ephemeral, &sid, revocation_ttl(state)).await?;
+        refresh_tokens::revoke_sid(&state.db, &sid, Utc::now()).await?;
+        tracing::warn!(client.id = %client.id, "authorization code reused; its session is revoked");
+        Err(OAuthError::InvalidGrant("the code was already used; the tokens it gave are revoked"))
     };
+    let record = match authorize::look_up_code(&state.ephemeral, code).await? {
+        Redemption::Found(record) => record,
+        Redemption::Unknown => return Err(OAuthError::InvalidGrant("the code is unknown or expired")),
+        Redemption::Reused { sid } => return reused(sid).await,
+    };
+    // The session must still be live. This is asked before the code is claimed: once claimed,
+    // a concurrent duplicate revokes the session, and that must not fail the one winner.
+    let live = !session::is_over(&state.ephemeral, record.user_id, &record.sid, record.session_started_ms).await?;
+    if !authorize::claim_code(&state.ephemeral, code, &record).await? {
+        return reused(record.sid).await;
+    }
+    if !live {
+        return Err(OAuthError::InvalidGrant("the session has ended"));
+    }
     if record.client_id != client.id {
         return Err(OAuthError::InvalidGrant("the code was issued to another client"));
     }
@@ -83,13 +93,6 @@ pub async fn authorization_code(
         (None, Some(_)) => return Err(OAuthError::InvalidGrant("the code was issued without a code_challenge")),
         (None, None) => {}
     }
-    // The session must still be live. The spent mark goes down only after this check, so a
-    // concurrent second redemption (which revokes the session) cannot fail the first one.
-    if session::is_over(&state.ephemeral, record.user_id, &record.sid, record.session_started_ms).await? {
-        return Err(OAuthError::InvalidGrant("the session has ended"));
-    }
-    // The refresh token is stored before the spent mark, so a second redemption's revocation
-    // (by session) cannot miss it.
     let refresh = if client.allows_grant(REFRESH_TOKEN) {
         let token = crypto::random_token(32);
         let new = NewRefresh {
@@ -107,7 +110,6 @@ pub async fn authorization_code(
     } else {
         None
     };
-    authorize::mark_spent(&state.ephemeral, code, &record.sid).await?;
     let grant = UserGrant {
         user_id: record.user_id,
         sid: &record.sid,
