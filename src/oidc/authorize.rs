@@ -224,6 +224,11 @@ pub async fn claim_code(store: &Ephemeral, code: &str, record: &CodeRecord) -> R
     Ok(store.take(&code_key(code)).await?.is_some())
 }
 
+/// Remove a claimed code's spent mark (its redemption was refused and issued nothing).
+pub async fn forget_spent(store: &Ephemeral, code: &str) -> Result<(), EphemeralError> {
+    store.delete(&spent_key(code)).await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

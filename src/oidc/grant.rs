@@ -6,7 +6,7 @@ use chrono::Utc;
 use sha2::{Digest as _, Sha256};
 
 use super::{
-    authorize::{self, Redemption},
+    authorize::{self, CodeRecord, Redemption},
     clients::{AUTHORIZATION_CODE, CLIENT_CREDENTIALS, Client, REFRESH_TOKEN},
     error::OAuthError,
     tokens::{AccessClaims, IdClaims, at_hash},
@@ -72,26 +72,10 @@ pub async fn authorization_code(
     if !authorize::claim_code(&state.ephemeral, code, &record).await? {
         return reused(record.sid).await;
     }
-    if !live {
-        return Err(OAuthError::InvalidGrant("the session has ended"));
-    }
-    if record.client_id != client.id {
-        return Err(OAuthError::InvalidGrant("the code was issued to another client"));
-    }
-    if param(params, "redirect_uri") != Some(record.redirect_uri.as_str()) {
-        return Err(OAuthError::InvalidGrant("redirect_uri differs from the authorization request"));
-    }
-    match (&record.code_challenge, param(params, "code_verifier")) {
-        (Some(challenge), Some(verifier)) => {
-            let computed = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
-            if !crypto::constant_time_eq(computed.as_bytes(), challenge.as_bytes()) {
-                return Err(OAuthError::InvalidGrant("PKCE verification failed"));
-            }
-        }
-        (Some(_), None) => return Err(OAuthError::InvalidGrant("code_verifier is missing")),
-        // A verifier for a code issued without a challenge is a downgrade attempt (RFC 9700).
-        (None, Some(_)) => return Err(OAuthError::InvalidGrant("the code was issued without a code_challenge")),
-        (None, None) => {}
+    if let Err(refused) = bindings(&record, live, client, params) {
+        // Nothing was issued, so there is nothing for a later redemption to revoke.
+        authorize::forget_spent(&state.ephemeral, code).await?;
+        return Err(refused);
     }
     let refresh = if client.allows_grant(REFRESH_TOKEN) {
         let token = crypto::random_token(32);
@@ -118,6 +102,32 @@ pub async fn authorization_code(
         nonce: record.nonce.as_deref(),
     };
     user_tokens(state, client, &grant, refresh).await
+}
+
+/// A claimed code's bindings: a live session, the same client, redirect URI and PKCE verifier.
+fn bindings(record: &CodeRecord, live: bool, client: &Client, params: &[(String, String)]) -> Result<(), OAuthError> {
+    if !live {
+        return Err(OAuthError::InvalidGrant("the session has ended"));
+    }
+    if record.client_id != client.id {
+        return Err(OAuthError::InvalidGrant("the code was issued to another client"));
+    }
+    if param(params, "redirect_uri") != Some(record.redirect_uri.as_str()) {
+        return Err(OAuthError::InvalidGrant("redirect_uri differs from the authorization request"));
+    }
+    match (&record.code_challenge, param(params, "code_verifier")) {
+        (Some(challenge), Some(verifier)) => {
+            let computed = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
+            if !crypto::constant_time_eq(computed.as_bytes(), challenge.as_bytes()) {
+                return Err(OAuthError::InvalidGrant("PKCE verification failed"));
+            }
+        }
+        (Some(_), None) => return Err(OAuthError::InvalidGrant("code_verifier is missing")),
+        // A verifier for a code issued without a challenge is a downgrade attempt (RFC 9700).
+        (None, Some(_)) => return Err(OAuthError::InvalidGrant("the code was issued without a code_challenge")),
+        (None, None) => {}
+    }
+    Ok(())
 }
 
 /// `grant_type=refresh_token`: rotate at every use; a concurrent duplicate within the grace
