@@ -6,7 +6,7 @@ use reqwest::Client;
 use serde_json::Value;
 use url::Url;
 
-use super::oidc::{register_web_client, rp_http, tokens_for};
+use super::oidc::{get_json_with, register_web_client, rp_http, tokens_for};
 use crate::helpers::{
     Backend, TestApp,
     social::{Person, form_value, location},
@@ -243,15 +243,7 @@ async fn an_api_started_link_finishes_only_in_the_same_users_browser(backend: Ba
     let authorize = location(&resp, &app.base_url);
     let callback = app.provider_decides(&browser, &authorize, &kakao_person(), true).await;
     assert_eq!(location(&browser.get(callback).send().await.unwrap(), &app.base_url).path(), "/account");
-    let list: Value = rp_http()
-        .get(app.url("/api/v1/me/identities"))
-        .bearer_auth(&access)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list = get_json_with(&app, "/api/v1/me/identities", &access).await;
     let providers: Vec<&str> =
         list["identities"].as_array().unwrap().iter().map(|i| i["provider"].as_str().unwrap()).collect();
     assert_eq!(providers, ["google", "kakao"]);

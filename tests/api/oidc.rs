@@ -34,6 +34,24 @@ pub async fn register_web_client(app: &TestApp) -> String {
     clients::add(&app.state.config, &app.state.db, new).await.unwrap().unwrap()
 }
 
+/// Register a confidential `client_credentials` client (a service) with these scopes; returns its secret.
+pub async fn register_service_client(app: &TestApp, id: &str, scopes: &[&str]) -> String {
+    let new = NewClient {
+        id: id.into(),
+        redirect_uris: vec![],
+        grant_types: vec!["client_credentials".into()],
+        scopes: scopes.iter().map(|s| s.to_string()).collect(),
+        gmail_targets: vec![],
+        public: false,
+    };
+    clients::add(&app.state.config, &app.state.db, new).await.unwrap().unwrap()
+}
+
+/// `GET path` with a bearer token, as the relying party; the JSON body.
+pub async fn get_json_with(app: &TestApp, path: &str, bearer: &str) -> serde_json::Value {
+    rp_http().get(app.url(path)).bearer_auth(bearer).send().await.unwrap().json().await.unwrap()
+}
+
 /// An HTTP client for the relying party: no redirects (openidconnect requires it).
 pub fn rp_http() -> reqwest::Client {
     reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap()
@@ -102,19 +120,10 @@ async fn a_relying_party_signs_a_user_in_and_the_gateway_trusts_the_token(backen
     assert_eq!(verify.status(), 200);
     assert_eq!(verify.headers()["x-user-id"], user_id.as_str());
     assert_eq!(verify.headers()["x-username"], "rp.user");
-    let me: serde_json::Value =
-        http.get(app.url("/api/v1/me")).bearer_auth(&access_token).send().await.unwrap().json().await.unwrap();
+    let me = get_json_with(&app, "/api/v1/me", &access_token).await;
     assert_eq!(me["username"], "rp.user");
     assert_eq!(me["id"], user_id.as_str());
-    let identities: serde_json::Value = http
-        .get(app.url("/api/v1/me/identities"))
-        .bearer_auth(&access_token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let identities = get_json_with(&app, "/api/v1/me/identities", &access_token).await;
     assert_eq!(identities["identities"][0]["provider"], "google");
     assert_eq!(identities["identities"][0]["uid"], "42");
 

@@ -10,7 +10,7 @@ use reqwest::{Client, Response};
 use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
 
-use super::oidc::{REDIRECT_URI, register_web_client, rp_http};
+use super::oidc::{REDIRECT_URI, register_service_client, register_web_client, rp_http};
 use crate::helpers::{
     Backend, TestApp,
     social::{Person, location},
@@ -402,21 +402,7 @@ async fn client_authentication_failures_look_alike_and_are_not_cached() {
 #[tokio::test]
 async fn service_tokens_verify_with_the_client_id_only() {
     let s = setup(Backend::Sqlite).await;
-    let secret = clients::add(
-        &s.app.state.config,
-        &s.app.state.db,
-        NewClient {
-            id: "bot".into(),
-            redirect_uris: vec![],
-            grant_types: vec!["client_credentials".into()],
-            scopes: vec!["gmail.vend".into()],
-            gmail_targets: vec![],
-            public: false,
-        },
-    )
-    .await
-    .unwrap()
-    .unwrap();
+    let secret = register_service_client(&s.app, "bot", &["gmail.vend"]).await;
     let resp = rp_http()
         .post(s.app.url("/token"))
         .basic_auth("bot", Some(&secret))
@@ -519,27 +505,11 @@ async fn forged_and_malformed_tokens_are_refused_everywhere() {
         ("100 KB", "a".repeat(100_000)),
     ];
     for (name, token) in cases {
-        let verify = rp_http()
-            .get(s.app.url("/api/v1/verify"))
-            .header("authorization", format!("Bearer {token}"))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(verify.status(), 401, "{name}");
-        let me = rp_http()
-            .get(s.app.url("/api/v1/me"))
-            .header("authorization", format!("Bearer {token}"))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(me.status(), 401, "{name}");
-        let userinfo = rp_http()
-            .get(s.app.url("/userinfo"))
-            .header("authorization", format!("Bearer {token}"))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(userinfo.status(), 401, "{name}");
+        for path in ["/api/v1/verify", "/api/v1/me", "/userinfo"] {
+            let resp =
+                rp_http().get(s.app.url(path)).header("authorization", format!("Bearer {token}")).send().await.unwrap();
+            assert_eq!(resp.status(), 401, "{name} at {path}");
+        }
     }
     let missing = rp_http().get(s.app.url("/api/v1/verify")).send().await.unwrap();
     assert_eq!(missing.status(), 401);

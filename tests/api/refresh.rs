@@ -12,7 +12,7 @@ use munji::{
 };
 use serde_json::{Value, json};
 
-use super::oidc::{register_web_client, rp_http, tokens_for};
+use super::oidc::{register_service_client, register_web_client, rp_http, tokens_for};
 use crate::helpers::{
     Backend, TestApp,
     social::{Person, form_value},
@@ -230,15 +230,7 @@ async fn revocation_and_introspection_follow_the_rfcs() {
 #[tokio::test]
 async fn a_revoked_service_token_is_refused_at_once() {
     let app = TestApp::spawn(Backend::Sqlite).await;
-    let new = NewClient {
-        id: "bot".into(),
-        redirect_uris: vec![],
-        grant_types: vec!["client_credentials".into()],
-        scopes: vec!["gmail.vend".into()],
-        gmail_targets: vec![],
-        public: false,
-    };
-    let secret = clients::add(&app.state.config, &app.state.db, new).await.unwrap().unwrap();
+    let secret = register_service_client(&app, "bot", &["gmail.vend"]).await;
     let http = rp_http();
     let issued: Value = http
         .post(app.url("/token"))

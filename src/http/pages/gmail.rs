@@ -55,7 +55,7 @@ pub async fn equip(
 ) -> Result<Redirect, PageError> {
     let (user_id, id) = signed_in_owner(&state, jar, form.csrf.as_deref(), &id).await?;
     let target = form.equipped_to.unwrap_or_default();
-    equipping::equip(&state.db, user_id, id, target.trim()).await.map_err(PageError::from)?;
+    equipping::equip(&state.db, user_id, id, target.trim()).await?;
     Ok(Redirect::see_other("/account"))
 }
 
@@ -68,7 +68,7 @@ pub async fn unequip(
     state: Data<&AppState>,
 ) -> Result<Redirect, PageError> {
     let (user_id, id) = signed_in_owner(&state, jar, form.csrf.as_deref(), &id).await?;
-    equipping::unequip(&state.db, user_id, id).await.map_err(PageError::from)?;
+    equipping::unequip(&state.db, user_id, id).await?;
     Ok(Redirect::see_other("/account"))
 }
 
