@@ -12,18 +12,65 @@ use crate::{
 
 /// Something that happened to an account (or to a would-be account).
 pub enum AuditEvent<'a> {
-    Signup { provider: Provider, identity_id: Option<Uuid> },
-    Login { provider: Provider },
-    LoginRefused { provider: Provider, reason: &'a str },
-    LegacyBackfill { provider: Provider, identity_id: Uuid },
-    Link { provider: Provider, identity_id: Uuid },
-    LinkRefused { provider: Provider, reason: &'a str },
-    Unlink { provider: Provider, identity_id: Uuid },
-    GmailConnect { connection_id: Uuid, gmail_address: &'a str },
-    GmailEquip { connection_id: Uuid, target: &'a str },
-    GmailUnequip { connection_id: Uuid },
-    GmailDisconnect { connection_id: Uuid, gmail_address: &'a str },
-    Logout { everywhere: bool },
+    Signup {
+        provider: Provider,
+        identity_id: Option<Uuid>,
+    },
+    Login {
+        provider: Provider,
+    },
+    LoginRefused {
+        provider: Provider,
+        reason: &'a str,
+    },
+    LegacyBackfill {
+        provider: Provider,
+        identity_id: Uuid,
+    },
+    Link {
+        provider: Provider,
+        identity_id: Uuid,
+    },
+    LinkRefused {
+        provider: Provider,
+        reason: &'a str,
+    },
+    Unlink {
+        provider: Provider,
+        identity_id: Uuid,
+    },
+    GmailConnect {
+        connection_id: Uuid,
+        gmail_address: &'a str,
+        renewed: bool,
+    },
+    GmailEquip {
+        connection_id: Uuid,
+        target: &'a str,
+    },
+    GmailUnequip {
+        connection_id: Uuid,
+    },
+    GmailDisconnect {
+        connection_id: Uuid,
+        gmail_address: &'a str,
+    },
+    /// A service received an access token for the connection equipped to `target`.
+    GmailVend {
+        connection_id: Uuid,
+        client_id: &'a str,
+        target: &'a str,
+    },
+    GmailRefresh {
+        connection_id: Uuid,
+    },
+    /// Google refused the grant; the connection needs to be connected again.
+    GmailRevoked {
+        connection_id: Uuid,
+    },
+    Logout {
+        everywhere: bool,
+    },
 }
 
 impl AuditEvent<'_> {
@@ -40,6 +87,9 @@ impl AuditEvent<'_> {
             Self::GmailEquip { .. } => "gmail_equip",
             Self::GmailUnequip { .. } => "gmail_unequip",
             Self::GmailDisconnect { .. } => "gmail_disconnect",
+            Self::GmailVend { .. } => "gmail_vend",
+            Self::GmailRefresh { .. } => "gmail_refresh",
+            Self::GmailRevoked { .. } => "gmail_revoked",
             Self::Logout { .. } => "logout",
         }
     }
@@ -53,14 +103,21 @@ impl AuditEvent<'_> {
             | Self::Link { provider, identity_id }
             | Self::Unlink { provider, identity_id } => json!({"provider": provider, "identity_id": identity_id}),
             Self::LinkRefused { provider, reason } => json!({"provider": provider, "reason": reason}),
-            Self::GmailConnect { connection_id, gmail_address }
-            | Self::GmailDisconnect { connection_id, gmail_address } => {
+            Self::GmailConnect { connection_id, gmail_address, renewed } => {
+                json!({"connection_id": connection_id, "gmail_address": gmail_address, "renewed": renewed})
+            }
+            Self::GmailDisconnect { connection_id, gmail_address } => {
                 json!({"connection_id": connection_id, "gmail_address": gmail_address})
+            }
+            Self::GmailVend { connection_id, client_id, target } => {
+                json!({"connection_id": connection_id, "client_id": client_id, "equipped_to": target})
             }
             Self::GmailEquip { connection_id, target } => {
                 json!({"connection_id": connection_id, "equipped_to": target})
             }
-            Self::GmailUnequip { connection_id } => json!({"connection_id": connection_id}),
+            Self::GmailUnequip { connection_id }
+            | Self::GmailRefresh { connection_id }
+            | Self::GmailRevoked { connection_id } => json!({"connection_id": connection_id}),
             Self::Logout { everywhere } => json!({"everywhere": everywhere}),
         }
     }

@@ -43,6 +43,8 @@ pub struct DevProvider {
     revoked: std::sync::Mutex<std::collections::HashSet<String>>,
     /// How many refresh grants Google's token endpoint answered (tests count upstream refreshes).
     pub google_refreshes: std::sync::atomic::AtomicU64,
+    /// How many messages the Gmail imitation accepted.
+    pub gmail_sent: std::sync::atomic::AtomicU64,
 }
 
 /// The person chosen on the form: what the imitation will say about them.
@@ -84,6 +86,15 @@ struct AccessClaims {
     provider: Provider,
     person: Person,
     exp: i64,
+    /// What it may do (Google: the granted scopes, space-separated).
+    #[serde(default)]
+    scope: String,
+    /// The grant (Google refresh token) it came from: revoking either revokes both.
+    #[serde(default)]
+    grant: Option<String>,
+    /// Makes every token unique, as Google's are.
+    #[serde(default)]
+    id: String,
 }
 
 impl DevProvider {
@@ -95,6 +106,7 @@ impl DevProvider {
             google: google::Keys::load()?,
             revoked: std::sync::Mutex::default(),
             google_refreshes: std::sync::atomic::AtomicU64::new(0),
+            gmail_sent: std::sync::atomic::AtomicU64::new(0),
         }))
     }
 
@@ -128,19 +140,35 @@ impl DevProvider {
     }
 
     fn access_token(&self, provider: Provider, person: &Person) -> String {
+        self.scoped_access_token(provider, person, String::new(), None)
+    }
+
+    /// An access token for `scope`, from the grant `grant` (Google's offline access).
+    fn scoped_access_token(&self, provider: Provider, person: &Person, scope: String, grant: Option<String>) -> String {
         let exp = Utc::now().timestamp() + ACCESS_TOKEN_TTL.as_secs() as i64;
-        self.seal(&AccessClaims { provider, person: person.clone(), exp })
+        self.seal(&AccessClaims { provider, person: person.clone(), exp, scope, grant, id: crypto::random_token(8) })
     }
 
     /// The person behind a `Bearer` access token of `provider`, if it is one of ours and live.
     fn bearer(&self, req: &Request, provider: Provider) -> Option<Person> {
+        self.bearer_claims(req, provider).map(|claims| claims.person)
+    }
+
+    /// The claims of a live `Bearer` access token of `provider` whose grant still stands.
+    fn bearer_claims(&self, req: &Request, provider: Provider) -> Option<AccessClaims> {
         let token = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?.strip_prefix("Bearer ")?;
         if self.is_revoked(token.trim()) {
             return None;
         }
         let claims: AccessClaims = self.unseal(token.trim())?;
-        (claims.provider == provider && claims.exp > Utc::now().timestamp()).then_some(claims.person)
+        let grant_revoked = claims.grant.as_deref().is_some_and(|g| self.is_revoked(&grant_key(g)));
+        (claims.provider == provider && claims.exp > Utc::now().timestamp() && !grant_revoked).then_some(claims)
     }
+}
+
+/// Where a revoked grant is recorded among the revoked tokens.
+fn grant_key(grant: &str) -> String {
+    format!("grant:{grant}")
 }
 
 /// Point every provider that has no `client_id` at the imitation mounted at

@@ -75,6 +75,29 @@ impl Ephemeral {
         .await
     }
 
+    /// Store `value` under `key` for `ttl` only if no live value is there. Of any number of
+    /// concurrent callers, on any number of instances, exactly one succeeds (a lock or a lease).
+    pub async fn put_new(&self, key: &str, value: &[u8], ttl: Duration) -> Result<bool> {
+        bounded(async {
+            match self {
+                Self::Redis(r) => r.put_new(key, value, ttl).await,
+                Self::Sql(db) => Ok(sql_store::put_new(db, key, value, ttl).await?),
+            }
+        })
+        .await
+    }
+
+    /// Delete `key` only while it still holds `value` (release a lock that is still ours).
+    pub async fn delete_if(&self, key: &str, value: &[u8]) -> Result<bool> {
+        bounded(async {
+            match self {
+                Self::Redis(r) => r.delete_if(key, value).await,
+                Self::Sql(db) => Ok(sql_store::delete_if(db, key, value).await?),
+            }
+        })
+        .await
+    }
+
     /// The live value under `key`, left in place.
     pub async fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
         bounded(async {

@@ -17,6 +17,10 @@ pub struct Metrics {
     pub upstream_errors: IntCounterVec,
     /// `munji_legacy_backfills_total{provider}`: legacy mappings that got their uid.
     pub legacy_backfills: IntCounterVec,
+    /// `munji_gmail_vends_total{outcome}`: answers to `POST /api/v1/gmail/access-token`.
+    pub gmail_vends: IntCounterVec,
+    /// `munji_gmail_refreshes_total{outcome}`: refreshes of Gmail access tokens at Google.
+    pub gmail_refreshes: IntCounterVec,
 }
 
 impl Metrics {
@@ -44,12 +48,28 @@ impl Metrics {
             Opts::new("munji_legacy_backfills_total", "Legacy mappings whose uid was pinned at a first login"),
             &["provider"],
         )?;
-        registry.register(Box::new(legacy_backfills.clone()))?;
-        registry.register(Box::new(http_requests.clone()))?;
+        let gmail_vends = IntCounterVec::new(
+            Opts::new("munji_gmail_vends_total", "Gmail access-token requests from services, by outcome"),
+            &["outcome"],
+        )?;
+        let gmail_refreshes = IntCounterVec::new(
+            Opts::new("munji_gmail_refreshes_total", "Gmail access tokens refreshed at Google, by outcome"),
+            &["outcome"],
+        )?;
+        for metric in [&legacy_backfills, &logins, &upstream_errors, &gmail_vends, &gmail_refreshes, &http_requests] {
+            registry.register(Box::new(metric.clone()))?;
+        }
         registry.register(Box::new(http_duration.clone()))?;
-        registry.register(Box::new(logins.clone()))?;
-        registry.register(Box::new(upstream_errors.clone()))?;
-        Ok(Self { registry, http_requests, http_duration, logins, upstream_errors, legacy_backfills })
+        Ok(Self {
+            registry,
+            http_requests,
+            http_duration,
+            logins,
+            upstream_errors,
+            legacy_backfills,
+            gmail_vends,
+            gmail_refreshes,
+        })
     }
 
     /// The Prometheus text exposition format.

@@ -160,19 +160,26 @@ pub struct AuthRequest<'a> {
 pub const GMAIL_SEND: &str = "https://www.googleapis.com/auth/gmail.send";
 
 /// What a Gmail connection's authorization yields.
+#[derive(Debug)]
 pub struct GmailGrant {
     pub gmail_address: String,
-    pub access_token: String,
-    pub refresh_token: Option<String>,
-    pub expires_in: Duration,
-    /// What Google actually granted (the user may grant less than was asked).
-    pub scopes: Vec<String>,
+    pub tokens: GmailTokens,
 }
 
-impl std::fmt::Debug for GmailGrant {
+/// The tokens of a Google token response (a code exchange or a refresh).
+pub struct GmailTokens {
+    pub access_token: String,
+    /// Sent on a consenting exchange with offline access; a refresh normally sends none.
+    pub refresh_token: Option<String>,
+    pub expires_in: Duration,
+    /// What Google actually granted (the user may grant less than was asked), if it said.
+    pub scopes: Option<Vec<String>>,
+}
+
+impl std::fmt::Debug for GmailTokens {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // Tokens never reach logs.
-        f.debug_struct("GmailGrant").field("gmail_address", &self.gmail_address).field("scopes", &self.scopes).finish()
+        f.debug_struct("GmailTokens").field("expires_in", &self.expires_in).field("scopes", &self.scopes).finish()
     }
 }
 
@@ -268,6 +275,12 @@ impl Upstreams {
     pub async fn connect_gmail(&self, grant: &Grant<'_>) -> Result<GmailGrant, UpstreamError> {
         let google = self.google.as_ref().ok_or(UpstreamError::NotConfigured)?;
         google.connect_gmail(&self.http, grant.code, grant.pkce_verifier, grant.nonce).await
+    }
+
+    /// A fresh access token for a Gmail connection's refresh token.
+    pub async fn refresh_gmail(&self, refresh_token: &str) -> Result<GmailTokens, UpstreamError> {
+        let google = self.google.as_ref().ok_or(UpstreamError::NotConfigured)?;
+        google.refresh(&self.http, refresh_token).await
     }
 
     /// Revoke a Gmail connection's token at Google.

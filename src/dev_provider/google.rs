@@ -1,6 +1,6 @@
 //! Google's imitation: discovery, JWKS, authorize, token (with an RS256 ID token), userinfo.
 
-use std::sync::Arc;
+use std::sync::{Arc, atomic::Ordering};
 
 use chrono::Utc;
 use jsonwebtoken::{Algorithm, EncodingKey, Header, jwk::Jwk};
@@ -41,6 +41,7 @@ pub(super) fn routes() -> Route {
         .at("/token", post(token))
         .at("/userinfo", get(userinfo))
         .at("/revoke", post(revoke))
+        .at("/gmail/v1/users/:user_id/messages/send", post(send_mail))
         .at("/_stats", get(stats))
 }
 
@@ -96,12 +97,16 @@ struct RefreshClaims {
 /// `grant_type=refresh_token`: a new access token, no new refresh token (as Google does).
 fn refresh(dev: &DevProvider, presented: Option<&str>) -> Response {
     let presented = presented.unwrap_or_default();
-    let Some(claims) = dev.unseal::<RefreshClaims>(presented).filter(|_| !dev.is_revoked(presented)) else {
+    let Some(claims) = dev
+        .unseal::<RefreshClaims>(presented)
+        .filter(|c| !dev.is_revoked(presented) && !dev.is_revoked(&super::grant_key(&c.nonce)))
+    else {
         return error(StatusCode::BAD_REQUEST, "invalid_grant", "Token has been expired or revoked.");
     };
-    dev.google_refreshes.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    dev.google_refreshes.fetch_add(1, Ordering::SeqCst);
+    let access = dev.scoped_access_token(Provider::Google, &claims.person, claims.granted.clone(), Some(claims.nonce));
     Json(json!({
-        "access_token": dev.access_token(Provider::Google, &claims.person),
+        "access_token": access,
         "expires_in": 3599,
         "token_type": "Bearer",
         "scope": claims.granted,
@@ -148,16 +153,16 @@ async fn token(req: &Request, body: poem::Body, dev: Data<&Arc<DevProvider>>) ->
         Err(_) => return StatusCode::INTERNAL_SERVER_ERROR.into_response(),
     };
     let granted = claims.granted.clone().unwrap_or_else(|| granted_scopes("openid email profile", false));
+    let grant = claims.offline.then(|| crate::crypto::random_token(8));
     let mut body = json!({
-        "access_token": dev.access_token(Provider::Google, person),
+        "access_token": dev.scoped_access_token(Provider::Google, person, granted.clone(), grant.clone()),
         "expires_in": 3599,
         "token_type": "Bearer",
         "scope": granted,
         "id_token": id_token,
     });
-    if claims.offline {
-        let refresh = RefreshClaims { person: person.clone(), granted, nonce: crate::crypto::random_token(8) };
-        body["refresh_token"] = json!(dev.seal(&refresh));
+    if let Some(nonce) = grant {
+        body["refresh_token"] = json!(dev.seal(&RefreshClaims { person: person.clone(), granted, nonce }));
     }
     Json(body).into_response()
 }
@@ -188,6 +193,14 @@ async fn revoke(req: &Request, body: poem::Body, dev: Data<&Arc<DevProvider>>) -
     });
     match from_body.or(from_query) {
         Some(revoked) => {
+            // Revoking either token of a grant ends the grant (providers.md §1.9).
+            let grant = dev
+                .unseal::<RefreshClaims>(&revoked)
+                .map(|c| c.nonce)
+                .or_else(|| dev.unseal::<super::AccessClaims>(&revoked).and_then(|c| c.grant));
+            if let Some(grant) = grant {
+                dev.revoke(&super::grant_key(&grant));
+            }
             dev.revoke(&revoked);
             StatusCode::OK.into_response()
         }
@@ -195,10 +208,46 @@ async fn revoke(req: &Request, body: poem::Body, dev: Data<&Arc<DevProvider>>) -
     }
 }
 
-/// How many refresh grants the imitation answered (what tests count).
+/// Gmail's `users.messages.send` (providers.md §2): a live access token with `gmail.send` and
+/// a `raw` RFC 2822 message in base64url. The message goes nowhere; it is only counted.
+#[handler]
+async fn send_mail(req: &Request, body: poem::Body, dev: Data<&Arc<DevProvider>>) -> Response {
+    let Some(claims) = dev.bearer_claims(req, Provider::Google) else {
+        return api_error(
+            StatusCode::UNAUTHORIZED,
+            "Request had invalid authentication credentials.",
+            "UNAUTHENTICATED",
+        );
+    };
+    if !claims.scope.split(' ').any(|s| s == crate::upstream::GMAIL_SEND) {
+        return api_error(
+            StatusCode::FORBIDDEN,
+            "Request had insufficient authentication scopes.",
+            "PERMISSION_DENIED",
+        );
+    }
+    let message: Option<Value> = serde_json::from_slice(&body.into_vec().await.unwrap_or_default()).ok();
+    let raw = message.as_ref().and_then(|m| m["raw"].as_str()).map(|r| r.trim_end_matches('='));
+    if raw.and_then(|r| base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, r).ok()).is_none() {
+        return api_error(StatusCode::BAD_REQUEST, "Invalid value for ByteString", "INVALID_ARGUMENT");
+    }
+    dev.gmail_sent.fetch_add(1, Ordering::SeqCst);
+    let id = crate::crypto::random_token(8);
+    Json(json!({ "id": id, "threadId": id, "labelIds": ["SENT"] })).into_response()
+}
+
+/// What the imitation answered (tests count upstream refreshes and sent mail).
 #[handler]
 fn stats(dev: Data<&Arc<DevProvider>>) -> Json<Value> {
-    Json(json!({ "refreshes": dev.google_refreshes.load(std::sync::atomic::Ordering::SeqCst) }))
+    Json(json!({
+        "refreshes": dev.google_refreshes.load(Ordering::SeqCst),
+        "sent": dev.gmail_sent.load(Ordering::SeqCst),
+    }))
+}
+
+/// A Google API error (Gmail), as opposed to the OAuth shape of [`error`].
+fn api_error(status: StatusCode, message: &str, code: &str) -> Response {
+    (status, Json(json!({ "error": { "code": status.as_u16(), "message": message, "status": code } }))).into_response()
 }
 
 fn error(status: StatusCode, code: &str, description: &str) -> Response {

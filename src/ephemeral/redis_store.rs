@@ -43,6 +43,31 @@ impl RedisStore {
         Ok(())
     }
 
+    /// `SET … NX PX`: only the first of concurrent callers stores its value.
+    pub async fn put_new(&self, key: &str, value: &[u8], ttl: Duration) -> Result<bool> {
+        let millis = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
+        let stored: Option<String> = redis::cmd("SET")
+            .arg(self.key(key))
+            .arg(value)
+            .arg("NX")
+            .arg("PX")
+            .arg(millis)
+            .query_async(&mut self.conn.clone())
+            .await?;
+        Ok(stored.is_some())
+    }
+
+    /// Delete `key` only while it still holds `value` (one script, so atomic).
+    pub async fn delete_if(&self, key: &str, value: &[u8]) -> Result<bool> {
+        static SCRIPT: std::sync::LazyLock<redis::Script> = std::sync::LazyLock::new(|| {
+            redis::Script::new(
+                "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end",
+            )
+        });
+        let deleted: i64 = SCRIPT.key(self.key(key)).arg(value).invoke_async(&mut self.conn.clone()).await?;
+        Ok(deleted == 1)
+    }
+
     pub async fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
         Ok(redis::cmd("GET").arg(self.key(key)).query_async(&mut self.conn.clone()).await?)
     }

@@ -48,6 +48,54 @@ pub async fn put(db: &Db, key: &str, value: &[u8], ttl: Duration) -> Result<()> 
     Ok(())
 }
 
+/// Insert, or replace an expired row; a live row stays. Whether `value` was stored.
+pub async fn put_new(db: &Db, key: &str, value: &[u8], ttl: Duration) -> Result<bool> {
+    let rows = match db {
+        Db::Postgres(pool) => {
+            const SQL: &str = concat!(
+                "INSERT INTO ephemeral (key, value, expires_at) VALUES ($1, $2, ",
+                pg_now!(),
+                " + $3)
+                 ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, expires_at = EXCLUDED.expires_at
+                 WHERE ephemeral.expires_at <= ",
+                pg_now!()
+            );
+            sqlx::query(SQL).bind(key).bind(value).bind(millis(ttl)).execute(pool).await?.rows_affected()
+        }
+        Db::Sqlite(pool) => {
+            const SQL: &str = concat!(
+                "INSERT INTO ephemeral (key, value, expires_at) VALUES (?1, ?2, ",
+                sqlite_now!(),
+                " + ?3)
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at
+                 WHERE ephemeral.expires_at <= ",
+                sqlite_now!()
+            );
+            sqlx::query(SQL).bind(key).bind(value).bind(millis(ttl)).execute(pool).await?.rows_affected()
+        }
+    };
+    Ok(rows == 1)
+}
+
+/// Delete the row only while it holds `value`.
+pub async fn delete_if(db: &Db, key: &str, value: &[u8]) -> Result<bool> {
+    let rows = match db {
+        Db::Postgres(pool) => sqlx::query("DELETE FROM ephemeral WHERE key = $1 AND value = $2")
+            .bind(key)
+            .bind(value)
+            .execute(pool)
+            .await?
+            .rows_affected(),
+        Db::Sqlite(pool) => sqlx::query("DELETE FROM ephemeral WHERE key = ?1 AND value = ?2")
+            .bind(key)
+            .bind(value)
+            .execute(pool)
+            .await?
+            .rows_affected(),
+    };
+    Ok(rows == 1)
+}
+
 pub async fn get(db: &Db, key: &str) -> Result<Option<Vec<u8>>> {
     Ok(match db {
         Db::Postgres(pool) => {

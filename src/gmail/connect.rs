@@ -1,4 +1,6 @@
 //! Keeping a new Gmail connection: tokens sealed, scopes as granted, the address from Google.
+//! Connecting an address the user has connected before renews that connection (a reconnect
+//! after `needs_reauth` keeps its target).
 
 use chrono::Utc;
 use uuid::Uuid;
@@ -22,25 +24,66 @@ pub fn context(connection_id: Uuid, field: &str) -> String {
     format!("{connection_id}/{field}")
 }
 
+/// Seal connection `id`'s access token and, when there is one, its refresh token.
+pub fn seal_tokens(
+    vault: &Vault,
+    id: Uuid,
+    access: &str,
+    refresh: Option<&str>,
+) -> Result<(String, Option<String>), VaultError> {
+    let access = vault.seal(&context(id, "access"), access)?;
+    let refresh = refresh.map(|t| vault.seal(&context(id, "refresh"), t)).transpose()?;
+    Ok((access, refresh))
+}
+
+/// Open connection `c`'s access token.
+pub fn open_access(vault: &Vault, c: &Connection) -> Result<String, VaultError> {
+    vault.open(&context(c.id, "access"), &c.access_token)
+}
+
+/// Open connection `c`'s refresh token, if it has one.
+pub fn open_refresh(vault: &Vault, c: &Connection) -> Result<Option<String>, VaultError> {
+    c.refresh_token.as_deref().map(|t| vault.open(&context(c.id, "refresh"), t)).transpose()
+}
+
+/// What [`keep`] did.
+pub struct Kept {
+    pub connection: Connection,
+    /// An existing connection of the same address got the new grant.
+    pub renewed: bool,
+}
+
 /// Store a connection for `user_id`. A grant without `gmail.send` is kept (and listed) too;
-/// it only cannot be equipped (DESIGN §10).
-pub async fn keep(db: &Db, vault: &Vault, user_id: Uuid, grant: &GmailGrant) -> Result<Connection, ConnectError> {
-    let id = Uuid::new_v4();
+/// it only cannot be equipped (DESIGN §10). An address the user already connected is renewed
+/// in place: new tokens and scopes, status `active`, the same target while it may still send.
+pub async fn keep(db: &Db, vault: &Vault, user_id: Uuid, grant: &GmailGrant) -> Result<Kept, ConnectError> {
+    let existing = store::gmail::find_by_address(db, user_id, &grant.gmail_address).await?;
+    let id = existing.as_ref().map_or_else(Uuid::new_v4, |c| c.id);
+    let tokens = &grant.tokens;
+    let (access_token, refresh_token) = seal_tokens(vault, id, &tokens.access_token, tokens.refresh_token.as_deref())?;
     let now = Utc::now();
-    let connection = Connection {
+    let mut connection = Connection {
         id,
         user_id,
         gmail_address: grant.gmail_address.clone(),
-        scopes: grant.scopes.join(" "),
-        access_token: vault.seal(&context(id, "access"), &grant.access_token)?,
-        access_expires_at: now + grant.expires_in,
-        refresh_token: grant.refresh_token.as_deref().map(|t| vault.seal(&context(id, "refresh"), t)).transpose()?,
+        scopes: tokens.scopes.as_deref().unwrap_or_default().join(" "),
+        access_token,
+        access_expires_at: now + tokens.expires_in,
+        refresh_token,
         status: "active".to_owned(),
         equipped_to: None,
         created_at: now,
     };
-    store::gmail::insert(db, &connection).await?;
-    Ok(connection)
+    let Some(old) = existing else {
+        store::gmail::insert(db, &connection).await?;
+        return Ok(Kept { connection, renewed: false });
+    };
+    connection.created_at = old.created_at;
+    connection.equipped_to = old.equipped_to.filter(|_| can_send(&connection));
+    // Google sends a refresh token only on a consenting exchange; without one, keep the old.
+    connection.refresh_token = connection.refresh_token.or(old.refresh_token);
+    store::gmail::renew(db, &connection, now).await?;
+    Ok(Kept { connection, renewed: true })
 }
 
 /// Whether a connection may send mail.
@@ -57,13 +100,8 @@ pub async fn reseal_all(db: &Db, vault: &Vault) -> Result<usize, ConnectError> {
         if vault.is_current(&c.access_token) && refresh_current {
             continue;
         }
-        let access = vault.seal(&context(c.id, "access"), &vault.open(&context(c.id, "access"), &c.access_token)?)?;
-        let refresh = match &c.refresh_token {
-            Some(sealed) => {
-                Some(vault.seal(&context(c.id, "refresh"), &vault.open(&context(c.id, "refresh"), sealed)?)?)
-            }
-            None => None,
-        };
+        let (access, refresh) =
+            seal_tokens(vault, c.id, &open_access(vault, &c)?, open_refresh(vault, &c)?.as_deref())?;
         if store::gmail::reseal(db, c.id, &c.access_token, &access, refresh.as_deref(), Utc::now()).await? {
             changed += 1;
         }

@@ -5,22 +5,26 @@
 //! Capabilities add their API structs to [`Apis`] as they arrive; the error envelope
 //! ([`error::ApiError`]) is shared by all of them.
 
+mod audit;
 pub mod error;
 mod gmail;
 mod me;
 mod security;
+mod services;
 mod verify;
 
 use poem_openapi::{OpenApiService, Tags};
 
 /// The tuple of every API struct.
-pub type Apis = (me::MeApi, gmail::GmailApi, verify::VerifyApi);
+pub type Apis = (me::MeApi, gmail::GmailApi, audit::AuditApi, services::ServicesApi, verify::VerifyApi);
 
 /// Groups of operations in the document.
 #[derive(Tags)]
 pub enum ApiTags {
     /// The signed-in user (user tokens).
     Me,
+    /// Internal services (client-credentials tokens).
+    Services,
     /// Forward authentication for API gateways.
     Gateway,
 }
@@ -28,7 +32,8 @@ pub enum ApiTags {
 /// The `/api/v1` service. The document does not depend on configuration: its only server entry
 /// is the relative `/api/v1`, so the committed copy equals the served one byte for byte.
 pub fn service() -> OpenApiService<Apis, ()> {
-    OpenApiService::new((me::MeApi, gmail::GmailApi, verify::VerifyApi), "munji", env!("CARGO_PKG_VERSION"))
+    let apis = (me::MeApi, gmail::GmailApi, audit::AuditApi, services::ServicesApi, verify::VerifyApi);
+    OpenApiService::new(apis, "munji", env!("CARGO_PKG_VERSION"))
         .summary("munji identity provider API")
         .description(
             "The JSON API of munji. Errors have the shape \

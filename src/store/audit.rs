@@ -28,6 +28,14 @@ pub async fn list_for_user(db: &Db, user_id: Uuid, limit: i64) -> Result<Vec<Aud
     Ok(on_pool!(db, pool => sqlx::query_as(SQL).bind(user_id).bind(limit).fetch_all(pool).await?))
 }
 
+/// A user's events whose kind starts with `prefix` (e.g. `gmail_`), newest first.
+pub async fn list_for_user_with_prefix(db: &Db, user_id: Uuid, prefix: &str, limit: i64) -> Result<Vec<AuditRow>> {
+    const SQL: &str =
+        "SELECT kind, detail, at FROM audit_events WHERE user_id = $1 AND SUBSTR(kind, 1, LENGTH($2)) = $2
+                       ORDER BY at DESC, id LIMIT $3";
+    Ok(on_pool!(db, pool => sqlx::query_as(SQL).bind(user_id).bind(prefix).bind(limit).fetch_all(pool).await?))
+}
+
 /// Events of one kind that belong to no account (refused first logins), newest first.
 pub async fn list_unowned(db: &Db, kind: &str, limit: i64) -> Result<Vec<AuditRow>> {
     const SQL: &str =

@@ -78,6 +78,78 @@ pub async fn find_for_user(db: &Db, user_id: Uuid, id: Uuid) -> Result<Option<Co
     Ok(on_pool!(db, pool => sqlx::query_as(SQL).bind(id).bind(user_id).fetch_optional(pool).await?))
 }
 
+/// A connection by id, whoever's it is (vending re-reads the row it is refreshing).
+pub async fn find(db: &Db, id: Uuid) -> Result<Option<Connection>> {
+    const SQL: &str = const_format::concatcp!("SELECT ", COLUMNS, " FROM gmail_connections WHERE id = $1");
+    Ok(on_pool!(db, pool => sqlx::query_as(SQL).bind(id).fetch_optional(pool).await?))
+}
+
+/// The user's connection equipped to `target`, if any (there is at most one).
+pub async fn find_equipped(db: &Db, user_id: Uuid, target: &str) -> Result<Option<Connection>> {
+    const SQL: &str =
+        const_format::concatcp!("SELECT ", COLUMNS, " FROM gmail_connections WHERE user_id = $1 AND equipped_to = $2");
+    Ok(on_pool!(db, pool => sqlx::query_as(SQL).bind(user_id).bind(target).fetch_optional(pool).await?))
+}
+
+/// The user's connection of a Gmail address (ignoring case), if any, oldest first.
+pub async fn find_by_address(db: &Db, user_id: Uuid, address: &str) -> Result<Option<Connection>> {
+    const SQL: &str = const_format::concatcp!(
+        "SELECT ",
+        COLUMNS,
+        " FROM gmail_connections WHERE user_id = $1 AND LOWER(gmail_address) = LOWER($2) ORDER BY created_at, id LIMIT 1"
+    );
+    Ok(on_pool!(db, pool => sqlx::query_as(SQL).bind(user_id).bind(address).fetch_optional(pool).await?))
+}
+
+/// Replace a connection's grant (a reconnect): scopes, tokens, status and target as given.
+pub async fn renew(db: &Db, c: &Connection, now: DateTime<Utc>) -> Result<bool> {
+    const SQL: &str = "UPDATE gmail_connections SET gmail_address = $3, scopes = $4, access_token = $5,
+                       access_expires_at = $6, refresh_token = $7, status = $8, equipped_to = $9, updated_at = $10
+                       WHERE id = $1 AND user_id = $2";
+    let rows = on_pool!(db, pool => {
+        sqlx::query(SQL)
+            .bind(c.id).bind(c.user_id).bind(&c.gmail_address).bind(&c.scopes).bind(&c.access_token)
+            .bind(c.access_expires_at).bind(&c.refresh_token).bind(&c.status).bind(&c.equipped_to).bind(now)
+            .execute(pool)
+            .await?
+            .rows_affected()
+    });
+    Ok(rows == 1)
+}
+
+/// A refreshed access token (sealed), its expiry, and what Google sent besides: a new refresh
+/// token or the granted scopes replace the stored ones only when present.
+pub struct Refreshed<'a> {
+    pub access_token: &'a str,
+    pub access_expires_at: DateTime<Utc>,
+    pub refresh_token: Option<&'a str>,
+    pub scopes: Option<&'a str>,
+}
+
+/// Store a refresh's result on a connection that is still active; whether it was.
+pub async fn store_refreshed(db: &Db, id: Uuid, r: &Refreshed<'_>, now: DateTime<Utc>) -> Result<bool> {
+    const SQL: &str = "UPDATE gmail_connections SET access_token = $2, access_expires_at = $3,
+                       refresh_token = COALESCE($4, refresh_token), scopes = COALESCE($5, scopes), updated_at = $6
+                       WHERE id = $1 AND status = 'active'";
+    let rows = on_pool!(db, pool => {
+        sqlx::query(SQL)
+            .bind(id).bind(r.access_token).bind(r.access_expires_at).bind(r.refresh_token).bind(r.scopes).bind(now)
+            .execute(pool)
+            .await?
+            .rows_affected()
+    });
+    Ok(rows == 1)
+}
+
+/// Google refused the grant: the user has to connect the account again.
+pub async fn mark_needs_reauth(db: &Db, id: Uuid, now: DateTime<Utc>) -> Result<()> {
+    const SQL: &str = "UPDATE gmail_connections SET status = 'needs_reauth', updated_at = $2 WHERE id = $1";
+    on_pool!(db, pool => {
+        sqlx::query(SQL).bind(id).bind(now).execute(pool).await?;
+    });
+    Ok(())
+}
+
 /// Equip connection `id` to `target`, moving the target away from any other connection of the
 /// user in the same transaction (at most one connection per user and target). The user's row
 /// is locked first, so concurrent equips of one target cannot both win.

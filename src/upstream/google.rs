@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use openidconnect::{
     AdditionalProviderMetadata, AuthenticationFlow, AuthorizationCode, ClaimsVerificationError, ClientId, ClientSecret,
-    CsrfToken, IssuerUrl, Nonce, PkceCodeChallenge, PkceCodeVerifier, ProviderMetadata, RedirectUrl, Scope,
-    SignatureVerificationError,
+    CsrfToken, IssuerUrl, Nonce, PkceCodeChallenge, PkceCodeVerifier, ProviderMetadata, RedirectUrl, RefreshToken,
+    Scope, SignatureVerificationError,
     core::{
         CoreAuthDisplay, CoreClaimName, CoreClaimType, CoreClient, CoreClientAuthMethod, CoreGrantType,
         CoreIdTokenClaims, CoreJsonWebKey, CoreJweContentEncryptionAlgorithm, CoreJweKeyManagementAlgorithm,
@@ -22,7 +22,8 @@ use tokio::sync::RwLock;
 use url::Url;
 
 use super::{
-    AuthRequest, Credentials, GMAIL_SEND, GmailGrant, Provider, UpstreamError, UpstreamProfile, expose, non_empty,
+    AuthRequest, Credentials, GMAIL_SEND, GmailGrant, GmailTokens, Provider, UpstreamError, UpstreamProfile, expose,
+    non_empty,
 };
 use crate::config::ProviderConfig;
 
@@ -163,17 +164,13 @@ impl Google {
         pkce_verifier: &str,
         nonce: &str,
     ) -> Result<GmailGrant, UpstreamError> {
-        use openidconnect::OAuth2TokenResponse as _;
         let (token, claims) = self.exchange(http, code, pkce_verifier, nonce).await?;
         let profile = profile_of(&claims);
         Ok(GmailGrant {
             gmail_address: profile
                 .email
                 .ok_or_else(|| UpstreamError::BadResponse("no e-mail in the ID token".into()))?,
-            access_token: token.access_token().secret().clone(),
-            refresh_token: token.refresh_token().map(|t| t.secret().clone()),
-            expires_in: token.expires_in().unwrap_or(std::time::Duration::from_secs(3600)),
-            scopes: token.scopes().map(|s| s.iter().map(|s| s.as_str().to_owned()).collect()).unwrap_or_default(),
+            tokens: tokens_of(&token),
         })
     }
 
@@ -192,17 +189,7 @@ impl Google {
             .set_pkce_verifier(PkceCodeVerifier::new(pkce_verifier.to_owned()))
             .request_async(http)
             .await
-            .map_err(|e| match e {
-                openidconnect::RequestTokenError::ServerResponse(r)
-                    if *r.error() == openidconnect::core::CoreErrorResponseType::InvalidGrant =>
-                {
-                    UpstreamError::InvalidGrant(r.error().to_string())
-                }
-                openidconnect::RequestTokenError::Request(openidconnect::HttpClientError::Reqwest(e)) => {
-                    UpstreamError::from_reqwest(&e)
-                }
-                other => UpstreamError::BadResponse(format!("google token: {other}")),
-            })?;
+            .map_err(token_error)?;
         let id_token = openidconnect::TokenResponse::id_token(&token)
             .ok_or_else(|| UpstreamError::BadResponse("google token response without id_token".into()))?;
         let nonce = Nonce::new(nonce.to_owned());
@@ -221,6 +208,23 @@ impl Google {
         .map_err(|e| UpstreamError::BadIdToken(e.to_string()))?;
         self.check_issuer(claims.issuer().as_str())?;
         Ok((token, claims))
+    }
+
+    /// Refresh a Gmail connection's access token (providers.md §1.3): usually no new refresh
+    /// token comes back (keep the old one); `invalid_grant` means the grant is gone.
+    pub(super) async fn refresh(
+        &self,
+        http: &reqwest::Client,
+        refresh_token: &str,
+    ) -> Result<GmailTokens, UpstreamError> {
+        let client = self.client(self.metadata(http, false).await?);
+        let token: CoreTokenResponse = client
+            .exchange_refresh_token(&RefreshToken::new(refresh_token.to_owned()))
+            .map_err(|e| UpstreamError::BadResponse(e.to_string()))?
+            .request_async(http)
+            .await
+            .map_err(token_error)?;
+        Ok(tokens_of(&token))
     }
 
     /// Revoke a token at Google (RFC 7009; revoking a refresh token ends the grant). An
@@ -250,6 +254,35 @@ impl Google {
         } else {
             Err(UpstreamError::BadIdToken(format!("unexpected issuer {iss:?}")))
         }
+    }
+}
+
+/// Google's token errors: `invalid_grant` is the grant's end, a transport failure is the
+/// network's; anything else is an answer munji cannot use.
+fn token_error(
+    e: openidconnect::core::CoreRequestTokenError<openidconnect::HttpClientError<reqwest::Error>>,
+) -> UpstreamError {
+    match e {
+        openidconnect::RequestTokenError::ServerResponse(r)
+            if *r.error() == openidconnect::core::CoreErrorResponseType::InvalidGrant =>
+        {
+            UpstreamError::InvalidGrant(r.error().to_string())
+        }
+        openidconnect::RequestTokenError::Request(openidconnect::HttpClientError::Reqwest(e)) => {
+            UpstreamError::from_reqwest(&e)
+        }
+        other => UpstreamError::BadResponse(format!("google token: {other}")),
+    }
+}
+
+/// The tokens of a token response; the scopes are those Google says it granted.
+fn tokens_of(token: &CoreTokenResponse) -> GmailTokens {
+    use openidconnect::OAuth2TokenResponse as _;
+    GmailTokens {
+        access_token: token.access_token().secret().clone(),
+        refresh_token: token.refresh_token().map(|t| t.secret().clone()),
+        expires_in: token.expires_in().unwrap_or(std::time::Duration::from_secs(3600)),
+        scopes: token.scopes().map(|s| s.iter().map(|s| s.as_str().to_owned()).collect()),
     }
 }
 

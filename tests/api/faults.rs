@@ -17,14 +17,14 @@ crate::on_every_backend!(upstream_faults_show_the_error_page_and_create_nothing)
 
 /// What the imitated provider does wrong.
 #[derive(Debug, Clone, Copy)]
-enum Fault {
+pub enum Fault {
     ServerError,
     MalformedJson,
     Timeout,
     HtmlBody,
 }
 
-fn faulty(fault: Fault) -> ResponseTemplate {
+pub fn faulty(fault: Fault) -> ResponseTemplate {
     match fault {
         Fault::ServerError => ResponseTemplate::new(500).set_body_string("internal error"),
         Fault::MalformedJson => ResponseTemplate::new(200).set_body_raw("{\"access_token\": ", "application/json"),
@@ -36,7 +36,7 @@ fn faulty(fault: Fault) -> ResponseTemplate {
 }
 
 /// A mock provider whose token endpoint misbehaves; Google also gets a discovery document.
-async fn mock_provider(provider: Provider, token: ResponseTemplate) -> MockServer {
+pub async fn mock_provider(provider: Provider, token: ResponseTemplate) -> MockServer {
     let server = MockServer::start().await;
     if provider == Provider::Google {
         let base = server.uri();

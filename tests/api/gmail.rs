@@ -23,12 +23,12 @@ crate::on_every_backend!(
     disconnecting_revokes_the_grant_at_google_then_deletes,
 );
 
-fn gmail_person() -> Person {
+pub fn gmail_person() -> Person {
     Person::new(9001, "sender@gmail.com")
 }
 
 /// Sign up, then connect Gmail as `person` in `browser`; returns the final response.
-async fn connect_gmail(app: &TestApp, browser: &Client, person: &Person) -> reqwest::Response {
+pub async fn connect_gmail(app: &TestApp, browser: &Client, person: &Person) -> reqwest::Response {
     let page = app.get_account(browser).await.text().await.unwrap();
     assert!(page.contains("gmail-connect"), "the account page offers to connect Gmail");
     let csrf = form_value(&page, "csrf").unwrap();
@@ -43,7 +43,21 @@ async fn connect_gmail(app: &TestApp, browser: &Client, person: &Person) -> reqw
     browser.get(callback).send().await.unwrap()
 }
 
-async fn signed_up(app: &TestApp) -> Client {
+/// `munji keys rotate-encryption` with `test2:{new_key}` first and the old key still configured
+/// (as the README says to run it); what it printed.
+pub fn rotate_encryption(app: &TestApp, new_key: &str) -> String {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_munji"))
+        .args(["keys", "rotate-encryption"])
+        .env_clear()
+        .env("MUNJI_DATABASE_URL", &app.database_url)
+        .env("MUNJI_ENCRYPTION_KEYS", format!("test2:{new_key},test1:{ENCRYPTION_KEY}"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+pub async fn signed_up(app: &TestApp) -> Client {
     let browser = app.browser();
     app.sign_up_with(&browser, Provider::Google, &Person::new(9000, "owner@example.com"), "mailer").await;
     browser
@@ -108,17 +122,8 @@ async fn rotating_the_encryption_key_keeps_every_connection_readable(backend: Ba
         .open(&connect::context(before.id, "refresh"), before.refresh_token.as_deref().unwrap())
         .unwrap();
 
-    // A new key goes first; the old one stays configured while the command runs.
     let new_key = "bmV3LWVuY3J5cHRpb24ta2V5LW9mLTMyLWJ5dGVzISE=";
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_munji"))
-        .args(["keys", "rotate-encryption"])
-        .env_clear()
-        .env("MUNJI_DATABASE_URL", &app.database_url)
-        .env("MUNJI_ENCRYPTION_KEYS", format!("test2:{new_key},test1:{ENCRYPTION_KEY}"))
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(String::from_utf8_lossy(&out.stdout).contains("re-encrypted 1 Gmail connection(s) under key test2"));
+    assert!(rotate_encryption(&app, new_key).contains("re-encrypted 1 Gmail connection(s) under key test2"));
 
     let after = gmail::list_all(&app.state.db).await.unwrap().remove(0);
     assert!(after.refresh_token.as_deref().unwrap().starts_with("test2:"));

@@ -61,6 +61,8 @@ pub struct TestApp {
     pub state: AppState,
     /// A browser-like client: no automatic redirects, cookies kept.
     pub client: reqwest::Client,
+    /// The configuration it was built from, for [`TestApp::sibling`].
+    env: Vec<(String, String)>,
     server: tokio::task::JoinHandle<std::io::Result<()>>,
     dev_server: tokio::task::JoinHandle<std::io::Result<()>>,
     _database: TestDatabase,
@@ -108,6 +110,42 @@ impl Drop for TestApp {
         self.server.abort();
         self.dev_server.abort();
     }
+}
+
+/// Another instance of a [`TestApp`]: the same stores, provider imitation and public URL
+/// (as behind one load balancer), its own address, and configuration changed by `env`.
+pub struct Sibling {
+    pub base_url: String,
+    server: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Drop for Sibling {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+impl TestApp {
+    pub async fn sibling(&self, env: &[(&str, &str)]) -> Sibling {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind port 0");
+        let base_url = format!("http://{}", listener.local_addr().expect("local addr"));
+        let mut config = self.env.clone();
+        config.extend(env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+        let (_, server) = serve(config, listener).await;
+        Sibling { base_url, server }
+    }
+}
+
+/// Build the application from `env` and serve it on `listener`.
+async fn serve(
+    env: Vec<(String, String)>,
+    listener: std::net::TcpListener,
+) -> (AppState, tokio::task::JoinHandle<std::io::Result<()>>) {
+    let config =
+        Config::load(Sources { file: None, env, purpose: Purpose::Serve { dev: false } }).expect("test config");
+    let app = Application::build_with_listener(config, listener).await.expect("build app");
+    let state = app.state().clone();
+    (state, tokio::spawn(app.run_until(std::future::pending())))
 }
 
 impl TestAppBuilder {
@@ -165,11 +203,7 @@ impl TestAppBuilder {
         }
         env.extend(social::provider_env(&dev_provider_url));
         env.extend(self.env);
-        let config =
-            Config::load(Sources { file: None, env, purpose: Purpose::Serve { dev: false } }).expect("test config");
-        let app = Application::build_with_listener(config, listener).await.expect("build app");
-        let state = app.state().clone();
-        let server = tokio::spawn(app.run_until(std::future::pending()));
+        let (state, server) = serve(env.clone(), listener).await;
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .cookie_store(true)
@@ -182,6 +216,7 @@ impl TestAppBuilder {
             database_url,
             state,
             client,
+            env,
             server,
             dev_server,
             _database: database,

@@ -1,6 +1,7 @@
 //! Two `munji serve --dev` processes on one PostgreSQL and one Redis, behind one public URL:
 //! a link started on one finishes on the other, and a link survives a restart of the process
-//! between its start and its finish. Nothing that must survive a request lives in a process.
+//! between its start and its finish; Gmail vends on both refresh an expired token once.
+//! Nothing that must survive a request lives in a process.
 
 use std::{
     process::{Child, Command, Stdio},
@@ -48,6 +49,19 @@ fn free_port() -> u16 {
 }
 
 impl Cluster {
+    /// A new cluster and two instances of it, A (whose address is the public URL) and B; A's port.
+    async fn two_instances() -> (Self, u16, Instance, Instance) {
+        let (port_a, port_b) = (free_port(), free_port());
+        let cluster = Cluster {
+            database: TestDatabase::postgres().await,
+            redis: RedisPrefix::new(),
+            public_url: format!("http://127.0.0.1:{port_a}"),
+        };
+        let a = cluster.start(port_a).await;
+        let b = cluster.start(port_b).await;
+        (cluster, port_a, a, b)
+    }
+
     async fn start(&self, port: u16) -> Instance {
         let dir = tempfile::tempdir().unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_munji"))
@@ -94,6 +108,7 @@ async fn provider_allows(browser: &Client, authorize: &Url, uid: &str) -> Url {
         ("name".to_owned(), "Cluster".to_owned()),
         ("consent_email".to_owned(), "on".to_owned()),
         ("email_verified".to_owned(), "on".to_owned()),
+        ("grant_gmail".to_owned(), "on".to_owned()),
         ("decision".to_owned(), "allow".to_owned()),
     ]);
     let mut action = authorize.clone();
@@ -142,14 +157,7 @@ async fn kakao_linked(instance: &Instance, browser: &Client, uid: &str) -> bool 
 
 #[tokio::test]
 async fn a_link_started_on_one_instance_finishes_on_another_and_survives_a_restart() {
-    let (port_a, port_b) = (free_port(), free_port());
-    let cluster = Cluster {
-        database: TestDatabase::postgres().await,
-        redis: RedisPrefix::new(),
-        public_url: format!("http://127.0.0.1:{port_a}"),
-    };
-    let a = cluster.start(port_a).await;
-    let b = cluster.start(port_b).await;
+    let (cluster, port_a, a, b) = Cluster::two_instances().await;
     let browser = browser();
     sign_up(&a, &browser).await;
 
@@ -167,4 +175,77 @@ async fn a_link_started_on_one_instance_finishes_on_another_and_survives_a_resta
     assert_eq!(done.status(), 303, "the restarted process finished it");
     assert!(kakao_linked(&restarted, &browser, "4100000202").await);
     assert!(kakao_linked(&b, &browser, "4100000202").await, "and B sees it too");
+}
+
+/// Connect Gmail on `instance` and equip it to `target` with the account page's forms.
+async fn connect_and_equip_gmail(instance: &Instance, browser: &Client, target: &str) {
+    let account = browser.get(instance.url("/account")).send().await.unwrap().text().await.unwrap();
+    let csrf = form_value(&account, "csrf").unwrap();
+    let resp =
+        browser.post(instance.url("/account/gmail/connect")).form(&[("csrf", csrf.as_str())]).send().await.unwrap();
+    let authorize = on(instance, &location(&resp, &instance.url("/")));
+    let callback = provider_allows(browser, &authorize, "gmail-sender").await;
+    assert_eq!(browser.get(on(instance, &callback)).send().await.unwrap().status(), 303);
+    let account = browser.get(instance.url("/account")).send().await.unwrap().text().await.unwrap();
+    let action =
+        account.split("action=\"").map(|a| a.split('"').next().unwrap_or_default()).find(|a| a.ends_with("/equip"));
+    let equipped = browser
+        .post(instance.url(action.unwrap()))
+        .form(&[("csrf", csrf.as_str()), ("equipped_to", target)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(equipped.status(), 303);
+}
+
+/// `munji clients add` for a service that may vend for `target`; a token of it from `instance`.
+async fn vending_service_token(cluster: &Cluster, instance: &Instance, target: &str) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_munji"))
+        .args(["clients", "add", "--id", "mailer", "--grant", "client_credentials", "--scope", "gmail.vend"])
+        .args(["--gmail-target", target])
+        .env_clear()
+        .env("MUNJI_DATABASE_URL", &cluster.database.url)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let secret = stdout.lines().find_map(|l| l.strip_prefix("client_secret: ")).unwrap().trim().to_owned();
+    super::oidc::client_credentials_token(&instance.url(""), "mailer", &secret).await
+}
+
+#[tokio::test]
+async fn twenty_vends_of_an_expired_gmail_token_on_two_processes_refresh_it_once() {
+    let (cluster, _, a, b) = Cluster::two_instances().await;
+    let browser = browser();
+    sign_up(&a, &browser).await;
+    connect_and_equip_gmail(&a, &browser, "bot-1").await;
+    let service = vending_service_token(&cluster, &a, "bot-1").await;
+    let db = sqlx::PgPool::connect(&cluster.database.url).await.unwrap();
+    let (user_id,): (uuid::Uuid,) =
+        sqlx::query_as("SELECT user_id FROM gmail_connections").fetch_one(&db).await.unwrap();
+    sqlx::query("UPDATE gmail_connections SET access_expires_at = now() - interval '1 minute'")
+        .execute(&db)
+        .await
+        .unwrap();
+
+    let vends = (0..20).map(|i| {
+        let url = if i % 2 == 0 { a.url("/api/v1/gmail/access-token") } else { b.url("/api/v1/gmail/access-token") };
+        Client::new()
+            .post(url)
+            .bearer_auth(&service)
+            .json(&serde_json::json!({"user_id": user_id, "equipped_to": "bot-1"}))
+            .send()
+    });
+    let answers = futures_util::future::join_all(vends).await;
+
+    let mut tokens = vec![];
+    for answer in answers {
+        let answer = answer.unwrap();
+        assert_eq!(answer.status(), 200);
+        tokens.push(answer.json::<serde_json::Value>().await.unwrap()["access_token"].as_str().unwrap().to_owned());
+    }
+    tokens.dedup();
+    assert_eq!(tokens.len(), 1, "both processes handed out the one refreshed token");
+    let stats: serde_json::Value = reqwest::get(a.url("/dev/google/_stats")).await.unwrap().json().await.unwrap();
+    assert_eq!(stats["refreshes"], 1, "one refresh at Google for twenty vends on two processes");
+    db.close().await;
 }

@@ -9,6 +9,7 @@ mod browser;
 mod cli;
 mod faults;
 mod gmail;
+mod gmail_vend;
 mod instances;
 mod legacy;
 mod linking;

@@ -47,6 +47,21 @@ pub async fn register_service_client(app: &TestApp, id: &str, scopes: &[&str]) -
     clients::add(&app.state.config, &app.state.db, new).await.unwrap().unwrap()
 }
 
+/// A client-credentials access token for client `id` from the munji at `base_url`.
+pub async fn client_credentials_token(base_url: &str, id: &str, secret: &str) -> String {
+    let issued: serde_json::Value = rp_http()
+        .post(format!("{base_url}/token"))
+        .basic_auth(id, Some(secret))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    issued["access_token"].as_str().unwrap().to_owned()
+}
+
 /// `GET path` with a bearer token, as the relying party; the JSON body.
 pub async fn get_json_with(app: &TestApp, path: &str, bearer: &str) -> serde_json::Value {
     rp_http().get(app.url(path)).bearer_auth(bearer).send().await.unwrap().json().await.unwrap()

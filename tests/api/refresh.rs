@@ -12,7 +12,7 @@ use munji::{
 };
 use serde_json::{Value, json};
 
-use super::oidc::{register_service_client, register_web_client, rp_http, tokens_for};
+use super::oidc::{client_credentials_token, register_service_client, register_web_client, rp_http, tokens_for};
 use crate::helpers::{
     Backend, TestApp,
     social::{Person, form_value},
@@ -232,17 +232,7 @@ async fn a_revoked_service_token_is_refused_at_once() {
     let app = TestApp::spawn(Backend::Sqlite).await;
     let secret = register_service_client(&app, "bot", &["gmail.vend"]).await;
     let http = rp_http();
-    let issued: Value = http
-        .post(app.url("/token"))
-        .basic_auth("bot", Some(&secret))
-        .form(&[("grant_type", "client_credentials")])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let token = issued["access_token"].as_str().unwrap();
+    let token = &client_credentials_token(&app.base_url, "bot", &secret).await;
     assert_eq!(http.get(app.url("/api/v1/verify")).bearer_auth(token).send().await.unwrap().status(), 200);
     let revoked =
         http.post(app.url("/revoke")).basic_auth("bot", Some(&secret)).form(&[("token", token)]).send().await.unwrap();

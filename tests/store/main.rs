@@ -54,6 +54,7 @@ on_every_ephemeral_backend!(
     fifty_concurrent_takes_have_exactly_one_winner,
     delete_removes_a_value,
     keys_are_independent,
+    put_new_has_one_winner_and_only_the_holder_releases,
 );
 
 async fn a_value_put_can_be_read_until_taken(store: Ephemeral) {
@@ -111,6 +112,31 @@ async fn delete_removes_a_value(store: Ephemeral) {
     store.delete("gone").await.unwrap();
     assert_eq!(store.get("gone").await.unwrap(), None);
     store.delete("never-there").await.unwrap();
+}
+
+async fn put_new_has_one_winner_and_only_the_holder_releases(store: Ephemeral) {
+    let store = Arc::new(store);
+    let contenders: Vec<_> = (0..30u8)
+        .map(|i| {
+            let store = store.clone();
+            tokio::spawn(
+                async move { store.put_new("lock", &[i], Duration::from_millis(800)).await.unwrap().then_some(i) },
+            )
+        })
+        .collect();
+    let mut winners = vec![];
+    for contender in contenders {
+        winners.extend(contender.await.unwrap());
+    }
+    assert_eq!(winners.len(), 1, "one holder of the lock");
+    let holder = winners[0];
+    assert!(!store.delete_if("lock", &[holder.wrapping_add(1)]).await.unwrap(), "another value does not release it");
+    assert!(!store.put_new("lock", b"late", Duration::from_secs(1)).await.unwrap());
+    assert!(store.delete_if("lock", &[holder]).await.unwrap());
+    assert!(store.put_new("lock", b"next", Duration::from_millis(500)).await.unwrap(), "released: free again");
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert!(store.put_new("lock", b"after", Duration::from_secs(5)).await.unwrap(), "an expired lock is free");
+    assert_eq!(store.get("lock").await.unwrap().as_deref(), Some(&b"after"[..]));
 }
 
 async fn keys_are_independent(store: Ephemeral) {

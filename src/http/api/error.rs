@@ -26,6 +26,7 @@ pub enum ErrorCode {
     LastIdentity,
     GmailTokenRevoked,
     GmailScopeMissing,
+    GmailNotEquipped,
     PayloadTooLarge,
     ValidationFailed,
     RateLimitExceeded,
@@ -47,6 +48,7 @@ impl ErrorCode {
             Self::LastIdentity => "LAST_IDENTITY",
             Self::GmailTokenRevoked => "GMAIL_TOKEN_REVOKED",
             Self::GmailScopeMissing => "GMAIL_SCOPE_MISSING",
+            Self::GmailNotEquipped => "GMAIL_NOT_EQUIPPED",
             Self::PayloadTooLarge => "PAYLOAD_TOO_LARGE",
             Self::ValidationFailed => "VALIDATION_FAILED",
             Self::RateLimitExceeded => "RATE_LIMIT_EXCEEDED",
@@ -60,7 +62,7 @@ impl ErrorCode {
         match self {
             Self::InvalidToken | Self::TokenExpired => StatusCode::UNAUTHORIZED,
             Self::Forbidden => StatusCode::FORBIDDEN,
-            Self::NotFound | Self::UserNotFound => StatusCode::NOT_FOUND,
+            Self::NotFound | Self::UserNotFound | Self::GmailNotEquipped => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::IdentityAlreadyLinked | Self::LastIdentity | Self::GmailTokenRevoked => StatusCode::CONFLICT,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -128,7 +130,8 @@ pub enum ApiError {
     /// The token is valid but may not do this (`FORBIDDEN`).
     #[oai(status = 403)]
     Forbidden(Json<ErrorBody>),
-    /// The resource does not exist or belongs to someone else (`NOT_FOUND`, `USER_NOT_FOUND`).
+    /// The resource does not exist or belongs to someone else (`NOT_FOUND`, `USER_NOT_FOUND`,
+    /// `GMAIL_NOT_EQUIPPED`).
     #[oai(status = 404)]
     NotFound(Json<ErrorBody>),
     /// The request conflicts with the current state (`IDENTITY_ALREADY_LINKED`, `LAST_IDENTITY`,

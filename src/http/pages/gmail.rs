@@ -130,11 +130,15 @@ pub(super) async fn finish(
     if !current.is_some_and(|s| s.user_id == user_id && s.sid == sid) {
         return Err(PageError::LinkOtherUser);
     }
-    let connection = connection::keep(&state.db, &state.vault, user_id, &grant).await.map_err(|e| match e {
+    let kept = connection::keep(&state.db, &state.vault, user_id, &grant).await.map_err(|e| match e {
         ConnectError::Store(e) => PageError::from(e),
         other => PageError::Internal(other.to_string()),
     })?;
-    let event = AuditEvent::GmailConnect { connection_id: connection.id, gmail_address: &connection.gmail_address };
+    let event = AuditEvent::GmailConnect {
+        connection_id: kept.connection.id,
+        gmail_address: &kept.connection.gmail_address,
+        renewed: kept.renewed,
+    };
     audit::record(&state.db, Some(user_id), event).await?;
     Ok(Redirect::see_other("/account").into_response())
 }

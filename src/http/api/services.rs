@@ -1,0 +1,114 @@
+//! `POST /api/v1/gmail/access-token`: a service (client-credentials token with `gmail.vend`)
+//! asks for the access token of the Gmail connection a user equipped to a target (DESIGN §8).
+
+use chrono::{DateTime, Utc};
+use poem::web::Data;
+use poem_openapi::{ApiResponse, Object, OpenApi, payload::Json};
+use uuid::Uuid;
+
+use super::{
+    ApiTags,
+    error::{ApiError, ErrorCode},
+    security::AccessToken,
+};
+use crate::{
+    gmail::vend::{self, VendError},
+    oidc::clients::{Client, ClientError},
+    state::AppState,
+};
+
+/// The scope a service token needs to vend.
+pub const VEND_SCOPE: &str = "gmail.vend";
+
+pub struct ServicesApi;
+
+/// Whose Gmail, for which target.
+#[derive(Object)]
+pub struct VendRequest {
+    /// The user's id (the `sub` of their tokens).
+    pub user_id: Uuid,
+    /// The target the user equipped a connection to, e.g. a bot id.
+    pub equipped_to: String,
+}
+
+/// A Gmail access token, live for at least a minute more. munji keeps the refresh token.
+#[derive(Object)]
+pub struct VendedToken {
+    /// `Authorization: Bearer …` for the Gmail API.
+    pub access_token: String,
+    pub expires_at: DateTime<Utc>,
+    /// The scopes Google granted (includes `https://www.googleapis.com/auth/gmail.send`).
+    pub scopes: Vec<String>,
+    /// The address the mail will be sent from.
+    pub gmail_address: String,
+}
+
+#[derive(ApiResponse)]
+pub enum VendResponse {
+    #[oai(status = 200)]
+    Ok(Json<VendedToken>, #[oai(header = "Cache-Control")] String),
+}
+
+impl From<VendError> for ApiError {
+    fn from(e: VendError) -> Self {
+        match e {
+            VendError::UserNotFound => ApiError::new(ErrorCode::UserNotFound, "no such user"),
+            VendError::NotEquipped => {
+                ApiError::new(ErrorCode::GmailNotEquipped, "the user has no Gmail connection equipped to this target")
+            }
+            VendError::Revoked => ApiError::new(
+                ErrorCode::GmailTokenRevoked,
+                "Google refused the grant; the user has to connect this Gmail account again",
+            ),
+            VendError::Upstream(_) | VendError::Busy => {
+                ApiError::new(ErrorCode::UpstreamUnavailable, "Google did not refresh the token; try again shortly")
+            }
+            VendError::Store(e) => e.into(),
+            VendError::Ephemeral(e) => {
+                tracing::warn!(error.message = %e, "ephemeral store unavailable");
+                ApiError::new(ErrorCode::ServiceUnavailable, "the session store is unreachable")
+            }
+            VendError::Vault(e) => ApiError::internal(&e),
+        }
+    }
+}
+
+/// Whether `client` may vend for `target` (its `gmail_targets`, `*` for any).
+fn may_vend(client: &Client, target: &str) -> bool {
+    client.scopes.iter().any(|s| s == VEND_SCOPE) && client.gmail_targets.iter().any(|t| t == "*" || t == target)
+}
+
+#[OpenApi(tag = "ApiTags::Services")]
+impl ServicesApi {
+    /// A fresh Gmail access token for the connection `user_id` equipped to `equipped_to`.
+    /// Needs a client-credentials token with scope `gmail.vend`, from a client whose
+    /// `gmail_targets` include the target.
+    #[oai(path = "/gmail/access-token", method = "post", operation_id = "vend_gmail_access_token")]
+    async fn vend(
+        &self,
+        token: AccessToken,
+        body: Json<VendRequest>,
+        state: Data<&AppState>,
+    ) -> Result<VendResponse, ApiError> {
+        let claims = token.claims(&state).await?;
+        if claims.is_user() || !claims.scope.split(' ').any(|s| s == VEND_SCOPE) {
+            return Err(ApiError::new(ErrorCode::Forbidden, "this route needs a service token with scope gmail.vend"));
+        }
+        let client = state.clients.find(&state.config, &state.db, &claims.client_id).await.map_err(|e| match e {
+            ClientError::Store(e) => ApiError::from(e),
+            other => ApiError::internal(&other),
+        })?;
+        let VendRequest { user_id, equipped_to } = body.0;
+        if !client.is_some_and(|c| may_vend(&c, &equipped_to)) {
+            return Err(ApiError::new(ErrorCode::Forbidden, "this service may not vend for this target"));
+        }
+        let vended = vend::vend(&state, &claims.client_id, user_id, &equipped_to).await?;
+        let body = VendedToken {
+            access_token: vended.access_token,
+            expires_at: vended.expires_at,
+            scopes: vended.scopes,
+            gmail_address: vended.gmail_address,
+        };
+        Ok(VendResponse::Ok(Json(body), "no-store".to_owned()))
+    }
+}

@@ -1,0 +1,353 @@
+//! Vending Gmail access tokens to services (DESIGN §8, §10): only to services with `gmail.vend`
+//! for their `gmail_targets`, only what the user equipped, refreshed once however many ask, a
+//! revoked grant reported as such, and never the refresh token.
+
+use chrono::{Duration, Utc};
+use futures_util::future::join_all;
+use munji::{
+    gmail::connect,
+    oidc::clients::{self, NewClient},
+    store::gmail::{self, Refreshed},
+    upstream::{GMAIL_SEND, Provider},
+};
+use reqwest::{Client, Response};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use super::{
+    faults::{Fault, faulty, mock_provider},
+    gmail::{connect_gmail, gmail_person, rotate_encryption, signed_up},
+    oidc::{client_credentials_token, get_json_with, register_web_client, rp_http, tokens_for},
+};
+use crate::helpers::{Backend, TestApp, social::form_value};
+
+crate::on_every_backend!(
+    a_service_vends_a_working_access_token_and_nothing_else,
+    vending_follows_the_services_targets_and_the_users_choice,
+    twenty_concurrent_vends_of_an_expiring_token_refresh_once,
+    a_revoked_grant_needs_reauth_until_the_user_connects_again,
+    a_failing_google_answers_upstream_unavailable_and_keeps_the_connection,
+    after_rotating_the_encryption_key_every_connection_still_vends,
+);
+
+/// A user with one Gmail connection equipped to `bot-1`, and a service `mailer` that may vend
+/// for `targets`.
+struct Setup {
+    app: TestApp,
+    browser: Client,
+    user_token: String,
+    user_id: Uuid,
+    connection_id: Uuid,
+    service_token: String,
+}
+
+async fn setup(backend: Backend, targets: &[&str]) -> Setup {
+    let app = TestApp::spawn(backend).await;
+    let web_secret = register_web_client(&app).await;
+    let browser = signed_up(&app).await;
+    connect_gmail(&app, &browser, &gmail_person()).await;
+    let (user_token, _) = tokens_for(&app, &browser, &web_secret).await;
+    let row = gmail::list_all(&app.state.db).await.unwrap().remove(0);
+    let equipped = rp_http()
+        .post(app.url(&format!("/api/v1/me/gmail/{}/equip", row.id)))
+        .bearer_auth(&user_token)
+        .json(&json!({"equipped_to": "bot-1"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(equipped.status(), 200);
+    let service_token = service_token(&app, "mailer", &["gmail.vend"], targets).await;
+    Setup { app, browser, user_token, user_id: row.user_id, connection_id: row.id, service_token }
+}
+
+/// Register a client-credentials client and return a token of it.
+async fn service_token(app: &TestApp, id: &str, scopes: &[&str], targets: &[&str]) -> String {
+    let new = NewClient {
+        id: id.into(),
+        redirect_uris: vec![],
+        grant_types: vec!["client_credentials".into()],
+        scopes: scopes.iter().map(|s| s.to_string()).collect(),
+        gmail_targets: targets.iter().map(|s| s.to_string()).collect(),
+        public: false,
+    };
+    let secret = clients::add(&app.state.config, &app.state.db, new).await.unwrap().unwrap();
+    client_credentials_token(&app.base_url, id, &secret).await
+}
+
+/// `POST {base}/api/v1/gmail/access-token`.
+async fn vend(base: &str, token: &str, user_id: Uuid, target: &str) -> Response {
+    rp_http()
+        .post(format!("{base}/api/v1/gmail/access-token"))
+        .bearer_auth(token)
+        .json(&json!({"user_id": user_id, "equipped_to": target}))
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn error_code(resp: Response) -> String {
+    resp.json::<Value>().await.unwrap()["error"]["code"].as_str().unwrap().to_owned()
+}
+
+/// Make the stored access token look as if it had `left` to live.
+async fn expire_in(app: &TestApp, id: Uuid, left: Duration) {
+    let row = gmail::find(&app.state.db, id).await.unwrap().unwrap();
+    let now = Utc::now();
+    let refreshed =
+        Refreshed { access_token: &row.access_token, access_expires_at: now + left, refresh_token: None, scopes: None };
+    assert!(gmail::store_refreshed(&app.state.db, id, &refreshed, now).await.unwrap());
+}
+
+/// What the Google imitation counted: refreshes answered and messages sent.
+async fn google_stats(app: &TestApp) -> Value {
+    let url = format!("{}/dev/google/_stats", app.dev_provider_url);
+    rp_http().get(url).send().await.unwrap().json().await.unwrap()
+}
+
+async fn gmail_events(app: &TestApp, user_id: Uuid, kind: &str) -> usize {
+    let events = munji::store::audit::list_for_user(&app.state.db, user_id, 200).await.unwrap();
+    events.iter().filter(|e| e.kind == kind).count()
+}
+
+/// Send a message with `access_token` through the Gmail imitation.
+async fn send_mail(app: &TestApp, access_token: &str) -> Response {
+    use base64::Engine as _;
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode("To: friend@example.com\r\nSubject: hello\r\n\r\nsent by a bot");
+    rp_http()
+        .post(format!("{}/dev/google/gmail/v1/users/me/messages/send", app.dev_provider_url))
+        .bearer_auth(access_token)
+        .json(&json!({"raw": raw}))
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn a_service_vends_a_working_access_token_and_nothing_else(backend: Backend) {
+    let s = setup(backend, &["bot-1"]).await;
+    let app = &s.app;
+
+    let resp = vend(&app.base_url, &s.service_token, s.user_id, "bot-1").await;
+
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["cache-control"], "no-store");
+    let body: Value = resp.json().await.unwrap();
+    let mut keys: Vec<&str> = body.as_object().unwrap().keys().map(String::as_str).collect();
+    keys.sort_unstable();
+    assert_eq!(keys, ["access_token", "expires_at", "gmail_address", "scopes"]);
+    assert_eq!(body["gmail_address"], "sender@gmail.com");
+    assert!(body["scopes"].as_array().unwrap().contains(&Value::from(GMAIL_SEND)));
+    let expires_at: chrono::DateTime<Utc> = body["expires_at"].as_str().unwrap().parse().unwrap();
+    assert!(expires_at > Utc::now() + Duration::seconds(60));
+    // The token is the stored one and it sends mail; the refresh token stays in munji.
+    let row = gmail::find(&app.state.db, s.connection_id).await.unwrap().unwrap();
+    let refresh = connect::open_refresh(&app.state.vault, &row).unwrap().unwrap();
+    let access_token = body["access_token"].as_str().unwrap();
+    assert_eq!(access_token, connect::open_access(&app.state.vault, &row).unwrap());
+    let text = body.to_string();
+    assert!(!text.contains(&refresh) && !text.contains("test-secret"), "no refresh token, no client secret");
+    assert_eq!(send_mail(app, access_token).await.status(), 200);
+    assert_eq!(send_mail(app, "not-a-token").await.status(), 401);
+    assert_eq!(google_stats(app).await["refreshes"], 0, "a fresh token is not refreshed");
+
+    // Audited for the user (with the service and target), and counted.
+    let audit = get_json_with(app, "/api/v1/me/gmail/audit", &s.user_token).await;
+    let events = audit["events"].as_array().unwrap();
+    let kinds: Vec<&str> = events.iter().map(|e| e["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["gmail_vend", "gmail_equip", "gmail_connect"], "newest first, Gmail only");
+    assert_eq!(events[0]["detail"]["client_id"], "mailer");
+    assert_eq!(events[0]["detail"]["equipped_to"], "bot-1");
+    assert!(events[0]["at"].as_str().unwrap().parse::<chrono::DateTime<Utc>>().is_ok());
+    let all = get_json_with(app, "/api/v1/me/audit?limit=2", &s.user_token).await;
+    assert_eq!(all["events"].as_array().unwrap().len(), 2);
+    let everything = get_json_with(app, "/api/v1/me/audit", &s.user_token).await;
+    assert!(everything["events"].as_array().unwrap().iter().any(|e| e["kind"] == "signup"));
+    let bad_limit = rp_http().get(app.url("/api/v1/me/audit?limit=0")).bearer_auth(&s.user_token).send().await.unwrap();
+    assert_eq!(bad_limit.status(), 422);
+    let by_service =
+        rp_http().get(app.url("/api/v1/me/gmail/audit")).bearer_auth(&s.service_token).send().await.unwrap();
+    assert_eq!(by_service.status(), 403, "a service has no audit log of its own here");
+    assert!(app.get_metrics().await.contains(r#"munji_gmail_vends_total{outcome="ok"} 1"#));
+}
+
+async fn vending_follows_the_services_targets_and_the_users_choice(backend: Backend) {
+    let s = setup(backend, &["bot-2"]).await;
+    let app = &s.app;
+    let base = app.base_url.as_str();
+
+    // bot-1 is not among mailer's targets.
+    let resp = vend(base, &s.service_token, s.user_id, "bot-1").await;
+    assert_eq!(resp.status(), 403);
+    assert_eq!(error_code(resp).await, "FORBIDDEN");
+    // A user's token, or a service without gmail.vend, may not vend at all.
+    assert_eq!(vend(base, &s.user_token, s.user_id, "bot-1").await.status(), 403);
+    let reader = service_token(app, "reader", &["api"], &["*"]).await;
+    assert_eq!(vend(base, &reader, s.user_id, "bot-1").await.status(), 403);
+    // No token, or a forged one.
+    let anonymous = rp_http()
+        .post(app.url("/api/v1/gmail/access-token"))
+        .json(&json!({"user_id": s.user_id, "equipped_to": "bot-1"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), 401);
+    assert_eq!(error_code(vend(base, "e30.e30.e30", s.user_id, "bot-1").await).await, "INVALID_TOKEN");
+
+    // A service for any target: what is equipped vends, what is not is 404.
+    let any = service_token(app, "any-bot", &["gmail.vend"], &["*"]).await;
+    assert_eq!(vend(base, &any, s.user_id, "bot-1").await.status(), 200);
+    let resp = vend(base, &any, s.user_id, "bot-2").await;
+    assert_eq!(resp.status(), 404);
+    assert_eq!(error_code(resp).await, "GMAIL_NOT_EQUIPPED");
+    assert_eq!(error_code(vend(base, &any, Uuid::new_v4(), "bot-1").await).await, "USER_NOT_FOUND");
+    let malformed = rp_http()
+        .post(app.url("/api/v1/gmail/access-token"))
+        .bearer_auth(&any)
+        .json(&json!({"user_id": "not-a-uuid", "equipped_to": "bot-1"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(malformed.status(), 422);
+    assert_eq!(error_code(malformed).await, "VALIDATION_FAILED");
+
+    // The user unequips: nothing to vend any more.
+    let unequip = rp_http()
+        .delete(app.url(&format!("/api/v1/me/gmail/{}/equip", s.connection_id)))
+        .bearer_auth(&s.user_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unequip.status(), 204);
+    assert_eq!(error_code(vend(base, &any, s.user_id, "bot-1").await).await, "GMAIL_NOT_EQUIPPED");
+
+    assert_eq!(gmail_events(app, s.user_id, "gmail_vend").await, 1, "only the one vend that succeeded is audited");
+    assert!(app.get_metrics().await.contains(r#"munji_gmail_vends_total{outcome="not_equipped"} 3"#));
+}
+
+async fn twenty_concurrent_vends_of_an_expiring_token_refresh_once(backend: Backend) {
+    let s = setup(backend, &["bot-1"]).await;
+    let app = &s.app;
+    let before = vend(&app.base_url, &s.service_token, s.user_id, "bot-1").await.json::<Value>().await.unwrap();
+    expire_in(app, s.connection_id, Duration::seconds(30)).await;
+
+    let answers = join_all((0..20).map(|_| vend(&app.base_url, &s.service_token, s.user_id, "bot-1"))).await;
+
+    let mut tokens = vec![];
+    for answer in answers {
+        assert_eq!(answer.status(), 200);
+        let body: Value = answer.json().await.unwrap();
+        let expires_at: chrono::DateTime<Utc> = body["expires_at"].as_str().unwrap().parse().unwrap();
+        assert!(expires_at > Utc::now() + Duration::minutes(50), "a new token, live for about an hour");
+        tokens.push(body["access_token"].as_str().unwrap().to_owned());
+    }
+    tokens.dedup();
+    assert_eq!(tokens.len(), 1, "everyone got the one refreshed token");
+    assert_ne!(tokens[0], before["access_token"].as_str().unwrap());
+    assert_eq!(google_stats(app).await["refreshes"], 1, "one refresh at Google");
+    assert_eq!(gmail_events(app, s.user_id, "gmail_refresh").await, 1);
+    assert_eq!(send_mail(app, &tokens[0]).await.status(), 200);
+
+    // Two instances of munji on the same stores: still one refresh.
+    let other = app.sibling(&[]).await;
+    expire_in(app, s.connection_id, Duration::seconds(-10)).await;
+    let bases = [app.base_url.as_str(), other.base_url.as_str()];
+    let answers = join_all((0..20).map(|i| vend(bases[i % 2], &s.service_token, s.user_id, "bot-1"))).await;
+    assert!(answers.iter().all(|a| a.status() == 200));
+    assert_eq!(google_stats(app).await["refreshes"], 2, "one more refresh for both instances");
+    assert!(app.get_metrics().await.contains(r#"munji_gmail_refreshes_total{outcome="ok"}"#));
+}
+
+async fn a_revoked_grant_needs_reauth_until_the_user_connects_again(backend: Backend) {
+    let s = setup(backend, &["bot-1"]).await;
+    let app = &s.app;
+    // The user revokes munji's access in their Google account.
+    let row = gmail::find(&app.state.db, s.connection_id).await.unwrap().unwrap();
+    let refresh = connect::open_refresh(&app.state.vault, &row).unwrap().unwrap();
+    let revoked = rp_http()
+        .post(format!("{}/dev/google/revoke", app.dev_provider_url))
+        .form(&[("token", refresh.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revoked.status(), 200);
+    expire_in(app, s.connection_id, Duration::seconds(10)).await;
+
+    let resp = vend(&app.base_url, &s.service_token, s.user_id, "bot-1").await;
+
+    assert_eq!(resp.status(), 409);
+    assert_eq!(error_code(resp).await, "GMAIL_TOKEN_REVOKED");
+    let list = get_json_with(app, "/api/v1/me/gmail", &s.user_token).await;
+    assert_eq!(list["connections"][0]["status"], "needs_reauth");
+    assert!(app.get_account(&s.browser).await.text().await.unwrap().contains("needs to be connected again"));
+    // Asking again does not ask Google again.
+    assert_eq!(
+        error_code(vend(&app.base_url, &s.service_token, s.user_id, "bot-1").await).await,
+        "GMAIL_TOKEN_REVOKED"
+    );
+    assert_eq!(gmail_events(app, s.user_id, "gmail_revoked").await, 1);
+
+    // Connecting the same address again renews the connection, target and all.
+    connect_gmail(app, &s.browser, &gmail_person()).await;
+    let list = get_json_with(app, "/api/v1/me/gmail", &s.user_token).await;
+    let connections = list["connections"].as_array().unwrap();
+    assert_eq!(connections.len(), 1, "renewed, not duplicated");
+    assert_eq!(connections[0]["status"], "active");
+    assert_eq!(connections[0]["equipped_to"], "bot-1");
+    let resp = vend(&app.base_url, &s.service_token, s.user_id, "bot-1").await;
+    assert_eq!(resp.status(), 200);
+    let token = resp.json::<Value>().await.unwrap()["access_token"].as_str().unwrap().to_owned();
+    assert_eq!(send_mail(app, &token).await.status(), 200);
+}
+
+async fn a_failing_google_answers_upstream_unavailable_and_keeps_the_connection(backend: Backend) {
+    let s = setup(backend, &["bot-1"]).await;
+    let app = &s.app;
+    expire_in(app, s.connection_id, Duration::seconds(-60)).await;
+
+    for fault in [Fault::ServerError, Fault::Timeout] {
+        let google = mock_provider(Provider::Google, faulty(fault)).await;
+        let broken = app
+            .sibling(&[("MUNJI_PROVIDERS__GOOGLE__ISSUER_URL", &google.uri()), ("MUNJI_UPSTREAM_TIMEOUT", "1s")])
+            .await;
+        let resp = vend(&broken.base_url, &s.service_token, s.user_id, "bot-1").await;
+        assert_eq!(resp.status(), 502, "{fault:?}");
+        assert_eq!(error_code(resp).await, "UPSTREAM_UNAVAILABLE");
+    }
+
+    let row = gmail::find(&app.state.db, s.connection_id).await.unwrap().unwrap();
+    assert_eq!(row.status, "active", "an outage is not a revocation");
+    assert_eq!(vend(&app.base_url, &s.service_token, s.user_id, "bot-1").await.status(), 200, "Google is back");
+}
+
+async fn after_rotating_the_encryption_key_every_connection_still_vends(backend: Backend) {
+    let s = setup(backend, &["*"]).await;
+    let app = &s.app;
+    connect_gmail(app, &s.browser, &crate::helpers::social::Person::new(9002, "second@gmail.com")).await;
+    let second = gmail::list_all(&app.state.db).await.unwrap().into_iter().find(|c| c.id != s.connection_id).unwrap();
+    let page = app.get_account(&s.browser).await.text().await.unwrap();
+    let csrf = form_value(&page, "csrf").unwrap();
+    let equipped = s
+        .browser
+        .post(app.url(&format!("/account/gmail/{}/equip", second.id)))
+        .form(&[("csrf", csrf.as_str()), ("equipped_to", "bot-2")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(equipped.status(), 303);
+
+    rotate_encryption(app, "bmV3LWVuY3J5cHRpb24ta2V5LW9mLTMyLWJ5dGVzISE=");
+
+    // An instance that knows only the new key vends both, fresh and refreshed.
+    let rotated = app.sibling(&[("MUNJI_ENCRYPTION_KEYS", "test2:bmV3LWVuY3J5cHRpb24ta2V5LW9mLTMyLWJ5dGVzISE=")]).await;
+    expire_in(app, second.id, Duration::seconds(-1)).await;
+    for target in ["bot-1", "bot-2"] {
+        let resp = vend(&rotated.base_url, &s.service_token, s.user_id, target).await;
+        assert_eq!(resp.status(), 200, "{target}");
+        let token = resp.json::<Value>().await.unwrap()["access_token"].as_str().unwrap().to_owned();
+        assert_eq!(send_mail(app, &token).await.status(), 200);
+    }
+    for row in gmail::list_all(&app.state.db).await.unwrap() {
+        assert!(row.access_token.starts_with("test2:") && row.refresh_token.unwrap().starts_with("test2:"));
+    }
+    assert_eq!(google_stats(app).await["refreshes"], 1, "the expired one was refreshed with its re-sealed token");
+}
