@@ -61,6 +61,12 @@ pub enum AuditEvent<'a> {
         client_id: &'a str,
         target: &'a str,
     },
+    /// A caller that may not vend for `target` asked for the user's Gmail token.
+    GmailVendRefused {
+        client_id: &'a str,
+        target: &'a str,
+        reason: &'a str,
+    },
     GmailRefresh {
         connection_id: Uuid,
     },
@@ -88,6 +94,7 @@ impl AuditEvent<'_> {
             Self::GmailUnequip { .. } => "gmail_unequip",
             Self::GmailDisconnect { .. } => "gmail_disconnect",
             Self::GmailVend { .. } => "gmail_vend",
+            Self::GmailVendRefused { .. } => "gmail_vend_refused",
             Self::GmailRefresh { .. } => "gmail_refresh",
             Self::GmailRevoked { .. } => "gmail_revoked",
             Self::Logout { .. } => "logout",
@@ -114,6 +121,9 @@ impl AuditEvent<'_> {
             }
             Self::GmailEquip { connection_id, target } => {
                 json!({"connection_id": connection_id, "equipped_to": target})
+            }
+            Self::GmailVendRefused { client_id, target, reason } => {
+                json!({"client_id": client_id, "equipped_to": target, "reason": reason})
             }
             Self::GmailUnequip { connection_id }
             | Self::GmailRefresh { connection_id }

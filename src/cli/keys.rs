@@ -26,8 +26,13 @@ pub async fn run(config: &Config, db: &Db, command: KeysCommand) -> anyhow::Resu
     if let KeysCommand::RotateEncryption = command {
         let vault = Vault::from_config(config);
         let kid = vault.current_kid().context("config key `encryption_keys` is empty")?.to_owned();
-        let changed = crate::gmail::connect::reseal_all(db, &vault).await?;
-        println!("re-encrypted {changed} Gmail connection(s) under key {kid}");
+        let done = crate::gmail::connect::reseal_all(db, &vault).await?;
+        println!("re-encrypted {} Gmail connection(s) under key {kid}", done.changed);
+        anyhow::ensure!(
+            done.left == 0,
+            "{} connection(s) changed while being re-encrypted and still use an older key; run the command again",
+            done.left
+        );
         return Ok(());
     }
     let tokens = startup::token_service(config, db).await?;

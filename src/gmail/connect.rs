@@ -82,8 +82,17 @@ pub async fn keep(db: &Db, vault: &Vault, user_id: Uuid, grant: &GmailGrant) -> 
     connection.equipped_to = old.equipped_to.filter(|_| can_send(&connection));
     // Google sends a refresh token only on a consenting exchange; without one, keep the old.
     connection.refresh_token = connection.refresh_token.or(old.refresh_token);
-    store::gmail::renew(db, &connection, now).await?;
-    Ok(Kept { connection, renewed: true })
+    if store::gmail::renew(db, &connection, now).await? {
+        return Ok(Kept { connection, renewed: true });
+    }
+    // Disconnected meanwhile: this grant is a new connection (sealed again for its new id).
+    let tokens = &grant.tokens;
+    let id = Uuid::new_v4();
+    (connection.access_token, connection.refresh_token) =
+        seal_tokens(vault, id, &tokens.access_token, tokens.refresh_token.as_deref())?;
+    connection = Connection { id, equipped_to: None, created_at: now, ..connection };
+    store::gmail::insert(db, &connection).await?;
+    Ok(Kept { connection, renewed: false })
 }
 
 /// Whether a connection may send mail.
@@ -91,20 +100,35 @@ pub fn can_send(connection: &Connection) -> bool {
     connection.scopes.split(' ').any(|s| s == GMAIL_SEND)
 }
 
-/// `munji keys rotate-encryption`: re-seal every token under the first key. Returns how many
-/// connections changed.
-pub async fn reseal_all(db: &Db, vault: &Vault) -> Result<usize, ConnectError> {
+/// What `munji keys rotate-encryption` did.
+pub struct Resealed {
+    pub changed: usize,
+    /// Connections still sealed under another key (changed by a running instance meanwhile,
+    /// again and again); run the command again.
+    pub left: usize,
+}
+
+/// `munji keys rotate-encryption`: re-seal every token under the first key. A row that changed
+/// while it was re-sealed (a refresh on a running instance) is read again, a few times.
+pub async fn reseal_all(db: &Db, vault: &Vault) -> Result<Resealed, ConnectError> {
+    const PASSES: usize = 5;
+    let is_current = |c: &Connection| {
+        vault.is_current(&c.access_token) && c.refresh_token.as_deref().is_none_or(|t| vault.is_current(t))
+    };
     let mut changed = 0;
-    for c in store::gmail::list_all(db).await? {
-        let refresh_current = c.refresh_token.as_deref().is_none_or(|t| vault.is_current(t));
-        if vault.is_current(&c.access_token) && refresh_current {
-            continue;
+    for _ in 0..PASSES {
+        let stale: Vec<Connection> = store::gmail::list_all(db).await?.into_iter().filter(|c| !is_current(c)).collect();
+        if stale.is_empty() {
+            break;
         }
-        let (access, refresh) =
-            seal_tokens(vault, c.id, &open_access(vault, &c)?, open_refresh(vault, &c)?.as_deref())?;
-        if store::gmail::reseal(db, c.id, &c.access_token, &access, refresh.as_deref(), Utc::now()).await? {
-            changed += 1;
+        for c in stale {
+            let (access, refresh) =
+                seal_tokens(vault, c.id, &open_access(vault, &c)?, open_refresh(vault, &c)?.as_deref())?;
+            if store::gmail::reseal(db, c.id, &c.access_token, &access, refresh.as_deref(), Utc::now()).await? {
+                changed += 1;
+            }
         }
     }
-    Ok(changed)
+    let left = store::gmail::list_all(db).await?.iter().filter(|c| !is_current(c)).count();
+    Ok(Resealed { changed, left })
 }

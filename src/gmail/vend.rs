@@ -4,7 +4,8 @@
 //! Concurrent vends of one connection, on one instance or many, cause one refresh: the first
 //! takes a lock in the ephemeral store (`SET NX PX` in Redis, a conditional insert in the SQL
 //! table), re-reads the row and refreshes; the others wait for the row to turn fresh. The lock
-//! expires after the upstream timeout, so a crashed holder cannot wedge a connection.
+//! expires after three upstream timeouts, so a crashed holder cannot wedge a connection; after a
+//! failure at Google it holds "failed" for two seconds, so waiters answer at once (no retry storm).
 //! `invalid_grant` marks the connection `needs_reauth`. The refresh token never leaves here.
 
 use std::time::{Duration, Instant};
@@ -25,14 +26,14 @@ use crate::{
         self, StoreError,
         gmail::{self, Connection, Refreshed},
     },
-    upstream::UpstreamError,
+    upstream::{GMAIL_SEND, UpstreamError},
 };
 
 /// A token with less than this left is refreshed before it is handed out.
 pub const MIN_LIFETIME: Duration = Duration::from_secs(60);
 /// How often a vend waiting for another's refresh looks at the row again.
 const POLL: Duration = Duration::from_millis(25);
-/// Added to the upstream timeout for the lock's lifetime and the waiters' patience.
+/// Added to the upstream timeouts for the lock's lifetime and the waiters' patience.
 const LOCK_SLACK: Duration = Duration::from_secs(5);
 
 /// What a service receives. Never the refresh token.
@@ -107,7 +108,7 @@ async fn vend_inner(state: &AppState, user_id: Uuid, target: &str) -> Result<Ven
             None => VendError::UserNotFound,
         });
     };
-    let fresh = fresh(state, connection).await?;
+    let fresh = fresh(state, &Wanted { user_id, target }, connection).await?;
     Ok(Vended {
         connection_id: fresh.id,
         access_token: open_access(&state.vault, &fresh)?,
@@ -121,43 +122,91 @@ fn is_fresh(c: &Connection) -> bool {
     c.access_expires_at - Utc::now() > chrono::Duration::from_std(MIN_LIFETIME).unwrap_or_default()
 }
 
-/// The connection with an access token that lives at least [`MIN_LIFETIME`] more: as it is,
-/// refreshed here under the lock, or refreshed by whoever holds the lock.
-async fn fresh(state: &AppState, mut c: Connection) -> Result<Connection, VendError> {
-    let patience = state.config.upstream_timeout() + LOCK_SLACK;
-    let deadline = Instant::now() + patience;
-    let key = format!("gmail-refresh:{}", c.id);
-    loop {
+/// What a vend wants of the row it reads (again): still this user's, equipped to this target,
+/// and active.
+struct Wanted<'a> {
+    user_id: Uuid,
+    target: &'a str,
+}
+
+impl Wanted<'_> {
+    fn check(&self, c: Connection) -> Result<Connection, VendError> {
+        if c.user_id != self.user_id || c.equipped_to.as_deref() != Some(self.target) {
+            return Err(VendError::NotEquipped);
+        }
         if c.status != "active" {
             return Err(VendError::Revoked);
         }
+        Ok(c)
+    }
+
+    async fn read(&self, state: &AppState, id: Uuid) -> Result<Connection, VendError> {
+        self.check(gmail::find(&state.db, id).await?.ok_or(VendError::NotEquipped)?)
+    }
+}
+
+/// How long the refresh lock lives and waiters wait: a refresh may fetch Google's discovery
+/// document and keys before the token request, each bounded by the upstream timeout.
+fn lock_ttl(state: &AppState) -> Duration {
+    state.config.upstream_timeout() * 3 + LOCK_SLACK
+}
+
+/// What the lock holds for a short while after a refresh failed at Google, so that the waiting
+/// vends answer at once instead of each trying Google again.
+const FAILED: &[u8] = b"failed";
+const FAILURE_HOLD: Duration = Duration::from_secs(2);
+
+/// The connection with an access token that lives at least [`MIN_LIFETIME`] more: as it is,
+/// refreshed here under the lock, or refreshed by whoever holds the lock.
+async fn fresh(state: &AppState, wanted: &Wanted<'_>, c: Connection) -> Result<Connection, VendError> {
+    let ttl = lock_ttl(state);
+    let deadline = Instant::now() + ttl;
+    let key = format!("gmail-refresh:{}", c.id);
+    let mut c = wanted.check(c)?;
+    loop {
         if is_fresh(&c) {
             return Ok(c);
         }
-        let holder = crypto::random_token(16);
-        if state.ephemeral.put_new(&key, holder.as_bytes(), patience).await? {
-            let refreshed = refresh_locked(state, c.id).await;
-            if let Err(e) = state.ephemeral.delete_if(&key, holder.as_bytes()).await {
-                // It expires on its own; the next vend only waits a little longer.
-                tracing::warn!(error.message = %e, "could not release a Gmail refresh lock");
+        match state.ephemeral.get(&key).await? {
+            Some(value) if value == FAILED => return Err(VendError::Busy),
+            Some(_) => {}
+            None => {
+                let holder = crypto::random_token(16);
+                if state.ephemeral.put_new(&key, holder.as_bytes(), ttl).await? {
+                    let refreshed = refresh_locked(state, wanted, c.id).await;
+                    release(state, &key, holder.as_bytes(), matches!(refreshed, Err(VendError::Upstream(_)))).await;
+                    return refreshed;
+                }
             }
-            return refreshed;
         }
         if Instant::now() >= deadline {
             return Err(VendError::Busy);
         }
         tokio::time::sleep(POLL).await;
-        c = gmail::find(&state.db, c.id).await?.ok_or(VendError::NotEquipped)?;
+        c = wanted.read(state, c.id).await?;
+    }
+}
+
+/// Release the lock if it is still ours; after a failure at Google, hold [`FAILED`] briefly.
+async fn release(state: &AppState, key: &str, holder: &[u8], failed: bool) {
+    let released = async {
+        state.ephemeral.delete_if(key, holder).await?;
+        if failed {
+            state.ephemeral.put_new(key, FAILED, FAILURE_HOLD).await?;
+        }
+        Ok::<_, EphemeralError>(())
+    };
+    if let Err(e) = released.await {
+        // It expires on its own; the next vend only waits a little longer.
+        tracing::warn!(error.message = %e, "could not release a Gmail refresh lock");
     }
 }
 
 /// Refresh connection `id` at Google; the caller holds its lock. The row is read again first:
-/// whoever held the lock before may have refreshed it already.
-async fn refresh_locked(state: &AppState, id: Uuid) -> Result<Connection, VendError> {
-    let c = gmail::find(&state.db, id).await?.ok_or(VendError::NotEquipped)?;
-    if c.status != "active" {
-        return Err(VendError::Revoked);
-    }
+/// whoever held the lock before may have refreshed it already. What is stored is conditional on
+/// the refresh token used, so a reconnect meanwhile is never overwritten.
+async fn refresh_locked(state: &AppState, wanted: &Wanted<'_>, id: Uuid) -> Result<Connection, VendError> {
+    let c = wanted.read(state, id).await?;
     if is_fresh(&c) {
         return Ok(c);
     }
@@ -175,10 +224,15 @@ async fn refresh_locked(state: &AppState, id: Uuid) -> Result<Connection, VendEr
         Err(e) => {
             count("failed");
             state.metrics.upstream_errors.with_label_values(&["google", e.kind()]).inc();
+            tracing::warn!(error.kind = e.kind(), error.message = %e, connection_id = %c.id, "Gmail refresh failed");
             return Err(e.into());
         }
     };
     count("ok");
+    if tokens.scopes.as_ref().is_some_and(|s| !s.iter().any(|s| s == GMAIL_SEND)) {
+        // Google no longer lets this grant send mail: as good as revoked for a service.
+        return Err(revoked(state, &c).await?);
+    }
     let (access, refresh) = seal_tokens(&state.vault, c.id, &tokens.access_token, tokens.refresh_token.as_deref())?;
     let scopes = tokens.scopes.map(|s| s.join(" "));
     let now = Utc::now();
@@ -188,16 +242,20 @@ async fn refresh_locked(state: &AppState, id: Uuid) -> Result<Connection, VendEr
         refresh_token: refresh.as_deref(),
         scopes: scopes.as_deref(),
     };
-    if !gmail::store_refreshed(&state.db, c.id, &refreshed, now).await? {
-        return Err(VendError::NotEquipped);
+    if gmail::store_refreshed(&state.db, c.id, c.refresh_token.as_deref(), &refreshed, now).await? {
+        audit::record(&state.db, Some(c.user_id), AuditEvent::GmailRefresh { connection_id: c.id }).await?;
     }
-    audit::record(&state.db, Some(c.user_id), AuditEvent::GmailRefresh { connection_id: c.id }).await?;
-    gmail::find(&state.db, c.id).await?.ok_or(VendError::NotEquipped)
+    // Either ours, or a reconnect's that came in meanwhile.
+    let now = wanted.read(state, c.id).await?;
+    if is_fresh(&now) { Ok(now) } else { Err(VendError::Busy) }
 }
 
-/// Mark `c` as needing a new consent and say so.
+/// Mark `c` as needing a new consent (unless a reconnect replaced its grant meanwhile).
 async fn revoked(state: &AppState, c: &Connection) -> Result<VendError, VendError> {
-    gmail::mark_needs_reauth(&state.db, c.id, Utc::now()).await?;
-    audit::record(&state.db, Some(c.user_id), AuditEvent::GmailRevoked { connection_id: c.id }).await?;
-    Ok(VendError::Revoked)
+    if gmail::mark_needs_reauth(&state.db, c.id, c.refresh_token.as_deref(), Utc::now()).await? {
+        audit::record(&state.db, Some(c.user_id), AuditEvent::GmailRevoked { connection_id: c.id }).await?;
+        Ok(VendError::Revoked)
+    } else {
+        Ok(VendError::Busy)
+    }
 }

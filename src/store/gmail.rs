@@ -126,14 +126,22 @@ pub struct Refreshed<'a> {
     pub scopes: Option<&'a str>,
 }
 
-/// Store a refresh's result on a connection that is still active; whether it was.
-pub async fn store_refreshed(db: &Db, id: Uuid, r: &Refreshed<'_>, now: DateTime<Utc>) -> Result<bool> {
+/// Store a refresh's result on a connection that is still active and still holds the refresh
+/// token `seen` (sealed) that was used: a reconnect in the meantime wins. Whether it stored.
+pub async fn store_refreshed(
+    db: &Db,
+    id: Uuid,
+    seen: Option<&str>,
+    r: &Refreshed<'_>,
+    now: DateTime<Utc>,
+) -> Result<bool> {
     const SQL: &str = "UPDATE gmail_connections SET access_token = $2, access_expires_at = $3,
                        refresh_token = COALESCE($4, refresh_token), scopes = COALESCE($5, scopes), updated_at = $6
-                       WHERE id = $1 AND status = 'active'";
+                       WHERE id = $1 AND status = 'active' AND refresh_token IS NOT DISTINCT FROM $7";
     let rows = on_pool!(db, pool => {
         sqlx::query(SQL)
             .bind(id).bind(r.access_token).bind(r.access_expires_at).bind(r.refresh_token).bind(r.scopes).bind(now)
+            .bind(seen)
             .execute(pool)
             .await?
             .rows_affected()
@@ -141,13 +149,14 @@ pub async fn store_refreshed(db: &Db, id: Uuid, r: &Refreshed<'_>, now: DateTime
     Ok(rows == 1)
 }
 
-/// Google refused the grant: the user has to connect the account again.
-pub async fn mark_needs_reauth(db: &Db, id: Uuid, now: DateTime<Utc>) -> Result<()> {
-    const SQL: &str = "UPDATE gmail_connections SET status = 'needs_reauth', updated_at = $2 WHERE id = $1";
-    on_pool!(db, pool => {
-        sqlx::query(SQL).bind(id).bind(now).execute(pool).await?;
-    });
-    Ok(())
+/// Google refused the grant whose refresh token (sealed) is `seen`: the user has to connect the
+/// account again. Whether it applied (not if a reconnect replaced the grant meanwhile).
+pub async fn mark_needs_reauth(db: &Db, id: Uuid, seen: Option<&str>, now: DateTime<Utc>) -> Result<bool> {
+    const SQL: &str = "UPDATE gmail_connections SET status = 'needs_reauth', updated_at = $2
+                       WHERE id = $1 AND refresh_token IS NOT DISTINCT FROM $3";
+    let rows =
+        on_pool!(db, pool => sqlx::query(SQL).bind(id).bind(now).bind(seen).execute(pool).await?.rows_affected());
+    Ok(rows == 1)
 }
 
 /// Equip connection `id` to `target`, moving the target away from any other connection of the

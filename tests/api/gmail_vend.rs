@@ -28,6 +28,7 @@ crate::on_every_backend!(
     a_revoked_grant_needs_reauth_until_the_user_connects_again,
     a_failing_google_answers_upstream_unavailable_and_keeps_the_connection,
     after_rotating_the_encryption_key_every_connection_still_vends,
+    a_refresh_that_lands_after_a_reconnect_changes_nothing,
 );
 
 /// A user with one Gmail connection equipped to `bot-1`, and a service `mailer` that may vend
@@ -95,7 +96,7 @@ async fn expire_in(app: &TestApp, id: Uuid, left: Duration) {
     let now = Utc::now();
     let refreshed =
         Refreshed { access_token: &row.access_token, access_expires_at: now + left, refresh_token: None, scopes: None };
-    assert!(gmail::store_refreshed(&app.state.db, id, &refreshed, now).await.unwrap());
+    assert!(gmail::store_refreshed(&app.state.db, id, row.refresh_token.as_deref(), &refreshed, now).await.unwrap());
 }
 
 /// What the Google imitation counted: refreshes answered and messages sent.
@@ -221,6 +222,24 @@ async fn vending_follows_the_services_targets_and_the_users_choice(backend: Back
     assert_eq!(error_code(vend(base, &any, s.user_id, "bot-1").await).await, "GMAIL_NOT_EQUIPPED");
 
     assert_eq!(gmail_events(app, s.user_id, "gmail_vend").await, 1, "only the one vend that succeeded is audited");
+    let refused = get_json_with(app, "/api/v1/me/gmail/audit", &s.user_token).await["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "gmail_vend_refused")
+        .map(|e| {
+            (e["detail"]["client_id"].as_str().unwrap().to_owned(), e["detail"]["reason"].as_str().unwrap().to_owned())
+        })
+        .collect::<Vec<_>>();
+    assert_eq!(
+        refused,
+        [
+            ("reader".to_owned(), "not_a_vending_service".to_owned()),
+            ("web".to_owned(), "not_a_vending_service".to_owned()),
+            ("mailer".to_owned(), "target_not_allowed".to_owned()),
+        ],
+        "every refusal is in the user's log, newest first"
+    );
     assert!(app.get_metrics().await.contains(r#"munji_gmail_vends_total{outcome="not_equipped"} 3"#));
 }
 
@@ -247,11 +266,11 @@ async fn twenty_concurrent_vends_of_an_expiring_token_refresh_once(backend: Back
     assert_eq!(gmail_events(app, s.user_id, "gmail_refresh").await, 1);
     assert_eq!(send_mail(app, &tokens[0]).await.status(), 200);
 
-    // Two instances of munji on the same stores: still one refresh.
+    // Fifty vends on two instances of munji on the same stores: still one refresh.
     let other = app.sibling(&[]).await;
     expire_in(app, s.connection_id, Duration::seconds(-10)).await;
     let bases = [app.base_url.as_str(), other.base_url.as_str()];
-    let answers = join_all((0..20).map(|i| vend(bases[i % 2], &s.service_token, s.user_id, "bot-1"))).await;
+    let answers = join_all((0..50).map(|i| vend(bases[i % 2], &s.service_token, s.user_id, "bot-1"))).await;
     assert!(answers.iter().all(|a| a.status() == 200));
     assert_eq!(google_stats(app).await["refreshes"], 2, "one more refresh for both instances");
     assert!(app.get_metrics().await.contains(r#"munji_gmail_refreshes_total{outcome="ok"}"#));
@@ -309,9 +328,16 @@ async fn a_failing_google_answers_upstream_unavailable_and_keeps_the_connection(
         let broken = app
             .sibling(&[("MUNJI_PROVIDERS__GOOGLE__ISSUER_URL", &google.uri()), ("MUNJI_UPSTREAM_TIMEOUT", "1s")])
             .await;
-        let resp = vend(&broken.base_url, &s.service_token, s.user_id, "bot-1").await;
-        assert_eq!(resp.status(), 502, "{fault:?}");
-        assert_eq!(error_code(resp).await, "UPSTREAM_UNAVAILABLE");
+        let answers = join_all((0..10).map(|_| vend(&broken.base_url, &s.service_token, s.user_id, "bot-1"))).await;
+        for answer in answers {
+            assert_eq!(answer.status(), 502, "{fault:?}");
+            assert_eq!(error_code(answer).await, "UPSTREAM_UNAVAILABLE");
+        }
+        let requests = google.received_requests().await.unwrap();
+        let tried = requests.iter().filter(|r| r.url.path() == "/token").count();
+        assert_eq!(tried, 1, "{fault:?}: one try at Google, not one per waiting vend");
+        // The failure is remembered for two seconds only.
+        tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
     }
 
     let row = gmail::find(&app.state.db, s.connection_id).await.unwrap().unwrap();
@@ -350,4 +376,26 @@ async fn after_rotating_the_encryption_key_every_connection_still_vends(backend:
         assert!(row.access_token.starts_with("test2:") && row.refresh_token.unwrap().starts_with("test2:"));
     }
     assert_eq!(google_stats(app).await["refreshes"], 1, "the expired one was refreshed with its re-sealed token");
+}
+
+async fn a_refresh_that_lands_after_a_reconnect_changes_nothing(backend: Backend) {
+    let s = setup(backend, &["bot-1"]).await;
+    let app = &s.app;
+    let before = gmail::find(&app.state.db, s.connection_id).await.unwrap().unwrap();
+
+    // The user reconnects while a refresh with the old grant is on its way to Google.
+    connect_gmail(app, &s.browser, &gmail_person()).await;
+    let renewed = gmail::find(&app.state.db, s.connection_id).await.unwrap().unwrap();
+    assert_ne!(renewed.refresh_token, before.refresh_token, "a new grant");
+
+    let now = Utc::now();
+    let late =
+        Refreshed { access_token: &before.access_token, access_expires_at: now, refresh_token: None, scopes: None };
+    let seen = before.refresh_token.as_deref();
+    assert!(!gmail::store_refreshed(&app.state.db, s.connection_id, seen, &late, now).await.unwrap());
+    assert!(!gmail::mark_needs_reauth(&app.state.db, s.connection_id, seen, now).await.unwrap());
+    let after = gmail::find(&app.state.db, s.connection_id).await.unwrap().unwrap();
+    assert_eq!(after.access_token, renewed.access_token, "the reconnect's token stays");
+    assert_eq!(after.status, "active");
+    assert_eq!(vend(&app.base_url, &s.service_token, s.user_id, "bot-1").await.status(), 200);
 }

@@ -12,9 +12,11 @@ use super::{
     security::AccessToken,
 };
 use crate::{
+    audit::{self, AuditEvent},
     gmail::vend::{self, VendError},
     oidc::clients::{Client, ClientError},
     state::AppState,
+    store::users,
 };
 
 /// The scope a service token needs to vend.
@@ -78,6 +80,26 @@ fn may_vend(client: &Client, target: &str) -> bool {
     client.scopes.iter().any(|s| s == VEND_SCOPE) && client.gmail_targets.iter().any(|t| t == "*" || t == target)
 }
 
+/// Audit a refused vend in the log of the user it was for (when there is such a user) and say
+/// 403. The caller is named by its token's `client_id` (a user token: the app it was issued to).
+async fn refuse(state: &AppState, client_id: &str, user_id: Uuid, target: &str, reason: &str) -> ApiError {
+    let event = AuditEvent::GmailVendRefused { client_id, target, reason };
+    let recorded = async {
+        if users::find_by_id(&state.db, user_id).await?.is_some() {
+            audit::record(&state.db, Some(user_id), event).await?;
+        }
+        Ok::<_, crate::store::StoreError>(())
+    };
+    if let Err(e) = recorded.await {
+        return e.into();
+    }
+    let message = match reason {
+        "target_not_allowed" => "this service may not vend for this target",
+        _ => "this route needs a service token with scope gmail.vend",
+    };
+    ApiError::new(ErrorCode::Forbidden, message)
+}
+
 #[OpenApi(tag = "ApiTags::Services")]
 impl ServicesApi {
     /// A fresh Gmail access token for the connection `user_id` equipped to `equipped_to`.
@@ -91,16 +113,17 @@ impl ServicesApi {
         state: Data<&AppState>,
     ) -> Result<VendResponse, ApiError> {
         let claims = token.claims(&state).await?;
+        let VendRequest { user_id, equipped_to } = body.0;
+        let refuse = |reason| refuse(&state, &claims.client_id, user_id, &equipped_to, reason);
         if claims.is_user() || !claims.scope.split(' ').any(|s| s == VEND_SCOPE) {
-            return Err(ApiError::new(ErrorCode::Forbidden, "this route needs a service token with scope gmail.vend"));
+            return Err(refuse("not_a_vending_service").await);
         }
         let client = state.clients.find(&state.config, &state.db, &claims.client_id).await.map_err(|e| match e {
             ClientError::Store(e) => ApiError::from(e),
             other => ApiError::internal(&other),
         })?;
-        let VendRequest { user_id, equipped_to } = body.0;
         if !client.is_some_and(|c| may_vend(&c, &equipped_to)) {
-            return Err(ApiError::new(ErrorCode::Forbidden, "this service may not vend for this target"));
+            return Err(refuse("target_not_allowed").await);
         }
         let vended = vend::vend(&state, &claims.client_id, user_id, &equipped_to).await?;
         let body = VendedToken {
