@@ -319,6 +319,9 @@ impl Config {
                 bail!("config key `encryption_keys`: key id {:?} appears twice", key.id);
             }
         }
+        if let Some(bad) = self.cors_origins.iter().find(|o| !is_origin(o)) {
+            bail!("config key `cors_origins`: {bad:?} is not an origin like \"https://app.example\" (or \"*\")");
+        }
         Ok(())
     }
 
@@ -409,6 +412,23 @@ fn merge_env(mut figment: Figment, env: &[(String, String)]) -> Figment {
         figment = figment.merge(Serialized::default(&path, value));
     }
     figment
+}
+
+/// `*`, or `scheme://host[:port]` exactly as a browser sends it in `Origin` (no path, no
+/// trailing slash, lower-case scheme and host).
+fn is_origin(text: &str) -> bool {
+    if text == "*" {
+        return true;
+    }
+    match Url::parse(text) {
+        Ok(url) => {
+            matches!(url.scheme(), "http" | "https")
+                && url.host_str().is_some()
+                && url.username().is_empty()
+                && url.origin().ascii_serialization() == text
+        }
+        Err(_) => false,
+    }
 }
 
 #[cfg(test)]

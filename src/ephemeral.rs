@@ -98,6 +98,20 @@ impl Ephemeral {
         .await
     }
 
+    /// Count one more for `key` in a fixed window of `window` that starts at the first count.
+    /// Returns the count in the current window and the time left in it; every instance counts
+    /// into the same window.
+    pub async fn incr(&self, key: &str, window: Duration) -> Result<(u64, Duration)> {
+        let (count, left_ms) = bounded(async {
+            match self {
+                Self::Redis(r) => r.incr(key, window).await,
+                Self::Sql(db) => Ok(sql_store::incr(db, key, window).await?),
+            }
+        })
+        .await?;
+        Ok((count, Duration::from_millis(u64::try_from(left_ms).unwrap_or(0))))
+    }
+
     /// The live value under `key`, left in place.
     pub async fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
         bounded(async {

@@ -2,14 +2,17 @@
 //! no state of their own.
 //!
 //! Middleware order, outermost first: [`middleware::Observe`] (request id, log line, metrics),
-//! then [`middleware::BodyLimit`]. `/api/v1` errors are rendered by [`api::error`].
+//! [`middleware::SecurityHeaders`], then [`middleware::BodyLimit`]. Rate limits
+//! ([`rate_limit`]) and CORS ([`cors`]) sit on the routes they apply to. `/api/v1` errors are rendered by [`api::error`].
 
 pub mod api;
 pub mod bearer;
+pub mod cors;
 pub mod middleware;
 pub mod oidc;
 pub mod ops;
 pub mod pages;
+pub mod rate_limit;
 pub mod request_id;
 pub mod session;
 
@@ -30,14 +33,16 @@ pub fn routes(state: AppState) -> impl Endpoint + 'static {
         .at("/readyz", get(ops::readyz))
         .at("/metrics", get(ops::metrics))
         .at("/api/v1/openapi.json", spec)
-        .nest("/api/v1", api)
+        .nest("/api/v1", cors::allow(&state.config, api))
         .nest("/docs", docs);
-    let mut routes = oidc::mount(routes).nest("/", pages::routes(&state));
+    let mut routes = oidc::mount(routes, &state.config).nest("/", pages::routes(&state));
     if let Some(dev) = &state.dev_provider {
         routes = routes.nest("/dev", crate::dev_provider::routes(dev.clone()));
     }
+    let hsts = state.config.public_url.scheme() == "https";
     routes
         .with(middleware::BodyLimit::new(MAX_BODY_BYTES))
+        .with(middleware::SecurityHeaders { hsts })
         .with(middleware::Observe::new(state.metrics.clone()))
         .data(state)
 }

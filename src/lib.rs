@@ -10,6 +10,7 @@
 //! - [`ephemeral`]: TTL values with an atomic take-once, in Redis or a database table.
 //! - [`http`]: the poem routes and middleware; [`http::api`] is the `/api/v1` OpenAPI service.
 //! - [`metrics`]: the Prometheus registry that `/metrics` renders.
+//! - [`rate_limit`]: fixed-window limits counted in the ephemeral store.
 //! - [`telemetry`]: tracing set-up (JSON logs, request ids).
 //! - [`crypto`]: random values and constant-time comparisons.
 
@@ -26,6 +27,7 @@ pub mod identity;
 pub mod legacy;
 pub mod metrics;
 pub mod oidc;
+pub mod rate_limit;
 pub mod session;
 pub mod startup;
 pub mod state;

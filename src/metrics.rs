@@ -21,6 +21,11 @@ pub struct Metrics {
     pub gmail_vends: IntCounterVec,
     /// `munji_gmail_refreshes_total{outcome}`: refreshes of Gmail access tokens at Google.
     pub gmail_refreshes: IntCounterVec,
+    /// `munji_rate_limited_total{group}`: requests refused with 429.
+    pub rate_limited: IntCounterVec,
+    /// `munji_rate_limit_unchecked_total{group}`: requests let through because the ephemeral
+    /// store could not count them.
+    pub rate_limit_unchecked: IntCounterVec,
 }
 
 impl Metrics {
@@ -56,7 +61,24 @@ impl Metrics {
             Opts::new("munji_gmail_refreshes_total", "Gmail access tokens refreshed at Google, by outcome"),
             &["outcome"],
         )?;
-        for metric in [&legacy_backfills, &logins, &upstream_errors, &gmail_vends, &gmail_refreshes, &http_requests] {
+        let rate_limited = IntCounterVec::new(
+            Opts::new("munji_rate_limited_total", "Requests refused by a rate limit, by route group"),
+            &["group"],
+        )?;
+        let rate_limit_unchecked = IntCounterVec::new(
+            Opts::new("munji_rate_limit_unchecked_total", "Requests not rate-limited because the store was down"),
+            &["group"],
+        )?;
+        for metric in [
+            &legacy_backfills,
+            &logins,
+            &upstream_errors,
+            &gmail_vends,
+            &gmail_refreshes,
+            &http_requests,
+            &rate_limited,
+            &rate_limit_unchecked,
+        ] {
             registry.register(Box::new(metric.clone()))?;
         }
         registry.register(Box::new(http_duration.clone()))?;
@@ -69,6 +91,8 @@ impl Metrics {
             legacy_backfills,
             gmail_vends,
             gmail_refreshes,
+            rate_limited,
+            rate_limit_unchecked,
         })
     }
 

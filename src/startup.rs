@@ -117,6 +117,7 @@ async fn connect(mut config: Config) -> anyhow::Result<AppState> {
     let clients = ClientCache::default();
     let vault = Vault::from_config(&config);
     Ok(AppState::new(Inner {
+        rate_limiter: crate::rate_limit::RateLimiter::from_config(&config),
         config,
         db,
         ephemeral,

@@ -12,6 +12,7 @@ use crate::{
     gmail::vault::Vault,
     metrics::Metrics,
     oidc::{clients::ClientCache, tokens::Tokens},
+    rate_limit::RateLimiter,
     store::Db,
     upstream::{Upstreams, state::StateSigner},
 };
@@ -39,6 +40,8 @@ pub struct Inner {
     pub clients: ClientCache,
     /// Seals Gmail tokens at rest.
     pub vault: Vault,
+    /// The configured rate limits (the counters live in the ephemeral store).
+    pub rate_limiter: RateLimiter,
 }
 
 /// One key per purpose, each derived from `secret_key`, so no two purposes share a key.

@@ -218,3 +218,17 @@ fn rates_parse_in_the_three_units() {
         assert!(bad.parse::<Rate>().is_err(), "{bad}");
     }
 }
+
+#[test]
+fn cors_origins_must_be_origins() {
+    let ok =
+        load_env(&[("MUNJI_SECRET_KEY", SECRET), ("MUNJI_CORS_ORIGINS", "https://app.example,http://127.0.0.1:5173")]);
+    assert_eq!(ok.unwrap().cors_origins, ["https://app.example", "http://127.0.0.1:5173"]);
+    assert!(load_env(&[("MUNJI_SECRET_KEY", SECRET), ("MUNJI_CORS_ORIGINS", "*")]).is_ok());
+    for bad in
+        ["https://app.example/", "https://app.example/spa", "app.example", "https://u@app.example", "ftp://x.example"]
+    {
+        let err = load_err(&[("MUNJI_SECRET_KEY", SECRET), ("MUNJI_CORS_ORIGINS", bad)]);
+        assert!(err.contains("cors_origins"), "{bad}: {err}");
+    }
+}

@@ -68,6 +68,20 @@ impl RedisStore {
         Ok(deleted == 1)
     }
 
+    /// `INCR`, with the window's expiry set by the first increment (one script, so atomic); the
+    /// count and the milliseconds left.
+    pub async fn incr(&self, key: &str, window: Duration) -> Result<(u64, i64)> {
+        static SCRIPT: std::sync::LazyLock<redis::Script> = std::sync::LazyLock::new(|| {
+            redis::Script::new(
+                "local n = redis.call('INCR', KEYS[1]) \
+                 if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end \
+                 return {n, redis.call('PTTL', KEYS[1])}",
+            )
+        });
+        let millis = u64::try_from(window.as_millis()).unwrap_or(u64::MAX).max(1);
+        Ok(SCRIPT.key(self.key(key)).arg(millis).invoke_async(&mut self.conn.clone()).await?)
+    }
+
     pub async fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
         Ok(redis::cmd("GET").arg(self.key(key)).query_async(&mut self.conn.clone()).await?)
     }

@@ -96,6 +96,48 @@ pub async fn delete_if(db: &Db, key: &str, value: &[u8]) -> Result<bool> {
     Ok(rows == 1)
 }
 
+/// Count one more for `key` in its window (a new window of `window` starts when the last has
+/// ended); the count so far and the milliseconds left in the window.
+pub async fn incr(db: &Db, key: &str, window: Duration) -> Result<(u64, i64)> {
+    let (count, left): (i64, i64) = match db {
+        Db::Postgres(pool) => {
+            const SQL: &str = concat!(
+                "INSERT INTO counters AS c (key, count, expires_at) VALUES ($1, 1, ",
+                pg_now!(),
+                " + $2)
+                 ON CONFLICT (key) DO UPDATE SET
+                   count = CASE WHEN c.expires_at <= ",
+                pg_now!(),
+                " THEN 1 ELSE c.count + 1 END,
+                   expires_at = CASE WHEN c.expires_at <= ",
+                pg_now!(),
+                " THEN EXCLUDED.expires_at ELSE c.expires_at END
+                 RETURNING count, expires_at - ",
+                pg_now!()
+            );
+            sqlx::query_as(SQL).bind(key).bind(millis(window)).fetch_one(pool).await?
+        }
+        Db::Sqlite(pool) => {
+            const SQL: &str = concat!(
+                "INSERT INTO counters AS c (key, count, expires_at) VALUES (?1, 1, ",
+                sqlite_now!(),
+                " + ?2)
+                 ON CONFLICT (key) DO UPDATE SET
+                   count = CASE WHEN c.expires_at <= ",
+                sqlite_now!(),
+                " THEN 1 ELSE c.count + 1 END,
+                   expires_at = CASE WHEN c.expires_at <= ",
+                sqlite_now!(),
+                " THEN excluded.expires_at ELSE c.expires_at END
+                 RETURNING count, expires_at - ",
+                sqlite_now!()
+            );
+            sqlx::query_as(SQL).bind(key).bind(millis(window)).fetch_one(pool).await?
+        }
+    };
+    Ok((u64::try_from(count).unwrap_or(0), left))
+}
+
 pub async fn get(db: &Db, key: &str) -> Result<Option<Vec<u8>>> {
     Ok(match db {
         Db::Postgres(pool) => {
@@ -150,16 +192,19 @@ pub async fn ping(db: &Db) -> Result<()> {
     Ok(())
 }
 
+/// Delete expired values and counters.
 pub async fn purge_expired(db: &Db) -> Result<u64> {
     let done = match db {
-        Db::Postgres(pool) => sqlx::query(concat!("DELETE FROM ephemeral WHERE expires_at <= ", pg_now!()))
-            .execute(pool)
-            .await?
-            .rows_affected(),
-        Db::Sqlite(pool) => sqlx::query(concat!("DELETE FROM ephemeral WHERE expires_at <= ", sqlite_now!()))
-            .execute(pool)
-            .await?
-            .rows_affected(),
+        Db::Postgres(pool) => {
+            let values = sqlx::query(concat!("DELETE FROM ephemeral WHERE expires_at <= ", pg_now!()));
+            let counters = sqlx::query(concat!("DELETE FROM counters WHERE expires_at <= ", pg_now!()));
+            values.execute(pool).await?.rows_affected() + counters.execute(pool).await?.rows_affected()
+        }
+        Db::Sqlite(pool) => {
+            let values = sqlx::query(concat!("DELETE FROM ephemeral WHERE expires_at <= ", sqlite_now!()));
+            let counters = sqlx::query(concat!("DELETE FROM counters WHERE expires_at <= ", sqlite_now!()));
+            values.execute(pool).await?.rows_affected() + counters.execute(pool).await?.rows_affected()
+        }
     };
     Ok(done)
 }

@@ -5,7 +5,7 @@
 //! takes a lock in the ephemeral store (`SET NX PX` in Redis, a conditional insert in the SQL
 //! table), re-reads the row and refreshes; the others wait for the row to turn fresh. The lock
 //! expires after three upstream timeouts, so a crashed holder cannot wedge a connection; after a
-//! failure at Google it holds "failed" for two seconds, so waiters answer at once (no retry storm).
+//! failure at Google it holds "failed" for three seconds, so waiters answer at once (no retry storm).
 //! `invalid_grant` marks the connection `needs_reauth`. The refresh token never leaves here.
 
 use std::time::{Duration, Instant};
@@ -154,7 +154,7 @@ fn lock_ttl(state: &AppState) -> Duration {
 /// What the lock holds for a short while after a refresh failed at Google, so that the waiting
 /// vends answer at once instead of each trying Google again.
 const FAILED: &[u8] = b"failed";
-const FAILURE_HOLD: Duration = Duration::from_secs(2);
+pub const FAILURE_HOLD: Duration = Duration::from_secs(3);
 
 /// The connection with an access token that lives at least [`MIN_LIFETIME`] more: as it is,
 /// refreshed here under the lock, or refreshed by whoever holds the lock.
@@ -187,14 +187,15 @@ async fn fresh(state: &AppState, wanted: &Wanted<'_>, c: Connection) -> Result<C
     }
 }
 
-/// Release the lock if it is still ours; after a failure at Google, hold [`FAILED`] briefly.
+/// Release the lock if it is still ours; after a failure at Google, turn it into [`FAILED`]
+/// for a while instead (in one write, so no waiter finds the key free in between).
 async fn release(state: &AppState, key: &str, holder: &[u8], failed: bool) {
     let released = async {
-        state.ephemeral.delete_if(key, holder).await?;
         if failed {
-            state.ephemeral.put_new(key, FAILED, FAILURE_HOLD).await?;
+            state.ephemeral.put(key, FAILED, FAILURE_HOLD).await
+        } else {
+            state.ephemeral.delete_if(key, holder).await.map(drop)
         }
-        Ok::<_, EphemeralError>(())
     };
     if let Err(e) = released.await {
         // It expires on its own; the next vend only waits a little longer.

@@ -3,6 +3,8 @@
 //! - [`Observe`]: request id (task-local and `X-Request-Id`), one JSON log line per request,
 //!   request counts and latency by route pattern; errors rendered in their area's shape.
 //! - [`BodyLimit`]: refuse bodies over a size, declared or streamed, with 413.
+//! - [`SecurityHeaders`]: what every response carries, pages or not (pages add their own
+//!   stricter policy in `pages::PageLayer`).
 
 use std::time::Instant;
 
@@ -124,5 +126,48 @@ impl<E: Endpoint> Endpoint for BodyLimitEndpoint<E> {
         })?;
         req.set_body(body);
         self.inner.call(req).await
+    }
+}
+
+/// `nosniff`, `Referrer-Policy: no-referrer`, a deny-everything Content-Security-Policy for
+/// responses that set none (JSON is never a document to render or frame), and HSTS when
+/// `public_url` is https. Swagger UI (`/docs`) runs scripts, so it is only kept out of frames.
+pub struct SecurityHeaders {
+    pub hsts: bool,
+}
+
+impl<E: Endpoint> Middleware<E> for SecurityHeaders {
+    type Output = SecurityHeadersEndpoint<E>;
+
+    fn transform(&self, inner: E) -> Self::Output {
+        SecurityHeadersEndpoint { inner, hsts: self.hsts }
+    }
+}
+
+pub struct SecurityHeadersEndpoint<E> {
+    inner: E,
+    hsts: bool,
+}
+
+impl<E: Endpoint> Endpoint for SecurityHeadersEndpoint<E> {
+    type Output = Response;
+
+    async fn call(&self, req: Request) -> Result<Response> {
+        let path = req.uri().path().to_owned();
+        let docs = path == "/docs" || path.starts_with("/docs/");
+        // Errors are rendered here already, so that they carry the headers too.
+        let mut resp = match self.inner.call(req).await {
+            Ok(resp) => resp.into_response(),
+            Err(err) => super::api::error::render_for_path(&path, err),
+        };
+        let headers = resp.headers_mut();
+        let csp = if docs { "frame-ancestors 'none'" } else { "default-src 'none'; frame-ancestors 'none'" };
+        headers.entry(header::CONTENT_SECURITY_POLICY).or_insert(HeaderValue::from_static(csp));
+        headers.entry(header::X_CONTENT_TYPE_OPTIONS).or_insert(HeaderValue::from_static("nosniff"));
+        headers.entry(header::REFERRER_POLICY).or_insert(HeaderValue::from_static("no-referrer"));
+        if self.hsts {
+            headers.entry(header::STRICT_TRANSPORT_SECURITY).or_insert(HeaderValue::from_static("max-age=31536000"));
+        }
+        Ok(resp)
     }
 }

@@ -8,22 +8,24 @@ mod token;
 mod userinfo;
 
 use poem::{
-    IntoResponse, Response, Route, get,
+    EndpointExt as _, IntoResponse, Response, Route, get,
     http::{HeaderValue, StatusCode, header},
     web::Json,
 };
 
-use crate::oidc::error::OAuthError;
+use super::{cors, rate_limit::IpLimit};
+use crate::{config::Config, oidc::error::OAuthError, rate_limit::Group};
 
-/// Add the provider's endpoints to `routes` (they sit at the root, beside the pages).
-pub fn mount(routes: Route) -> Route {
+/// Add the provider's endpoints to `routes` (they sit at the root, beside the pages). The
+/// ones single-page apps call answer CORS for `cors_origins`; `/introspect` is for servers.
+pub fn mount(routes: Route, config: &Config) -> Route {
     routes
-        .at("/.well-known/openid-configuration", get(discovery::configuration))
-        .at("/jwks", get(discovery::jwks))
-        .at("/token", poem::post(token::token))
-        .at("/userinfo", get(userinfo::userinfo).post(userinfo::userinfo))
-        .at("/revoke", poem::post(revoke::revoke))
-        .at("/introspect", poem::post(revoke::introspect))
+        .at("/.well-known/openid-configuration", cors::allow(config, get(discovery::configuration)))
+        .at("/jwks", cors::allow(config, get(discovery::jwks)))
+        .at("/token", cors::allow(config, poem::post(token::token).with(IpLimit(Group::OAuth))))
+        .at("/userinfo", cors::allow(config, get(userinfo::userinfo).post(userinfo::userinfo)))
+        .at("/revoke", cors::allow(config, poem::post(revoke::revoke).with(IpLimit(Group::OAuth))))
+        .at("/introspect", poem::post(revoke::introspect).with(IpLimit(Group::OAuth)))
 }
 
 /// `{"error", "error_description"}` with the right status; `WWW-Authenticate` on 401.
@@ -40,6 +42,9 @@ pub fn error_response(error: &OAuthError) -> Response {
                 header::WWW_AUTHENTICATE,
                 HeaderValue::from_static(r#"Bearer realm="munji", error="invalid_token""#),
             );
+        }
+        OAuthError::SlowDown { retry_after_secs } => {
+            resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
         }
         _ => {}
     }

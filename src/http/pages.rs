@@ -25,8 +25,12 @@ use poem::{
 
 use crate::{
     ephemeral::EphemeralError,
-    http::request_id::RequestId,
+    http::{
+        rate_limit::{IpLimit, RateLimited},
+        request_id::RequestId,
+    },
     i18n::{Lang, Messages},
+    rate_limit::Group,
     state::AppState,
     store::StoreError,
     upstream::{Provider, UpstreamError, state::StateError},
@@ -163,9 +167,11 @@ fn error_page(lang: Lang, err: &poem::Error) -> Response {
     let t = lang.messages();
     let status = err.status();
     let page = err.downcast_ref::<PageError>();
-    let message = match page {
-        Some(page) => page.message(t),
-        None => match status {
+    let limited = err.downcast_ref::<RateLimited>();
+    let message = match (page, limited) {
+        (Some(page), _) => page.message(t),
+        (None, Some(_)) => t.err_rate_limited,
+        (None, None) => match status {
             StatusCode::NOT_FOUND | StatusCode::METHOD_NOT_ALLOWED => t.err_not_found,
             s if s.is_server_error() => t.err_internal,
             _ => t.err_bad_request,
@@ -187,6 +193,9 @@ fn error_page(lang: Lang, err: &poem::Error) -> Response {
     };
     let mut resp = render(&view);
     resp.set_status(status);
+    if let Some(limited) = limited {
+        resp.headers_mut().insert(header::RETRY_AFTER, limited.retry_after_header());
+    }
     resp
 }
 
@@ -246,12 +255,12 @@ pub fn routes(state: &AppState) -> impl Endpoint + 'static {
     Route::new()
         .at("/", get(home))
         .at("/login", get(login::login_page))
-        .at("/login/:provider", get(login::start))
-        .at("/callback/:provider", get(callback::callback))
-        .at("/signup", get(signup::signup_page).post(signup::submit))
+        .at("/login/:provider", get(login::start).with(IpLimit(Group::Pages)))
+        .at("/callback/:provider", get(callback::callback).with(IpLimit(Group::Pages)))
+        .at("/signup", get(signup::signup_page).post(signup::submit).with(IpLimit(Group::Pages)))
         .at("/account", get(account::account_page))
         .at("/logout", post(account::logout))
-        .at("/authorize", get(authorize::authorize))
+        .at("/authorize", get(authorize::authorize).with(IpLimit(Group::Pages)))
         .at("/account/link/:provider", get(link::from_ticket).post(link::start))
         .at("/account/unlink/:identity_id", post(link::unlink))
         .at("/account/gmail/connect", post(gmail::connect))

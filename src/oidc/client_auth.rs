@@ -5,7 +5,10 @@
 use base64::{Engine as _, engine::general_purpose::STANDARD};
 
 use super::{clients::Client, error::OAuthError};
-use crate::state::AppState;
+use crate::{
+    rate_limit::{Group, Subject, Verdict},
+    state::AppState,
+};
 
 /// What the request presented.
 #[derive(Debug, PartialEq, Eq)]
@@ -64,7 +67,15 @@ pub async fn authenticate(state: &AppState, presented: &Presented) -> Result<Cli
         (None, true) => true,
         _ => false,
     };
-    if ok { Ok(client) } else { Err(refuse) }
+    if !ok {
+        return Err(refuse);
+    }
+    // Per client (DESIGN §5 `oauth`), once it is known who is asking; per IP is the route's.
+    let subject = Subject::Client(&client.id);
+    match state.rate_limiter.check(&state.ephemeral, &state.metrics, Group::OAuth, subject).await {
+        Verdict::Allowed => Ok(client),
+        Verdict::Limited { retry_after } => Err(OAuthError::SlowDown { retry_after_secs: retry_after.as_secs() }),
+    }
 }
 
 #[cfg(test)]

@@ -24,6 +24,9 @@ pub enum OAuthError {
     TemporarilyUnavailable,
     #[error("server_error")]
     ServerError,
+    /// Over a rate limit (`[rate_limits] oauth`): 429 with `Retry-After`.
+    #[error("slow_down")]
+    SlowDown { retry_after_secs: u64 },
 }
 
 impl OAuthError {
@@ -38,6 +41,7 @@ impl OAuthError {
             Self::InvalidToken(_) => "invalid_token",
             Self::TemporarilyUnavailable => "temporarily_unavailable",
             Self::ServerError => "server_error",
+            Self::SlowDown { .. } => "slow_down",
         }
     }
 
@@ -53,6 +57,7 @@ impl OAuthError {
             Self::InvalidScope => "a requested scope is not allowed for this client".into(),
             Self::TemporarilyUnavailable => "a store is unreachable; try again shortly".into(),
             Self::ServerError => "internal error".into(),
+            Self::SlowDown { retry_after_secs } => format!("too many requests; retry after {retry_after_secs} s"),
         }
     }
 
@@ -62,6 +67,7 @@ impl OAuthError {
             Self::InvalidClient { .. } | Self::InvalidToken(_) => 401,
             Self::TemporarilyUnavailable => 503,
             Self::ServerError => 500,
+            Self::SlowDown { .. } => 429,
             _ => 400,
         }
     }

@@ -335,9 +335,10 @@ async fn a_failing_google_answers_upstream_unavailable_and_keeps_the_connection(
         }
         let requests = google.received_requests().await.unwrap();
         let tried = requests.iter().filter(|r| r.url.path() == "/token").count();
-        assert_eq!(tried, 1, "{fault:?}: one try at Google, not one per waiting vend");
-        // The failure is remembered for two seconds only.
-        tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+        // One try per failure window (a loaded machine may spread ten requests over two).
+        assert!(tried <= 2, "{fault:?}: {tried} tries at Google; not one per waiting vend");
+        // The failure is remembered for a few seconds only.
+        tokio::time::sleep(munji::gmail::vend::FAILURE_HOLD + std::time::Duration::from_millis(100)).await;
     }
 
     let row = gmail::find(&app.state.db, s.connection_id).await.unwrap().unwrap();

@@ -197,6 +197,10 @@ impl TestAppBuilder {
             ("MUNJI_DATABASE_URL".to_owned(), database.url.clone()),
             ("MUNJI_ENCRYPTION_KEYS".to_owned(), format!("test1:{ENCRYPTION_KEY}")),
         ];
+        // Tests sign in far more often than people do; the rate-limit tests set their own.
+        for group in ["PAGES", "OAUTH", "VEND"] {
+            env.push((format!("MUNJI_RATE_LIMITS__{group}"), "100000/min".to_owned()));
+        }
         if let Some(redis) = &redis {
             env.push(("MUNJI_REDIS_URL".to_owned(), redis.url.clone()));
             env.push(("MUNJI_REDIS_PREFIX".to_owned(), redis.prefix.clone()));

@@ -10,6 +10,7 @@ mod cli;
 mod faults;
 mod gmail;
 mod gmail_vend;
+mod hardening;
 mod instances;
 mod legacy;
 mod linking;

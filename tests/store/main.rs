@@ -55,6 +55,7 @@ on_every_ephemeral_backend!(
     delete_removes_a_value,
     keys_are_independent,
     put_new_has_one_winner_and_only_the_holder_releases,
+    counters_count_each_hit_once_within_their_window,
 );
 
 async fn a_value_put_can_be_read_until_taken(store: Ephemeral) {
@@ -137,6 +138,29 @@ async fn put_new_has_one_winner_and_only_the_holder_releases(store: Ephemeral) {
     tokio::time::sleep(Duration::from_millis(800)).await;
     assert!(store.put_new("lock", b"after", Duration::from_secs(5)).await.unwrap(), "an expired lock is free");
     assert_eq!(store.get("lock").await.unwrap().as_deref(), Some(&b"after"[..]));
+}
+
+async fn counters_count_each_hit_once_within_their_window(store: Ephemeral) {
+    let window = Duration::from_millis(900);
+    let store = Arc::new(store);
+    let hits: Vec<_> = (0..20)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move { store.incr("rl:ip:1", window).await.unwrap() })
+        })
+        .collect();
+    let mut counts = vec![];
+    for hit in hits {
+        let (count, left) = hit.await.unwrap();
+        assert!(left <= window && !left.is_zero(), "{left:?} left of the window");
+        counts.push(count);
+    }
+    counts.sort_unstable();
+    assert_eq!(counts, (1..=20).collect::<Vec<u64>>(), "every hit counted once");
+    assert_eq!(store.incr("rl:ip:2", window).await.unwrap().0, 1, "keys count apart");
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(store.incr("rl:ip:1", window).await.unwrap().0, 1, "a new window starts from one");
+    store.purge_expired().await.unwrap();
 }
 
 async fn keys_are_independent(store: Ephemeral) {

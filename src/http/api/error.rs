@@ -141,9 +141,9 @@ pub enum ApiError {
     /// The input is malformed or breaks a rule (`VALIDATION_FAILED`).
     #[oai(status = 422)]
     Unprocessable(Json<ErrorBody>),
-    /// Too many requests (`RATE_LIMIT_EXCEEDED`).
+    /// Too many requests (`RATE_LIMIT_EXCEEDED`); `Retry-After` says after how many seconds.
     #[oai(status = 429)]
-    TooManyRequests(Json<ErrorBody>),
+    TooManyRequests(Json<ErrorBody>, #[oai(header = "Retry-After")] Option<u64>),
     /// An unexpected failure (`INTERNAL_ERROR`); the details are in the log under the request id.
     #[oai(status = 500)]
     Internal(Json<ErrorBody>),
@@ -163,12 +163,19 @@ impl ApiError {
             403 => Self::Forbidden(body),
             404 => Self::NotFound(body),
             409 => Self::Conflict(body),
-            429 => Self::TooManyRequests(body),
+            429 => Self::TooManyRequests(body, None),
             502 => Self::BadGateway(body),
             503 => Self::Unavailable(body),
             500 => Self::Internal(body),
             _ => Self::Unprocessable(body),
         }
+    }
+
+    /// Over a rate limit: 429 `RATE_LIMIT_EXCEEDED` with `Retry-After`.
+    pub fn rate_limited(retry_after: std::time::Duration) -> Self {
+        let secs = retry_after.as_secs();
+        let body = ErrorBody::new(ErrorCode::RateLimitExceeded, format!("too many requests; retry after {secs} s"));
+        Self::TooManyRequests(body, Some(secs))
     }
 
     /// An opaque 500: the cause is logged here, once, and never sent.

@@ -15,6 +15,7 @@ use crate::{
     audit::{self, AuditEvent},
     gmail::vend::{self, VendError},
     oidc::clients::{Client, ClientError},
+    rate_limit::{Group, Subject, Verdict},
     state::AppState,
     store::users,
 };
@@ -117,6 +118,11 @@ impl ServicesApi {
         let refuse = |reason| refuse(&state, &claims.client_id, user_id, &equipped_to, reason);
         if claims.is_user() || !claims.scope.split(' ').any(|s| s == VEND_SCOPE) {
             return Err(refuse("not_a_vending_service").await);
+        }
+        let subject = Subject::Client(&claims.client_id);
+        let verdict = state.rate_limiter.check(&state.ephemeral, &state.metrics, Group::Vend, subject).await;
+        if let Verdict::Limited { retry_after } = verdict {
+            return Err(ApiError::rate_limited(retry_after));
         }
         let client = state.clients.find(&state.config, &state.db, &claims.client_id).await.map_err(|e| match e {
             ClientError::Store(e) => ApiError::from(e),

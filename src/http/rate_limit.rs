@@ -1,0 +1,83 @@
+//! Rate limits on HTTP (see [`crate::rate_limit`]): [`IpLimit`] counts requests per client IP
+//! for a route group and refuses the ones over the limit with [`RateLimited`], which each area
+//! renders in its own shape: pages as the error page (see `pages::PageLayer`), OAuth endpoints
+//! as `{"error": "slow_down"}`. Both carry `Retry-After`. Per-client limits are counted where
+//! the client is known (client authentication, the vend route).
+
+use std::time::Duration;
+
+use poem::{
+    Endpoint, IntoResponse, Middleware, Request, Response, Result,
+    error::ResponseError,
+    http::{HeaderValue, StatusCode, header},
+};
+
+use crate::{
+    oidc::error::OAuthError,
+    rate_limit::{Group, Subject, Verdict},
+    state::AppState,
+};
+
+/// A request over its group's limit.
+#[derive(Debug, thiserror::Error)]
+#[error("too many requests to {group:?}; retry after {retry_after:?}")]
+pub struct RateLimited {
+    pub group: Group,
+    pub retry_after: Duration,
+}
+
+impl RateLimited {
+    pub fn retry_after_header(&self) -> HeaderValue {
+        HeaderValue::from(self.retry_after.as_secs())
+    }
+}
+
+impl ResponseError for RateLimited {
+    fn status(&self) -> StatusCode {
+        StatusCode::TOO_MANY_REQUESTS
+    }
+
+    fn as_response(&self) -> Response {
+        let mut resp = match self.group {
+            Group::OAuth => {
+                super::oidc::error_response(&OAuthError::SlowDown { retry_after_secs: self.retry_after.as_secs() })
+            }
+            Group::Pages | Group::Vend => (StatusCode::TOO_MANY_REQUESTS, self.to_string()).into_response(),
+        };
+        resp.headers_mut().insert(header::RETRY_AFTER, self.retry_after_header());
+        resp
+    }
+}
+
+/// Count every request per client IP in `group`.
+pub struct IpLimit(pub Group);
+
+impl<E: Endpoint> Middleware<E> for IpLimit {
+    type Output = IpLimitEndpoint<E>;
+
+    fn transform(&self, inner: E) -> Self::Output {
+        IpLimitEndpoint { inner, group: self.0 }
+    }
+}
+
+pub struct IpLimitEndpoint<E> {
+    inner: E,
+    group: Group,
+}
+
+impl<E: Endpoint> Endpoint for IpLimitEndpoint<E> {
+    type Output = Response;
+
+    async fn call(&self, req: Request) -> Result<Response> {
+        let peer = req.remote_addr().as_socket_addr().map(|a| a.ip());
+        if let (Some(state), Some(peer)) = (req.data::<AppState>(), peer) {
+            let forwarded = req.headers().get("x-forwarded-for").and_then(|v| v.to_str().ok());
+            let ip = state.rate_limiter.client_ip(peer, forwarded);
+            let verdict = state.rate_limiter.check(&state.ephemeral, &state.metrics, self.group, Subject::Ip(ip)).await;
+            if let Verdict::Limited { retry_after } = verdict {
+                return Err(RateLimited { group: self.group, retry_after }.into());
+            }
+        }
+        self.inner.call(req).await.map(IntoResponse::into_response)
+    }
+}

@@ -1,0 +1,178 @@
+//! Rate limits (DESIGN §5 `[rate_limits]`): fixed-window counters in the ephemeral store, so
+//! every instance counts into the same window (DESIGN §2 rule 5). A window starts at the first
+//! request of a subject and lasts the rate's unit; `Retry-After` is what is left of it.
+//!
+//! Groups and subjects: `pages` per client IP, `oauth` per client IP and per authenticated
+//! client, `vend` per service client. The client IP is the socket's, unless the socket is a
+//! trusted proxy, in which case `X-Forwarded-For` is read from the right, skipping trusted hops.
+//!
+//! When the ephemeral store cannot be reached the limits fail open (the request goes on and is
+//! counted in `munji_rate_limit_unchecked_total`): every limited route but client credentials
+//! needs the store itself and answers 503 anyway, and a store outage should not also stop
+//! token issuance. Depends on [`crate::ephemeral`], [`crate::metrics`], [`crate::config`].
+
+use std::{net::IpAddr, time::Duration};
+
+use ipnet::IpNet;
+
+use crate::{
+    config::{Config, Rate},
+    ephemeral::Ephemeral,
+    metrics::Metrics,
+};
+
+/// A set of routes that share one limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Group {
+    /// `/login/*`, `/callback/*`, `/signup`, `/authorize`, per client IP.
+    Pages,
+    /// `/token`, `/introspect`, `/revoke`, per client IP and per client.
+    OAuth,
+    /// `POST /api/v1/gmail/access-token`, per service client.
+    Vend,
+}
+
+impl Group {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pages => "pages",
+            Self::OAuth => "oauth",
+            Self::Vend => "vend",
+        }
+    }
+}
+
+/// Who is counted.
+#[derive(Debug, Clone, Copy)]
+pub enum Subject<'a> {
+    Ip(IpAddr),
+    Client(&'a str),
+}
+
+/// The answer for one request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Allowed,
+    /// Over the limit: try again after this long (whole seconds, at least one).
+    Limited {
+        retry_after: Duration,
+    },
+}
+
+/// The configured limits and proxies.
+pub struct RateLimiter {
+    pages: Rate,
+    oauth: Rate,
+    vend: Rate,
+    trusted_proxies: Vec<IpNet>,
+}
+
+impl RateLimiter {
+    pub fn from_config(config: &Config) -> Self {
+        let limits = &config.rate_limits;
+        Self {
+            pages: limits.pages,
+            oauth: limits.oauth,
+            vend: limits.vend,
+            trusted_proxies: limits.trusted_proxies.clone(),
+        }
+    }
+
+    fn rate(&self, group: Group) -> Rate {
+        match group {
+            Group::Pages => self.pages,
+            Group::OAuth => self.oauth,
+            Group::Vend => self.vend,
+        }
+    }
+
+    /// Count this request of `subject` in `group` and say whether it may go on.
+    pub async fn check(&self, ephemeral: &Ephemeral, metrics: &Metrics, group: Group, subject: Subject<'_>) -> Verdict {
+        let rate = self.rate(group);
+        let key = match subject {
+            Subject::Ip(ip) => format!("rl:{}:ip:{ip}", group.as_str()),
+            Subject::Client(id) => format!("rl:{}:client:{id}", group.as_str()),
+        };
+        match ephemeral.incr(&key, rate.per).await {
+            Ok((count, _)) if count <= u64::from(rate.count) => Verdict::Allowed,
+            Ok((_, left)) => {
+                metrics.rate_limited.with_label_values(&[group.as_str()]).inc();
+                Verdict::Limited { retry_after: whole_seconds(left) }
+            }
+            Err(e) => {
+                tracing::warn!(error.message = %e, group = group.as_str(), "rate limit not checked: store unreachable");
+                metrics.rate_limit_unchecked.with_label_values(&[group.as_str()]).inc();
+                Verdict::Allowed
+            }
+        }
+    }
+
+    /// The client's address: the peer's, or, when the peer is a trusted proxy, the rightmost
+    /// address of `X-Forwarded-For` that is not a trusted proxy itself.
+    pub fn client_ip(&self, peer: IpAddr, forwarded_for: Option<&str>) -> IpAddr {
+        let trusted = |ip: &IpAddr| self.trusted_proxies.iter().any(|net| net.contains(ip));
+        let mut client = peer.to_canonical();
+        if !trusted(&client) {
+            return client;
+        }
+        for hop in forwarded_for.unwrap_or_default().rsplit(',') {
+            match hop.trim().parse::<IpAddr>() {
+                Ok(ip) => {
+                    client = ip.to_canonical();
+                    if !trusted(&client) {
+                        break;
+                    }
+                }
+                // A hop we cannot read: trust nothing to its left.
+                Err(_) => break,
+            }
+        }
+        client
+    }
+}
+
+/// `Retry-After` is in whole seconds: round up, and never say 0.
+fn whole_seconds(left: Duration) -> Duration {
+    Duration::from_secs(left.as_secs() + u64::from(left.subsec_nanos() > 0)).max(Duration::from_secs(1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limiter(proxies: &[&str]) -> RateLimiter {
+        let rate = Rate { count: 1, per: Duration::from_secs(60) };
+        RateLimiter {
+            pages: rate,
+            oauth: rate,
+            vend: rate,
+            trusted_proxies: proxies.iter().map(|p| p.parse().unwrap()).collect(),
+        }
+    }
+
+    fn ip(text: &str) -> IpAddr {
+        text.parse().unwrap()
+    }
+
+    #[test]
+    fn the_socket_is_the_client_unless_it_is_a_trusted_proxy() {
+        let direct = limiter(&[]);
+        assert_eq!(direct.client_ip(ip("203.0.113.9"), Some("198.51.100.1")), ip("203.0.113.9"), "XFF ignored");
+        let proxied = limiter(&["10.0.0.0/8", "::1/128"]);
+        assert_eq!(proxied.client_ip(ip("10.0.0.2"), Some("198.51.100.1")), ip("198.51.100.1"));
+        // A forged leftmost entry does not win: the rightmost untrusted hop does.
+        assert_eq!(proxied.client_ip(ip("10.0.0.2"), Some("1.2.3.4, 198.51.100.1, 10.0.0.7")), ip("198.51.100.1"));
+        assert_eq!(proxied.client_ip(ip("10.0.0.2"), Some("1.2.3.4, garbage, 10.0.0.7")), ip("10.0.0.7"));
+        assert_eq!(proxied.client_ip(ip("10.0.0.2"), None), ip("10.0.0.2"));
+        assert_eq!(proxied.client_ip(ip("::ffff:10.0.0.2"), Some("198.51.100.1")), ip("198.51.100.1"), "mapped v4");
+        assert_eq!(proxied.client_ip(ip("203.0.113.9"), Some("198.51.100.1")), ip("203.0.113.9"), "untrusted peer");
+    }
+
+    #[test]
+    fn retry_after_rounds_up_to_whole_seconds() {
+        assert_eq!(whole_seconds(Duration::from_millis(1)), Duration::from_secs(1));
+        assert_eq!(whole_seconds(Duration::from_millis(1500)), Duration::from_secs(2));
+        assert_eq!(whole_seconds(Duration::from_secs(3)), Duration::from_secs(3));
+        assert_eq!(whole_seconds(Duration::ZERO), Duration::from_secs(1));
+    }
+}

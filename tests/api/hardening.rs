@@ -1,0 +1,201 @@
+//! Hardening (SECURITY.md, DESIGN §5, §6): rate limits that hold across instances with the
+//! right `Retry-After` and each area's error shape, CORS exactly where the standards allow it,
+//! and the security headers on every response.
+
+use reqwest::{Method, Response};
+use serde_json::Value;
+
+use super::oidc::{client_credentials_token, register_service_client, rp_http};
+use crate::helpers::{Backend, TestApp};
+
+crate::on_every_backend!(
+    a_page_limit_holds_across_two_instances,
+    the_oauth_limit_counts_per_ip_and_per_client,
+    the_vend_limit_counts_per_service,
+    cors_answers_on_the_spa_endpoints_only,
+    every_response_carries_the_security_headers,
+);
+
+fn retry_after(resp: &Response) -> u64 {
+    resp.headers()["retry-after"].to_str().unwrap().parse().unwrap()
+}
+
+async fn a_page_limit_holds_across_two_instances(backend: Backend) {
+    let app = TestApp::builder(backend).env("MUNJI_RATE_LIMITS__PAGES", "5/min").spawn().await;
+    let other = app.sibling(&[]).await;
+    let bases = [app.base_url.as_str(), other.base_url.as_str()];
+    let http = rp_http();
+    for i in 0..5 {
+        let resp = http.get(format!("{}/login/naver", bases[i % 2])).send().await.unwrap();
+        assert_eq!(resp.status(), 303, "request {i} is within the limit");
+    }
+    for base in bases {
+        let resp = http.get(format!("{base}/login/naver")).header("accept-language", "en").send().await.unwrap();
+        assert_eq!(resp.status(), 429, "the sixth request, on either instance");
+        assert!((1..=60).contains(&retry_after(&resp)));
+        assert!(resp.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+        let page = resp.text().await.unwrap();
+        assert!(page.contains("Too many attempts"), "an error page: {page}");
+    }
+    // Other page groups' routes count in the same group; pages outside it are not limited.
+    assert_eq!(http.get(app.url("/authorize")).send().await.unwrap().status(), 429);
+    assert_eq!(http.get(app.url("/login")).send().await.unwrap().status(), 200);
+    assert!(app.get_metrics().await.contains(r#"munji_rate_limited_total{group="pages"} 2"#), "each counts its own");
+}
+
+async fn the_oauth_limit_counts_per_ip_and_per_client(backend: Backend) {
+    let app = TestApp::builder(backend)
+        .env("MUNJI_RATE_LIMITS__OAUTH", "3/min")
+        .env("MUNJI_RATE_LIMITS__TRUSTED_PROXIES", "127.0.0.0/8")
+        .spawn()
+        .await;
+    let secret = register_service_client(&app, "svc", &["gmail.vend"]).await;
+    let http = rp_http();
+    let token = |ip: &'static str, secret: String| {
+        http.post(app.url("/token"))
+            .header("x-forwarded-for", ip)
+            .basic_auth("svc", Some(secret))
+            .form(&[("grant_type", "client_credentials")])
+            .send()
+    };
+
+    // Per IP: a wrong secret counts too (guessing is what the limit is for).
+    assert_eq!(token("198.51.100.1", "wrong".into()).await.unwrap().status(), 401);
+    assert_eq!(token("198.51.100.1", secret.clone()).await.unwrap().status(), 200);
+    assert_eq!(token("198.51.100.1", secret.clone()).await.unwrap().status(), 200);
+    let limited = token("198.51.100.1", secret.clone()).await.unwrap();
+    assert_eq!(limited.status(), 429);
+    assert!((1..=60).contains(&retry_after(&limited)));
+    assert_eq!(limited.headers()["cache-control"], "no-store");
+    let body: Value = limited.json().await.unwrap();
+    assert_eq!(body["error"], "slow_down");
+
+    // Per client: two successes so far (the refusal came before authentication); one more from
+    // anywhere, then the client is over its limit whatever address it comes from.
+    assert_eq!(token("198.51.100.2", secret.clone()).await.unwrap().status(), 200);
+    let resp = token("198.51.100.3", secret.clone()).await.unwrap();
+    assert_eq!(resp.status(), 429, "a new IP, but the client is over its limit");
+    assert_eq!(resp.json::<Value>().await.unwrap()["error"], "slow_down");
+    let other = register_service_client(&app, "svc2", &["gmail.vend"]).await;
+    let fresh = http
+        .post(app.url("/token"))
+        .header("x-forwarded-for", "198.51.100.4")
+        .basic_auth("svc2", Some(other))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(fresh.status(), 200, "another client from another address is not affected");
+    // /revoke and /introspect share the group.
+    let introspect = http
+        .post(app.url("/introspect"))
+        .header("x-forwarded-for", "198.51.100.1")
+        .basic_auth("svc2", Some("x"))
+        .form(&[("token", "x")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(introspect.status(), 429);
+}
+
+async fn the_vend_limit_counts_per_service(backend: Backend) {
+    let app = TestApp::builder(backend).env("MUNJI_RATE_LIMITS__VEND", "2/min").spawn().await;
+    let mut tokens = vec![];
+    for id in ["mailer-a", "mailer-b"] {
+        let secret = register_service_client(&app, id, &["gmail.vend"]).await;
+        tokens.push(client_credentials_token(&app.base_url, id, &secret).await);
+    }
+    let vend = |token: String| {
+        rp_http()
+            .post(app.url("/api/v1/gmail/access-token"))
+            .bearer_auth(token)
+            .json(&serde_json::json!({"user_id": uuid::Uuid::new_v4(), "equipped_to": "bot-1"}))
+            .send()
+    };
+    // Refused for the targets (403) but counted all the same.
+    for _ in 0..2 {
+        assert_eq!(vend(tokens[0].clone()).await.unwrap().status(), 403);
+    }
+    let limited = vend(tokens[0].clone()).await.unwrap();
+    assert_eq!(limited.status(), 429);
+    assert!((1..=60).contains(&retry_after(&limited)));
+    assert_eq!(limited.json::<Value>().await.unwrap()["error"]["code"], "RATE_LIMIT_EXCEEDED");
+    assert_eq!(vend(tokens[1].clone()).await.unwrap().status(), 403, "another service has its own count");
+}
+
+async fn preflight(app: &TestApp, path: &str, origin: &str) -> Response {
+    rp_http()
+        .request(Method::OPTIONS, app.url(path))
+        .header("origin", origin)
+        .header("access-control-request-method", "POST")
+        .header("access-control-request-headers", "authorization, content-type")
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn cors_answers_on_the_spa_endpoints_only(backend: Backend) {
+    let spa = "https://spa.example";
+    let app = TestApp::builder(backend).env("MUNJI_CORS_ORIGINS", spa).spawn().await;
+    for path in ["/token", "/userinfo", "/jwks", "/.well-known/openid-configuration", "/revoke", "/api/v1/me"] {
+        let resp = preflight(&app, path, spa).await;
+        assert!(resp.status().is_success(), "{path}: {}", resp.status());
+        assert_eq!(resp.headers()["access-control-allow-origin"], spa, "{path}");
+        assert!(resp.headers().get("access-control-allow-credentials").is_none(), "{path}: no credentials");
+        let methods = resp.headers()["access-control-allow-methods"].to_str().unwrap().to_owned();
+        assert!(methods.contains("POST"), "{path}: {methods}");
+    }
+    // A real request from the SPA gets the header; the error envelope too.
+    let jwks = rp_http().get(app.url("/jwks")).header("origin", spa).send().await.unwrap();
+    assert_eq!(jwks.headers()["access-control-allow-origin"], spa);
+    let me = rp_http().get(app.url("/api/v1/me")).header("origin", spa).send().await.unwrap();
+    assert_eq!(me.status(), 401);
+    assert_eq!(me.headers()["access-control-allow-origin"], spa);
+    // Another origin is refused; the authorization endpoint, the pages and introspection never
+    // answer CORS (RFC 9700).
+    let evil = preflight(&app, "/token", "https://evil.example").await;
+    assert!(evil.headers().get("access-control-allow-origin").is_none());
+    for path in ["/authorize", "/login", "/account", "/introspect", "/callback/google"] {
+        let resp = preflight(&app, path, spa).await;
+        assert!(resp.headers().get("access-control-allow-origin").is_none(), "{path}");
+        let get = rp_http().get(app.url(path)).header("origin", spa).send().await.unwrap();
+        assert!(get.headers().get("access-control-allow-origin").is_none(), "{path}");
+    }
+    // Without cors_origins nothing answers CORS.
+    let plain = TestApp::spawn(backend).await;
+    let resp = rp_http().get(plain.url("/jwks")).header("origin", spa).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    assert!(resp.headers().get("access-control-allow-origin").is_none());
+}
+
+async fn every_response_carries_the_security_headers(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let http = rp_http();
+    let start = http.get(app.url("/login/google")).send().await.unwrap();
+    let pages = [
+        http.get(app.url("/login")).send().await.unwrap(),
+        http.get(app.url("/callback/google?state=x&code=y")).send().await.unwrap(),
+        http.get(app.url("/no/such/page")).send().await.unwrap(),
+        start,
+    ];
+    for page in &pages {
+        let csp = page.headers()["content-security-policy"].to_str().unwrap();
+        assert!(csp.contains("frame-ancestors 'none'") && !csp.contains("unsafe-inline"), "{csp}");
+        assert!(!csp.contains("script-src"), "no script at all: {csp}");
+        assert_eq!(page.headers()["referrer-policy"], "no-referrer");
+        assert_eq!(page.headers()["x-content-type-options"], "nosniff");
+        assert!(page.headers().get("strict-transport-security").is_none(), "http: no HSTS");
+    }
+    for path in ["/jwks", "/api/v1/me", "/healthz", "/api/v1/nothing"] {
+        let resp = http.get(app.url(path)).send().await.unwrap();
+        let csp = resp.headers()["content-security-policy"].to_str().unwrap();
+        assert!(csp.contains("default-src 'none'") && csp.contains("frame-ancestors 'none'"), "{path}: {csp}");
+        assert_eq!(resp.headers()["x-content-type-options"], "nosniff", "{path}");
+    }
+    // Behind https, HSTS on every response.
+    let https = TestApp::builder(backend).env("MUNJI_PUBLIC_URL", "https://id.example").spawn().await;
+    for path in ["/login", "/jwks", "/api/v1/me"] {
+        let resp = http.get(https.url(path)).send().await.unwrap();
+        assert_eq!(resp.headers()["strict-transport-security"], "max-age=31536000", "{path}");
+    }
+}
