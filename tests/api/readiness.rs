@@ -150,3 +150,32 @@ async fn a_callback_while_redis_is_down_shows_a_503_page_and_signs_nobody_in_the
     let resp = app.sign_in_with(&browser, Provider::Naver, &person).await;
     assert_eq!(location(&resp, &app.base_url).path(), "/signup");
 }
+
+#[tokio::test]
+async fn rate_limits_fail_open_while_redis_is_down_and_hold_again_after() {
+    let mut redis = PrivateRedis::start();
+    let app = TestApp::builder(Backend::PostgresRedis)
+        .redis_url(&redis.url())
+        .env("MUNJI_RATE_LIMITS__OAUTH", "2/min")
+        .spawn()
+        .await;
+    let secret = super::oidc::register_service_client(&app, "svc", &["gmail.vend"]).await;
+    let token = || {
+        super::oidc::rp_http()
+            .post(app.url("/token"))
+            .basic_auth("svc", Some(&secret))
+            .form(&[("grant_type", "client_credentials")])
+            .send()
+    };
+
+    redis.stop();
+    for _ in 0..4 {
+        assert_eq!(token().await.unwrap().status(), 200, "over the limit, but the limiter cannot count: open");
+    }
+    assert!(app.get_metrics().await.contains(r#"munji_rate_limit_unchecked_total{group="oauth"}"#));
+
+    let _redis = PrivateRedis::start_on(redis.port);
+    readyz_becomes(&app, 200, Duration::from_secs(10)).await;
+    let statuses = [token().await.unwrap().status(), token().await.unwrap().status(), token().await.unwrap().status()];
+    assert_eq!(statuses.map(|s| s.as_u16()), [200, 200, 429], "counting again once Redis is back");
+}
