@@ -75,7 +75,7 @@ impl Application {
 
     /// Serve until `shutdown` resolves, then let in-flight requests finish (up to 30 s).
     pub async fn run_until(self, shutdown: impl Future<Output = ()>) -> std::io::Result<()> {
-        let purge = tokio::spawn(purge_expired(self.state.ephemeral.clone()));
+        let purge = tokio::spawn(purge_expired(self.state.clone()));
         let reload = tokio::spawn(reload_keys(self.state.clone()));
         tracing::info!(
             addr = %self.local_addr,
@@ -148,12 +148,18 @@ pub async fn token_service(config: &Config, db: &Db) -> anyhow::Result<Tokens> {
     ))
 }
 
-async fn purge_expired(ephemeral: Ephemeral) {
+/// Every minute: expired ephemeral rows (the SQL backend), and refresh tokens whose family
+/// expired more than an hour ago (so the table holds at most `refresh_token_ttl` of rotations).
+async fn purge_expired(state: AppState) {
     let mut tick = tokio::time::interval(PURGE_EVERY);
     loop {
         tick.tick().await;
-        if let Err(e) = ephemeral.purge_expired().await {
+        if let Err(e) = state.ephemeral.purge_expired().await {
             tracing::warn!(error.message = %e, "purging expired ephemeral values failed");
+        }
+        let before = chrono::Utc::now() - chrono::Duration::hours(1);
+        if let Err(e) = crate::store::refresh_tokens::purge_expired(&state.db, before).await {
+            tracing::warn!(error.message = %e, "purging expired refresh tokens failed");
         }
     }
 }

@@ -159,3 +159,10 @@ pub async fn live_heads(db: &Db, family_id: Uuid, now: DateTime<Utc>) -> Result<
                        WHERE family_id = $1 AND rotated_at IS NULL AND revoked_at IS NULL AND expires_at > $2";
     Ok(on_pool!(db, pool => sqlx::query_scalar(SQL).bind(family_id).bind(now).fetch_one(pool).await?))
 }
+
+/// Delete refresh tokens whose family expired before `before` (nothing can use or replay them
+/// any more: an expired token is refused either way). Returns how many.
+pub async fn purge_expired(db: &Db, before: DateTime<Utc>) -> Result<u64> {
+    const SQL: &str = "DELETE FROM refresh_tokens WHERE expires_at < $1";
+    Ok(on_pool!(db, pool => sqlx::query(SQL).bind(before).execute(pool).await?.rows_affected()))
+}

@@ -21,6 +21,7 @@ use crate::helpers::{
 crate::on_every_backend!(
     twenty_parallel_uses_of_one_refresh_token_leave_one_live_head,
     a_replay_after_the_grace_window_revokes_the_family_and_the_session,
+    purging_removes_only_expired_families,
 );
 
 struct Grant {
@@ -252,4 +253,16 @@ async fn a_refresh_family_expires_after_refresh_token_ttl_however_often_it_rotat
     let rt2 = rotated["refresh_token"].as_str().unwrap().to_owned();
     tokio::time::sleep(Duration::from_millis(2200)).await;
     assert_eq!(error_of(g.refresh(&rt2).await).await, "invalid_grant", "absolute expiry of the family");
+}
+
+async fn purging_removes_only_expired_families(backend: Backend) {
+    let g = grant(backend, "10s").await;
+    let rotated = g.refresh(&g.refresh).await;
+    assert_eq!(rotated.status(), 200);
+    let now = Utc::now();
+    assert_eq!(refresh_tokens::purge_expired(&g.app.state.db, now).await.unwrap(), 0, "live families stay");
+    // A day and more later both tokens of the family are past their expiry and go.
+    let later = now + chrono::Duration::hours(25);
+    assert_eq!(refresh_tokens::purge_expired(&g.app.state.db, later).await.unwrap(), 2);
+    assert!(refresh_tokens::find(&g.app.state.db, &crypto::sha256_hex(&g.refresh)).await.unwrap().is_none());
 }
