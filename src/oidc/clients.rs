@@ -108,19 +108,21 @@ impl Client {
 }
 
 /// RFC 8252 §7.3: `http://127.0.0.1/cb` (no port) also matches `http://127.0.0.1:51234/cb`.
+/// Only the port may be added: everything else must be the registered URI character for
+/// character, as for any redirect URI. (Comparing parsed URLs instead let through spellings
+/// that a parser normalizes: `/x/../cb`, `HTTP://`, `127.1`, `[0:0:0:0:0:0:0:1]`, `:/`, `\`.)
 fn loopback_matches(registered: &str, requested: &str) -> bool {
-    let (Ok(registered), Ok(requested)) = (Url::parse(registered), Url::parse(requested)) else { return false };
-    let loopback = matches!(registered.host_str(), Some("127.0.0.1" | "[::1]"));
-    loopback
-        && registered.scheme() == "http"
-        && registered.port().is_none()
-        && requested.scheme() == "http"
-        && requested.host_str() == registered.host_str()
-        && requested.path() == registered.path()
-        && requested.query() == registered.query()
-        && requested.fragment().is_none()
-        && requested.username().is_empty()
-        && requested.password().is_none()
+    ["http://127.0.0.1", "http://[::1]"].into_iter().any(|origin| {
+        let (Some(rest), Some(with_port)) = (registered.strip_prefix(origin), requested.strip_prefix(origin)) else {
+            return false;
+        };
+        let Some(with_port) = with_port.strip_prefix(':') else { return false };
+        let digits = with_port.bytes().take_while(u8::is_ascii_digit).count();
+        let port_ok = with_port[..digits].parse::<u16>().is_ok_and(|port| port > 0);
+        // `rest` must start the path (or query): `http://127.0.0.1.evil.example/` is not loopback.
+        let portless = rest.is_empty() || rest.starts_with(['/', '?']);
+        portless && port_ok && with_port[digits..] == *rest
+    })
 }
 
 /// Check a redirect URI at registration (RFC 9700 §2.1): https, or http on a loopback address,
@@ -312,6 +314,27 @@ mod tests {
         assert!(!c.redirect_uri_matches("http://localhost:51234/cb"), "not localhost");
         assert!(!c.redirect_uri_matches("http://127.0.0.1:51234/other"));
         assert!(!c.redirect_uri_matches("http://127.0.0.1:51234/cb?x=1"));
+        // Only the port may differ; spellings that a URL parser normalizes to the same are
+        // still other strings (found by tests/properties.rs).
+        for near_miss in [
+            "http://127.0.0.1/x/../cb",
+            "http://127.0.0.1:1/x/../cb",
+            "http://127.0.0.1:8080/./cb",
+            "HTTP://127.0.0.1:8080/cb",
+            "http://127.1:8080/cb",
+            "http://0x7f.0.0.1:8080/cb",
+            "http://[0:0:0:0:0:0:0:1]:8080/cb",
+            "http:\\\\[::1]/cb",
+            "http://[::1]:/cb",
+            "http://127.0.0.1:0/cb",
+            "http://127.0.0.1:65536/cb",
+            " http://127.0.0.1:8080/cb",
+            "http://127.0.0.1:8080/c\tb",
+        ] {
+            assert!(!c.redirect_uri_matches(near_miss), "{near_miss:?}");
+        }
+        let with_port = client(true, &["http://127.0.0.1:80/cb"]);
+        assert!(!with_port.redirect_uri_matches("http://127.0.0.1:8080/cb"), "a registered port is kept");
         let confidential = client(false, &["http://127.0.0.1/cb"]);
         assert!(!confidential.redirect_uri_matches("http://127.0.0.1:51234/cb"), "public clients only");
     }

@@ -105,7 +105,13 @@ pub async fn authorization_code(
 }
 
 /// A claimed code's bindings: a live session, the same client, redirect URI and PKCE verifier.
-fn bindings(record: &CodeRecord, live: bool, client: &Client, params: &[(String, String)]) -> Result<(), OAuthError> {
+/// Public for the `token_form` fuzz target: it is the part of a redemption that reads the form.
+pub fn bindings(
+    record: &CodeRecord,
+    live: bool,
+    client: &Client,
+    params: &[(String, String)],
+) -> Result<(), OAuthError> {
     if !live {
         return Err(OAuthError::InvalidGrant("the session has ended"));
     }

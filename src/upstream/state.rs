@@ -82,6 +82,18 @@ impl StateSigner {
         Ok(format!("{id}.{}", crypto::sign(&self.key, &id)))
     }
 
+    /// The flow id named by a callback's `state`, if munji signed it. This is the part of
+    /// [`Self::finish`] that reads untrusted input without touching the store; it is public so
+    /// that the `callback_state` fuzz target can drive it directly.
+    pub fn verify<'s>(&self, state: Option<&'s str>) -> Result<&'s str, StateError> {
+        let state = state.filter(|s| !s.is_empty()).ok_or(StateError::Missing)?;
+        let (id, signature) = state.split_once('.').ok_or(StateError::BadSignature)?;
+        if state.len() > MAX_STATE_LEN || !crypto::verify(&self.key, id, signature) {
+            return Err(StateError::BadSignature);
+        }
+        Ok(id)
+    }
+
     /// Check the signature, take the record (one use), then check that it was started in this
     /// browser for this provider. Nothing is taken when the signature is wrong.
     pub async fn finish(
@@ -91,11 +103,7 @@ impl StateSigner {
         browser: Option<&str>,
         provider: Provider,
     ) -> Result<FlowRecord, StateError> {
-        let state = state.filter(|s| !s.is_empty()).ok_or(StateError::Missing)?;
-        let (id, signature) = state.split_once('.').ok_or(StateError::BadSignature)?;
-        if state.len() > MAX_STATE_LEN || !crypto::verify(&self.key, id, signature) {
-            return Err(StateError::BadSignature);
-        }
+        let id = self.verify(state)?;
         let value = store.take(&key(id)).await?.ok_or(StateError::Unknown)?;
         let record: FlowRecord = serde_json::from_slice(&value).map_err(|_| StateError::Corrupt)?;
         let same_browser = browser
