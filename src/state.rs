@@ -77,6 +77,15 @@ impl AppState {
 }
 
 impl AppState {
+    /// Count a request of `subject` in `group` against its rate limit.
+    pub async fn rate_limit(
+        &self,
+        group: crate::rate_limit::Group,
+        subject: crate::rate_limit::Subject<'_>,
+    ) -> crate::rate_limit::Verdict {
+        self.rate_limiter.check(&self.ephemeral, &self.metrics, group, subject).await
+    }
+
     /// How sign-ins with `provider` are resolved (DESIGN §2.2).
     pub fn identity_policy(&self, provider: crate::upstream::Provider) -> crate::identity::Policy {
         crate::identity::Policy {

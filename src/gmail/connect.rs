@@ -57,12 +57,37 @@ pub struct Kept {
 /// it only cannot be equipped (DESIGN §10). An address the user already connected is renewed
 /// in place: new tokens and scopes, status `active`, the same target while it may still send.
 pub async fn keep(db: &Db, vault: &Vault, user_id: Uuid, grant: &GmailGrant) -> Result<Kept, ConnectError> {
-    let existing = store::gmail::find_by_address(db, user_id, &grant.gmail_address).await?;
-    let id = existing.as_ref().map_or_else(Uuid::new_v4, |c| c.id);
+    let now = Utc::now();
+    let Some(old) = store::gmail::find_by_address(db, user_id, &grant.gmail_address).await? else {
+        let connection = sealed(vault, Uuid::new_v4(), user_id, grant, now)?;
+        store::gmail::insert(db, &connection).await?;
+        return Ok(Kept { connection, renewed: false });
+    };
+    let mut connection = sealed(vault, old.id, user_id, grant, now)?;
+    connection.created_at = old.created_at;
+    connection.equipped_to = old.equipped_to.filter(|_| can_send(&connection));
+    // Google sends a refresh token only on a consenting exchange; without one, keep the old.
+    connection.refresh_token = connection.refresh_token.or(old.refresh_token);
+    if store::gmail::renew(db, &connection, now).await? {
+        return Ok(Kept { connection, renewed: true });
+    }
+    // Disconnected meanwhile: this grant is a new connection.
+    let connection = sealed(vault, Uuid::new_v4(), user_id, grant, now)?;
+    store::gmail::insert(db, &connection).await?;
+    Ok(Kept { connection, renewed: false })
+}
+
+/// A new, active, unequipped connection `id` of `grant`, its tokens sealed for that id.
+fn sealed(
+    vault: &Vault,
+    id: Uuid,
+    user_id: Uuid,
+    grant: &GmailGrant,
+    now: chrono::DateTime<Utc>,
+) -> Result<Connection, VaultError> {
     let tokens = &grant.tokens;
     let (access_token, refresh_token) = seal_tokens(vault, id, &tokens.access_token, tokens.refresh_token.as_deref())?;
-    let now = Utc::now();
-    let mut connection = Connection {
+    Ok(Connection {
         id,
         user_id,
         gmail_address: grant.gmail_address.clone(),
@@ -73,31 +98,12 @@ pub async fn keep(db: &Db, vault: &Vault, user_id: Uuid, grant: &GmailGrant) -> 
         status: "active".to_owned(),
         equipped_to: None,
         created_at: now,
-    };
-    let Some(old) = existing else {
-        store::gmail::insert(db, &connection).await?;
-        return Ok(Kept { connection, renewed: false });
-    };
-    connection.created_at = old.created_at;
-    connection.equipped_to = old.equipped_to.filter(|_| can_send(&connection));
-    // Google sends a refresh token only on a consenting exchange; without one, keep the old.
-    connection.refresh_token = connection.refresh_token.or(old.refresh_token);
-    if store::gmail::renew(db, &connection, now).await? {
-        return Ok(Kept { connection, renewed: true });
-    }
-    // Disconnected meanwhile: this grant is a new connection (sealed again for its new id).
-    let tokens = &grant.tokens;
-    let id = Uuid::new_v4();
-    (connection.access_token, connection.refresh_token) =
-        seal_tokens(vault, id, &tokens.access_token, tokens.refresh_token.as_deref())?;
-    connection = Connection { id, equipped_to: None, created_at: now, ..connection };
-    store::gmail::insert(db, &connection).await?;
-    Ok(Kept { connection, renewed: false })
+    })
 }
 
 /// Whether a connection may send mail.
 pub fn can_send(connection: &Connection) -> bool {
-    connection.scopes.split(' ').any(|s| s == GMAIL_SEND)
+    connection.scope_list().any(|s| s == GMAIL_SEND)
 }
 
 /// What `munji keys rotate-encryption` did.

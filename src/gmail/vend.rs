@@ -113,7 +113,7 @@ async fn vend_inner(state: &AppState, user_id: Uuid, target: &str) -> Result<Ven
         connection_id: fresh.id,
         access_token: open_access(&state.vault, &fresh)?,
         expires_at: fresh.access_expires_at,
-        scopes: fresh.scopes.split(' ').filter(|s| !s.is_empty()).map(str::to_owned).collect(),
+        scopes: fresh.scope_list().map(str::to_owned).collect(),
         gmail_address: fresh.gmail_address,
     })
 }

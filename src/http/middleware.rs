@@ -129,7 +129,8 @@ impl<E: Endpoint> Endpoint for BodyLimitEndpoint<E> {
     }
 }
 
-/// `nosniff`, `Referrer-Policy: no-referrer`, a deny-everything Content-Security-Policy for
+/// `nosniff`, `Referrer-Policy: no-referrer` (callback URLs carry codes and state: never leak
+/// them to another site), a deny-everything Content-Security-Policy for
 /// responses that set none (JSON is never a document to render or frame), and HSTS when
 /// `public_url` is https. Swagger UI (`/docs`) runs scripts, so it is only kept out of frames.
 pub struct SecurityHeaders {

@@ -199,22 +199,21 @@ fn error_page(lang: Lang, err: &poem::Error) -> Response {
     resp
 }
 
-/// Headers and error rendering for every page.
-pub struct PageLayer {
-    hsts: bool,
-}
+/// Headers and error rendering for every page. What every response carries (nosniff,
+/// `Referrer-Policy: no-referrer`, HSTS) is `middleware::SecurityHeaders`'s; this adds the
+/// pages' own policy.
+pub struct PageLayer;
 
 impl<E: Endpoint> Middleware<E> for PageLayer {
     type Output = PageLayerEndpoint<E>;
 
     fn transform(&self, inner: E) -> Self::Output {
-        PageLayerEndpoint { inner, hsts: self.hsts }
+        PageLayerEndpoint { inner }
     }
 }
 
 pub struct PageLayerEndpoint<E> {
     inner: E,
-    hsts: bool,
 }
 
 /// No script at all; styles and form posts only to munji itself; never framed.
@@ -232,14 +231,8 @@ impl<E: Endpoint> Endpoint for PageLayerEndpoint<E> {
         };
         let headers = resp.headers_mut();
         headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
-        headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
         headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-        // Callback URLs carry codes and state: never leak them to another site.
-        headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
         headers.entry(header::CACHE_CONTROL).or_insert(HeaderValue::from_static("no-store"));
-        if self.hsts {
-            headers.insert(header::STRICT_TRANSPORT_SECURITY, HeaderValue::from_static("max-age=31536000"));
-        }
         Ok(resp)
     }
 }
@@ -269,7 +262,7 @@ pub fn routes(state: &AppState) -> impl Endpoint + 'static {
         .at("/account/gmail/:id/disconnect", post(gmail::disconnect))
         .at("/static/munji.css", get(stylesheet))
         .with(CookieJarManager::with_key(state.secrets.cookie_key.clone()))
-        .with(PageLayer { hsts: state.config.public_url.scheme() == "https" })
+        .with(PageLayer)
 }
 
 #[handler]

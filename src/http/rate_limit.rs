@@ -73,8 +73,7 @@ impl<E: Endpoint> Endpoint for IpLimitEndpoint<E> {
         if let (Some(state), Some(peer)) = (req.data::<AppState>(), peer) {
             let forwarded = req.headers().get("x-forwarded-for").and_then(|v| v.to_str().ok());
             let ip = state.rate_limiter.client_ip(peer, forwarded);
-            let verdict = state.rate_limiter.check(&state.ephemeral, &state.metrics, self.group, Subject::Ip(ip)).await;
-            if let Verdict::Limited { retry_after } = verdict {
+            if let Verdict::Limited { retry_after } = state.rate_limit(self.group, Subject::Ip(ip)).await {
                 return Err(RateLimited { group: self.group, retry_after }.into());
             }
         }

@@ -72,7 +72,7 @@ pub async fn authenticate(state: &AppState, presented: &Presented) -> Result<Cli
     }
     // Per client (DESIGN §5 `oauth`), once it is known who is asking; per IP is the route's.
     let subject = Subject::Client(&client.id);
-    match state.rate_limiter.check(&state.ephemeral, &state.metrics, Group::OAuth, subject).await {
+    match state.rate_limit(Group::OAuth, subject).await {
         Verdict::Allowed => Ok(client),
         Verdict::Limited { retry_after } => Err(OAuthError::SlowDown { retry_after_secs: retry_after.as_secs() }),
     }

@@ -24,8 +24,7 @@ pub async fn insert(db: &Db, user_id: Option<Uuid>, kind: &str, detail: &Value, 
 
 /// A user's events, newest first.
 pub async fn list_for_user(db: &Db, user_id: Uuid, limit: i64) -> Result<Vec<AuditRow>> {
-    const SQL: &str = "SELECT kind, detail, at FROM audit_events WHERE user_id = $1 ORDER BY at DESC, id LIMIT $2";
-    Ok(on_pool!(db, pool => sqlx::query_as(SQL).bind(user_id).bind(limit).fetch_all(pool).await?))
+    list_for_user_with_prefix(db, user_id, "", limit).await
 }
 
 /// A user's events whose kind starts with `prefix` (e.g. `gmail_`), newest first.

@@ -22,6 +22,13 @@ pub struct Connection {
     pub created_at: DateTime<Utc>,
 }
 
+impl Connection {
+    /// The granted scopes, one by one.
+    pub fn scope_list(&self) -> impl Iterator<Item = &str> {
+        self.scopes.split(' ').filter(|s| !s.is_empty())
+    }
+}
+
 const COLUMNS: &str = "id, user_id, gmail_address, scopes, access_token, access_expires_at, refresh_token, status, equipped_to, created_at";
 
 pub async fn insert(db: &Db, c: &Connection) -> Result<()> {

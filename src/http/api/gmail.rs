@@ -72,9 +72,9 @@ pub enum NoContentResponse {
 
 fn view(c: gmail::Connection) -> GmailConnection {
     GmailConnection {
+        scopes: c.scope_list().map(str::to_owned).collect(),
         id: c.id,
         gmail_address: c.gmail_address,
-        scopes: c.scopes.split(' ').filter(|s| !s.is_empty()).map(str::to_owned).collect(),
         status: c.status,
         equipped_to: c.equipped_to,
         created_at: c.created_at,

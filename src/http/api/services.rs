@@ -81,10 +81,33 @@ fn may_vend(client: &Client, target: &str) -> bool {
     client.scopes.iter().any(|s| s == VEND_SCOPE) && client.gmail_targets.iter().any(|t| t == "*" || t == target)
 }
 
+/// Why a caller may not vend (the audit event's `reason`).
+#[derive(Clone, Copy)]
+enum Refusal {
+    NotAVendingService,
+    TargetNotAllowed,
+}
+
+impl Refusal {
+    fn reason(self) -> &'static str {
+        match self {
+            Self::NotAVendingService => "not_a_vending_service",
+            Self::TargetNotAllowed => "target_not_allowed",
+        }
+    }
+
+    fn message(self) -> &'static str {
+        match self {
+            Self::NotAVendingService => "this route needs a service token with scope gmail.vend",
+            Self::TargetNotAllowed => "this service may not vend for this target",
+        }
+    }
+}
+
 /// Audit a refused vend in the log of the user it was for (when there is such a user) and say
 /// 403. The caller is named by its token's `client_id` (a user token: the app it was issued to).
-async fn refuse(state: &AppState, client_id: &str, user_id: Uuid, target: &str, reason: &str) -> ApiError {
-    let event = AuditEvent::GmailVendRefused { client_id, target, reason };
+async fn refuse(state: &AppState, client_id: &str, user_id: Uuid, target: &str, refusal: Refusal) -> ApiError {
+    let event = AuditEvent::GmailVendRefused { client_id, target, reason: refusal.reason() };
     let recorded = async {
         if users::find_by_id(&state.db, user_id).await?.is_some() {
             audit::record(&state.db, Some(user_id), event).await?;
@@ -94,11 +117,7 @@ async fn refuse(state: &AppState, client_id: &str, user_id: Uuid, target: &str, 
     if let Err(e) = recorded.await {
         return e.into();
     }
-    let message = match reason {
-        "target_not_allowed" => "this service may not vend for this target",
-        _ => "this route needs a service token with scope gmail.vend",
-    };
-    ApiError::new(ErrorCode::Forbidden, message)
+    ApiError::new(ErrorCode::Forbidden, refusal.message())
 }
 
 #[OpenApi(tag = "ApiTags::Services")]
@@ -117,11 +136,10 @@ impl ServicesApi {
         let VendRequest { user_id, equipped_to } = body.0;
         let refuse = |reason| refuse(&state, &claims.client_id, user_id, &equipped_to, reason);
         if claims.is_user() || !claims.scope.split(' ').any(|s| s == VEND_SCOPE) {
-            return Err(refuse("not_a_vending_service").await);
+            return Err(refuse(Refusal::NotAVendingService).await);
         }
         let subject = Subject::Client(&claims.client_id);
-        let verdict = state.rate_limiter.check(&state.ephemeral, &state.metrics, Group::Vend, subject).await;
-        if let Verdict::Limited { retry_after } = verdict {
+        if let Verdict::Limited { retry_after } = state.rate_limit(Group::Vend, subject).await {
             return Err(ApiError::rate_limited(retry_after));
         }
         let client = state.clients.find(&state.config, &state.db, &claims.client_id).await.map_err(|e| match e {
@@ -129,7 +147,7 @@ impl ServicesApi {
             other => ApiError::internal(&other),
         })?;
         if !client.is_some_and(|c| may_vend(&c, &equipped_to)) {
-            return Err(refuse("target_not_allowed").await);
+            return Err(refuse(Refusal::TargetNotAllowed).await);
         }
         let vended = vend::vend(&state, &claims.client_id, user_id, &equipped_to).await?;
         let body = VendedToken {
