@@ -28,6 +28,7 @@ fn claims() -> AccessClaims {
         iat: now,
         jti: "kq2X0r9sY1bT4wZ8nM3vHg".into(),
         sid: Some("c0l9Qm2PZx7Vt1yR".into()),
+        auth_time: Some(now - 60),
         client_id: "web".into(),
         scope: "openid profile email".into(),
         preferred_username: Some("kim.minsu".into()),

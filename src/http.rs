@@ -6,7 +6,6 @@
 //! ([`rate_limit`]) and CORS ([`cors`]) sit on the routes they apply to. `/api/v1` errors are rendered by [`api::error`].
 
 pub mod api;
-pub mod bearer;
 pub mod cors;
 pub mod middleware;
 pub mod oidc;

@@ -28,7 +28,7 @@ pub mod legacy;
 pub mod metrics;
 pub mod oidc;
 pub mod rate_limit;
-pub mod session;
+pub mod sessions;
 pub mod startup;
 pub mod state;
 pub mod store;

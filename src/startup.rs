@@ -148,8 +148,9 @@ pub async fn token_service(config: &Config, db: &Db) -> anyhow::Result<Tokens> {
     ))
 }
 
-/// Every minute: expired ephemeral rows (the SQL backend), and refresh tokens whose family
-/// expired more than an hour ago (so the table holds at most `refresh_token_ttl` of rotations).
+/// Every minute: expired ephemeral rows (the SQL backend), refresh tokens whose family
+/// expired more than an hour ago (so the table holds at most `refresh_token_ttl` of rotations),
+/// and expired sessions.
 async fn purge_expired(state: AppState) {
     let mut tick = tokio::time::interval(PURGE_EVERY);
     loop {
@@ -160,6 +161,9 @@ async fn purge_expired(state: AppState) {
         let before = chrono::Utc::now() - chrono::Duration::hours(1);
         if let Err(e) = crate::store::refresh_tokens::purge_expired(&state.db, before).await {
             tracing::warn!(error.message = %e, "purging expired refresh tokens failed");
+        }
+        if let Err(e) = crate::store::sessions::purge_expired(&state.db, chrono::Utc::now()).await {
+            tracing::warn!(error.message = %e, "purging expired sessions failed");
         }
     }
 }

@@ -14,6 +14,7 @@ pub mod identities;
 pub mod keys;
 pub mod legacy;
 pub mod refresh_tokens;
+pub mod sessions;
 pub mod users;
 
 use std::{path::PathBuf, str::FromStr, time::Duration};

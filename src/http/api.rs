@@ -11,12 +11,14 @@ mod gmail;
 mod me;
 mod security;
 mod services;
+mod sessions;
 mod verify;
 
 use poem_openapi::{OpenApiService, Tags};
 
 /// The tuple of every API struct.
-pub type Apis = (me::MeApi, gmail::GmailApi, audit::AuditApi, services::ServicesApi, verify::VerifyApi);
+pub type Apis =
+    (me::MeApi, sessions::SessionsApi, gmail::GmailApi, audit::AuditApi, services::ServicesApi, verify::VerifyApi);
 
 /// Groups of operations in the document.
 #[derive(Tags)]
@@ -32,7 +34,8 @@ pub enum ApiTags {
 /// The `/api/v1` service. The document does not depend on configuration: its only server entry
 /// is the relative `/api/v1`, so the committed copy equals the served one byte for byte.
 pub fn service() -> OpenApiService<Apis, ()> {
-    let apis = (me::MeApi, gmail::GmailApi, audit::AuditApi, services::ServicesApi, verify::VerifyApi);
+    let apis =
+        (me::MeApi, sessions::SessionsApi, gmail::GmailApi, audit::AuditApi, services::ServicesApi, verify::VerifyApi);
     OpenApiService::new(apis, "munji", env!("CARGO_PKG_VERSION"))
         .summary("munji identity provider API")
         .description(

@@ -89,6 +89,15 @@ impl From<StoreError> for PageError {
     }
 }
 
+impl From<crate::sessions::SessionError> for PageError {
+    fn from(e: crate::sessions::SessionError) -> Self {
+        match e {
+            crate::sessions::SessionError::Store(e) => e.into(),
+            crate::sessions::SessionError::Ephemeral(e) => e.into(),
+        }
+    }
+}
+
 impl From<crate::identity::IdentityError> for PageError {
     fn from(e: crate::identity::IdentityError) -> Self {
         match e {
@@ -253,6 +262,7 @@ pub fn routes(state: &AppState) -> impl Endpoint + 'static {
         .at("/signup", get(signup::signup_page).post(signup::submit).with(IpLimit(Group::Pages)))
         .at("/account", get(account::account_page))
         .at("/logout", post(account::logout))
+        .at("/account/sessions/:id/end", post(account::end_session))
         .at("/authorize", get(authorize::authorize).with(IpLimit(Group::Pages)))
         .at("/account/link/:provider", get(link::from_ticket).post(link::start))
         .at("/account/unlink/:identity_id", post(link::unlink))

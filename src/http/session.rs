@@ -8,12 +8,16 @@
 
 use std::time::Duration;
 
-use poem::web::cookie::{Cookie, CookieJar, SameSite};
+use poem::{
+    FromRequest, Request, RequestBody,
+    http::header,
+    web::cookie::{Cookie, CookieJar, SameSite},
+};
 
 use super::pages::PageError;
 use crate::{
     crypto,
-    session::{self, Session, SessionId},
+    sessions::{self, CookieSecret, Ending, Origin, Session},
     state::AppState,
 };
 
@@ -93,32 +97,59 @@ pub fn check_csrf(state: &AppState, cookies: &Cookies<'_>, submitted: Option<&st
 
 /// The signed-in session of this browser, if any.
 pub async fn current(state: &AppState, cookies: &Cookies<'_>) -> Result<Option<Session>, PageError> {
-    let Some(id) = cookies.get(SESSION) else { return Ok(None) };
-    Ok(session::find(&state.ephemeral, &SessionId(id)).await?)
+    let Some(secret) = cookies.get(SESSION) else { return Ok(None) };
+    Ok(sessions::find(state, &CookieSecret(secret)).await?)
+}
+
+/// For a form post that acts for the signed-in user: the CSRF field must be this browser's,
+/// then the session, if the browser has one.
+pub async fn signed_in_post(
+    state: &AppState,
+    cookies: &Cookies<'_>,
+    csrf: Option<&str>,
+) -> Result<Option<Session>, PageError> {
+    check_csrf(state, cookies, csrf)?;
+    current(state, cookies).await
 }
 
 /// Sign this browser in as `user_id`. Any earlier session of the browser ends first, so the
-/// session id changes at every sign-in (no fixation).
-pub async fn start(state: &AppState, cookies: &Cookies<'_>, user_id: uuid::Uuid) -> Result<Session, PageError> {
-    if let Some(old) = cookies.get(SESSION) {
-        session::end(&state.ephemeral, &SessionId(old)).await?;
-    }
-    let ttl = state.config.refresh_token_ttl.0;
-    let (id, session) = session::start(&state.ephemeral, user_id, ttl).await?;
-    cookies.set(SESSION, &id.0, Some(ttl));
+/// session cookie changes at every sign-in (no fixation).
+pub async fn start(
+    state: &AppState,
+    cookies: &Cookies<'_>,
+    origin: &Origin,
+    user_id: uuid::Uuid,
+) -> Result<Session, PageError> {
+    end(state, cookies).await?;
+    let (secret, session) = sessions::start(state, user_id, origin).await?;
+    cookies.set(SESSION, &secret.0, Some(state.config.refresh_token_ttl.0));
     Ok(session)
 }
 
 /// Sign this browser out; tokens issued under its session stop working at once.
 pub async fn end(state: &AppState, cookies: &Cookies<'_>) -> Result<(), PageError> {
-    if let Some(id) = cookies.get(SESSION) {
-        let id = SessionId(id);
-        if let Some(ended) = session::find(&state.ephemeral, &id).await? {
-            session::revoke_sid(&state.ephemeral, &ended.sid, crate::oidc::grant::revocation_ttl(state)).await?;
-            crate::store::refresh_tokens::revoke_sid(&state.db, &ended.sid, chrono::Utc::now()).await?;
-        }
-        session::end(&state.ephemeral, &id).await?;
+    if let Some(session) = current(state, cookies).await? {
+        sessions::end(state, Ending::One(&session.sid)).await?;
     }
     cookies.clear(SESSION);
     Ok(())
+}
+
+/// Where a request comes from, for the session list: its user agent and client address (the
+/// same address the rate limits count).
+pub struct ClientOrigin(pub Origin);
+
+impl<'a> FromRequest<'a> for ClientOrigin {
+    async fn from_request(req: &'a Request, _body: &mut RequestBody) -> poem::Result<Self> {
+        let user_agent = req.headers().get(header::USER_AGENT).and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let peer = req.remote_addr().as_socket_addr().map(|a| a.ip());
+        let ip = match (req.data::<AppState>(), peer) {
+            (Some(state), Some(peer)) => {
+                let forwarded = req.headers().get("x-forwarded-for").and_then(|v| v.to_str().ok());
+                Some(state.rate_limiter.client_ip(peer, forwarded))
+            }
+            (_, peer) => peer,
+        };
+        Ok(Self(Origin { user_agent, ip }))
+    }
 }

@@ -18,12 +18,11 @@ use crate::{
     audit::{self, AuditEvent},
     crypto,
     ephemeral::{Ephemeral, EphemeralError},
-    session,
+    sessions::{self, Ending, SessionError},
     state::AppState,
     store::{
         Db,
         identities::{self, NewIdentity, PROVIDER_UID_KEY, Unlinked},
-        refresh_tokens,
     },
     upstream::{Provider, UpstreamProfile},
 };
@@ -119,13 +118,11 @@ pub async fn unlink(
     keep_sid: &str,
 ) -> Result<Unlinked, UnlinkError> {
     // Ending the other sessions needs the ephemeral store: without it, unlink nothing.
-    state.ephemeral.ping().await?;
-    let now = chrono::Utc::now();
-    let outcome = identities::unlink(&state.db, user_id, identity_id, now).await?;
+    state.ephemeral.ping().await.map_err(SessionError::from)?;
+    let outcome = identities::unlink(&state.db, user_id, identity_id, chrono::Utc::now()).await?;
     if let Unlinked::Removed(identity) = &outcome {
         let provider = identity.provider.parse::<Provider>().unwrap_or(Provider::Google);
-        session::end_all(&state.ephemeral, user_id, Some(keep_sid), state.config.refresh_token_ttl.0).await?;
-        refresh_tokens::revoke_user(&state.db, user_id, Some(keep_sid), now).await?;
+        sessions::end(state, Ending::AllBut(user_id, keep_sid)).await?;
         audit::record(&state.db, Some(user_id), AuditEvent::Unlink { provider, identity_id }).await?;
     }
     Ok(outcome)
@@ -137,5 +134,5 @@ pub enum UnlinkError {
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
     #[error(transparent)]
-    Ephemeral(#[from] crate::ephemeral::EphemeralError),
+    Sessions(#[from] SessionError),
 }

@@ -170,8 +170,15 @@ pub struct CodeRecord {
     pub user_id: Uuid,
     pub sid: String,
     pub auth_time: i64,
-    /// When the session started (Unix ms): a session ended since cannot redeem its codes.
-    pub session_started_ms: i64,
+    /// When the code expires (Unix ms), so that a claim that finds the code gone can tell an
+    /// expiry from a redemption by someone else. Absent in older records: treated as expired.
+    #[serde(default)]
+    pub expires_at_ms: i64,
+}
+
+/// When a code issued now expires.
+pub fn code_expires_at() -> i64 {
+    chrono::Utc::now().timestamp_millis() + CODE_TTL.as_millis() as i64
 }
 
 fn code_key(code: &str) -> String {
@@ -182,10 +189,12 @@ fn spent_key(code: &str) -> String {
     format!("code_spent:{}", crypto::sha256_hex(code))
 }
 
-/// Store `record` under a new random code.
+/// Store `record` under a new random code, until its `expires_at_ms`.
 pub async fn issue_code(store: &Ephemeral, record: &CodeRecord) -> Result<String, EphemeralError> {
     let code = crypto::random_token(32);
-    store.put(&code_key(&code), &serde_json::to_vec(record).unwrap_or_default(), CODE_TTL).await?;
+    let left = record.expires_at_ms - chrono::Utc::now().timestamp_millis();
+    let ttl = Duration::from_millis(left.clamp(1, CODE_TTL.as_millis() as i64).unsigned_abs());
+    store.put(&code_key(&code), &serde_json::to_vec(record).unwrap_or_default(), ttl).await?;
     Ok(code)
 }
 
@@ -216,12 +225,35 @@ pub async fn look_up_code(store: &Ephemeral, code: &str) -> Result<Redemption, E
     })
 }
 
+/// How far the ephemeral store's clock may run ahead of ours when it expires a code.
+const CLOCK_MARGIN_MS: i64 = 1000;
+
+/// What claiming a looked-up code led to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Claim {
+    /// This redemption, and no other, has the code.
+    Won,
+    /// Another redemption took it first: a reuse.
+    Lost,
+    /// It expired between the look-up and the claim: nobody redeemed it, nothing is reused.
+    Expired,
+}
+
 /// Claim a looked-up code: the spent mark (with the session id) goes down *before* the take,
 /// so every other redemption, concurrent or later, finds the session to revoke. Exactly one
-/// caller, on any instance, gets `true`.
-pub async fn claim_code(store: &Ephemeral, code: &str, record: &CodeRecord) -> Result<bool, EphemeralError> {
+/// caller, on any instance, wins. A code found gone once its own expiry has passed expired
+/// rather than being taken (a code taken by another redemption is gone before its expiry), so
+/// its spent mark is removed again and nothing counts as a reuse.
+pub async fn claim_code(store: &Ephemeral, code: &str, record: &CodeRecord) -> Result<Claim, EphemeralError> {
     store.put(&spent_key(code), record.sid.as_bytes(), SPENT_TTL).await?;
-    Ok(store.take(&code_key(code)).await?.is_some())
+    if store.take(&code_key(code)).await?.is_some() {
+        return Ok(Claim::Won);
+    }
+    if chrono::Utc::now().timestamp_millis() >= record.expires_at_ms - CLOCK_MARGIN_MS {
+        forget_spent(store, code).await?;
+        return Ok(Claim::Expired);
+    }
+    Ok(Claim::Lost)
 }
 
 /// Remove a claimed code's spent mark (its redemption was refused and issued nothing).

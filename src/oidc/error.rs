@@ -80,6 +80,15 @@ impl From<crate::ephemeral::EphemeralError> for OAuthError {
     }
 }
 
+impl From<crate::sessions::SessionError> for OAuthError {
+    fn from(e: crate::sessions::SessionError) -> Self {
+        match e {
+            crate::sessions::SessionError::Store(e) => e.into(),
+            crate::sessions::SessionError::Ephemeral(e) => e.into(),
+        }
+    }
+}
+
 impl From<crate::store::StoreError> for OAuthError {
     fn from(e: crate::store::StoreError) -> Self {
         if e.is_unavailable() {

@@ -6,7 +6,7 @@ use chrono::Utc;
 use sha2::{Digest as _, Sha256};
 
 use super::{
-    authorize::{self, CodeRecord, Redemption},
+    authorize::{self, Claim, CodeRecord, Redemption},
     clients::{AUTHORIZATION_CODE, CLIENT_CREDENTIALS, Client, REFRESH_TOKEN},
     error::OAuthError,
     tokens::{AccessClaims, IdClaims, at_hash},
@@ -14,7 +14,8 @@ use super::{
 use uuid::Uuid;
 
 use crate::{
-    crypto, session,
+    crypto,
+    sessions::{self, Ending},
     state::AppState,
     store::{
         refresh_tokens::{self, NewRefresh, Use},
@@ -56,8 +57,7 @@ pub async fn authorization_code(
     }
     let code = param(params, "code").ok_or_else(|| OAuthError::InvalidRequest("code is missing".into()))?;
     let reused = |sid: String| async move {
-        session::revoke_sid(&state.ephemeral, &sid, revocation_ttl(state)).await?;
-        refresh_tokens::revoke_sid(&state.db, &sid, Utc::now()).await?;
+        sessions::end(state, Ending::One(&sid)).await?;
         tracing::warn!(client.id = %client.id, "authorization code reused; its session is revoked");
         Err(OAuthError::InvalidGrant("the code was already used; the tokens it gave are revoked"))
     };
@@ -68,9 +68,11 @@ pub async fn authorization_code(
     };
     // The session must still be live. This is asked before the code is claimed: once claimed,
     // a concurrent duplicate revokes the session, and that must not fail the one winner.
-    let live = !session::is_over(&state.ephemeral, record.user_id, &record.sid, record.session_started_ms).await?;
-    if !authorize::claim_code(&state.ephemeral, code, &record).await? {
-        return reused(record.sid).await;
+    let live = sessions::is_alive(state, &record.sid).await?;
+    match authorize::claim_code(&state.ephemeral, code, &record).await? {
+        Claim::Won => {}
+        Claim::Lost => return reused(record.sid).await,
+        Claim::Expired => return Err(OAuthError::InvalidGrant("the code is unknown or expired")),
     }
     if let Err(refused) = bindings(&record, live, client, params) {
         // Nothing was issued, so there is nothing for a later redemption to revoke.
@@ -178,16 +180,13 @@ pub async fn refresh_token(
             (row, successor)
         }
         Use::Replayed(row) => {
-            session::revoke_sid(&state.ephemeral, &row.sid, revocation_ttl(state)).await?;
-            refresh_tokens::revoke_sid(&state.db, &row.sid, now).await?;
+            sessions::end(state, Ending::One(&row.sid)).await?;
             tracing::warn!(client.id = %client.id, "refresh token replayed; its family is revoked");
             return Err(OAuthError::InvalidGrant("the refresh token was already used; its family is revoked"));
         }
         Use::Unknown | Use::Dead(_) => return Err(dead),
     };
-    // The session's start is not stored with the token; its sign-in second stands in for it
-    // (never later than the start, so an ended session is never missed).
-    if session::is_over(&state.ephemeral, row.user_id, &row.sid, row.auth_time.saturating_mul(1000)).await? {
+    if !sessions::is_alive(state, &row.sid).await? {
         return Err(dead);
     }
     let grant =
@@ -220,6 +219,7 @@ async fn user_tokens(
     let with_email = grant.scope.split(' ').any(|s| s == "email");
     let access = AccessClaims {
         sid: Some(grant.sid.to_owned()),
+        auth_time: Some(grant.auth_time),
         preferred_username: Some(user.username.clone()),
         username: Some(user.username.clone()),
         email: user.email.clone(),
@@ -291,17 +291,11 @@ fn access_claims(state: &AppState, sub: String, client: &Client, scope: &str, no
         iat: now,
         jti: crypto::random_token(16),
         sid: None,
+        auth_time: None,
         client_id: client.id.clone(),
         scope: scope.to_owned(),
         preferred_username: None,
         username: None,
         email: None,
     }
-}
-
-/// How long a revoked `sid` must stay listed: as long as anything issued under it can live
-/// (access tokens, refresh tokens, the browser session itself).
-pub fn revocation_ttl(state: &AppState) -> std::time::Duration {
-    state.config.access_token_ttl.0.max(state.config.refresh_token_ttl.0)
-        + std::time::Duration::from_secs(super::tokens::LEEWAY_SECS)
 }

@@ -3,24 +3,21 @@
 use chrono::Utc;
 use serde_json::{Value, json};
 
-use super::{clients::Client, error::OAuthError, grant::revocation_ttl};
+use super::{clients::Client, error::OAuthError};
 use crate::{
     crypto,
-    http::bearer::{self, BearerError},
-    session,
+    sessions::{self, Ending, TokenRefusal},
     state::AppState,
     store::refresh_tokens,
 };
 
-/// Revoke `token` if it is the client's: a refresh token takes its family and session with it;
-/// a user's access token ends its session (DESIGN §7); a service token is listed by `jti`.
-/// Anything else is ignored: the answer is the same (RFC 7009 §2.2).
+/// Revoke `token` if it is the client's: a refresh token or a user's access token ends the
+/// session it was issued under, with everything issued under it (RFC 7009 §2.1); a service
+/// token is refused alone. Anything else is ignored: the answer is the same (RFC 7009 §2.2).
 pub async fn revoke(state: &AppState, client: &Client, token: &str) -> Result<(), OAuthError> {
     if let Some(row) = refresh_tokens::find(&state.db, &crypto::sha256_hex(token)).await? {
         if row.client_id == client.id {
-            // The grant and everything issued under its session go (RFC 7009 §2.1).
-            refresh_tokens::revoke_sid(&state.db, &row.sid, Utc::now()).await?;
-            session::revoke_sid(&state.ephemeral, &row.sid, revocation_ttl(state)).await?;
+            sessions::end(state, Ending::One(&row.sid)).await?;
         }
         return Ok(());
     }
@@ -30,13 +27,9 @@ pub async fn revoke(state: &AppState, client: &Client, token: &str) -> Result<()
     }
     match &claims.sid {
         Some(sid) => {
-            session::revoke_sid(&state.ephemeral, sid, revocation_ttl(state)).await?;
-            refresh_tokens::revoke_sid(&state.db, sid, Utc::now()).await?;
+            sessions::end(state, Ending::One(sid)).await?;
         }
-        None => {
-            let left = (claims.exp - Utc::now().timestamp()).max(0) as u64 + super::tokens::LEEWAY_SECS;
-            session::revoke_jti(&state.ephemeral, &claims.jti, std::time::Duration::from_secs(left)).await?;
-        }
+        None => sessions::revoke_service_token(state, &claims).await?,
     }
     Ok(())
 }
@@ -45,7 +38,7 @@ pub async fn revoke(state: &AppState, client: &Client, token: &str) -> Result<()
 /// the client's own live refresh tokens are active; anything else is exactly
 /// `{"active": false}`. A store that cannot be reached is an error, never "active".
 pub async fn introspect(state: &AppState, client: &Client, token: &str) -> Result<Value, OAuthError> {
-    match bearer::live_claims(state, token).await {
+    match sessions::live_claims(state, token).await {
         Ok(claims) => {
             let mut body = json!({
                 "active": true,
@@ -67,14 +60,14 @@ pub async fn introspect(state: &AppState, client: &Client, token: &str) -> Resul
             }
             return Ok(body);
         }
-        Err(BearerError::Unavailable) => return Err(OAuthError::TemporarilyUnavailable),
+        Err(TokenRefusal::Unavailable) => return Err(OAuthError::TemporarilyUnavailable),
         Err(_) => {}
     }
     let inactive = json!({"active": false});
     let Some(row) = refresh_tokens::find_live(&state.db, &crypto::sha256_hex(token), Utc::now()).await? else {
         return Ok(inactive);
     };
-    if row.client_id != client.id || session::is_sid_revoked(&state.ephemeral, &row.sid).await? {
+    if row.client_id != client.id || !sessions::is_alive(state, &row.sid).await? {
         return Ok(inactive);
     }
     Ok(json!({

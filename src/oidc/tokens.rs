@@ -29,6 +29,9 @@ pub struct AccessClaims {
     pub jti: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sid: Option<String>,
+    /// When the user of the session signed in (Unix seconds); user tokens only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_time: Option<i64>,
     pub client_id: String,
     pub scope: String,
     #[serde(skip_serializing_if = "Option::is_none")]

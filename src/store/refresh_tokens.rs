@@ -125,34 +125,6 @@ pub async fn find(db: &Db, hash: &str) -> Result<Option<RefreshRow>> {
     Ok(on_pool!(db, pool => sqlx::query_as(SQL).bind(hash).fetch_optional(pool).await?))
 }
 
-/// Revoke every token of a family.
-pub async fn revoke_family(db: &Db, family_id: Uuid, now: DateTime<Utc>) -> Result<()> {
-    const SQL: &str = "UPDATE refresh_tokens SET revoked_at = $2 WHERE family_id = $1 AND revoked_at IS NULL";
-    on_pool!(db, pool => {
-        sqlx::query(SQL).bind(family_id).bind(now).execute(pool).await?;
-    });
-    Ok(())
-}
-
-/// Revoke every token issued under a session (sign-out, a reused code).
-pub async fn revoke_sid(db: &Db, sid: &str, now: DateTime<Utc>) -> Result<()> {
-    const SQL: &str = "UPDATE refresh_tokens SET revoked_at = $2 WHERE sid = $1 AND revoked_at IS NULL";
-    on_pool!(db, pool => {
-        sqlx::query(SQL).bind(sid).bind(now).execute(pool).await?;
-    });
-    Ok(())
-}
-
-/// Revoke every token of a user ("sign out everywhere"), except those of `keep_sid`.
-pub async fn revoke_user(db: &Db, user_id: Uuid, keep_sid: Option<&str>, now: DateTime<Utc>) -> Result<()> {
-    const SQL: &str = "UPDATE refresh_tokens SET revoked_at = $2
-                       WHERE user_id = $1 AND revoked_at IS NULL AND ($3 IS NULL OR sid <> $3)";
-    on_pool!(db, pool => {
-        sqlx::query(SQL).bind(user_id).bind(now).bind(keep_sid).execute(pool).await?;
-    });
-    Ok(())
-}
-
 /// How many live heads a family has (tests: never more than one).
 pub async fn live_heads(db: &Db, family_id: Uuid, now: DateTime<Utc>) -> Result<i64> {
     const SQL: &str = "SELECT COUNT(*) FROM refresh_tokens

@@ -531,6 +531,7 @@ async fn an_expired_token_says_so() {
         iat: now - 3720,
         jti: "j".into(),
         sid: None,
+        auth_time: None,
         client_id: "web".into(),
         scope: "openid".into(),
         preferred_username: Some("x".into()),

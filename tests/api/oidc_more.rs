@@ -149,6 +149,7 @@ async fn with_the_ephemeral_store_down_verify_answers_503_never_valid() {
         iat: now,
         jti: "j".into(),
         sid: Some("s".into()),
+        auth_time: Some(now),
         client_id: "web".into(),
         scope: "openid".into(),
         preferred_username: Some("x".into()),

@@ -196,6 +196,22 @@ impl From<crate::store::StoreError> for ApiError {
     }
 }
 
+impl From<crate::ephemeral::EphemeralError> for ApiError {
+    fn from(e: crate::ephemeral::EphemeralError) -> Self {
+        tracing::warn!(error.message = %e, "ephemeral store unavailable");
+        Self::new(ErrorCode::ServiceUnavailable, "the session store is unreachable; try again shortly")
+    }
+}
+
+impl From<crate::sessions::SessionError> for ApiError {
+    fn from(e: crate::sessions::SessionError) -> Self {
+        match e {
+            crate::sessions::SessionError::Store(e) => e.into(),
+            crate::sessions::SessionError::Ephemeral(e) => e.into(),
+        }
+    }
+}
+
 fn validation_failed(err: poem::Error) -> ApiError {
     ApiError::new(ErrorCode::ValidationFailed, err.to_string())
 }

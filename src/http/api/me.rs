@@ -173,9 +173,7 @@ impl From<link::UnlinkError> for ApiError {
     fn from(e: link::UnlinkError) -> Self {
         match e {
             link::UnlinkError::Store(e) => e.into(),
-            link::UnlinkError::Ephemeral(_) => {
-                ApiError::new(ErrorCode::ServiceUnavailable, "the session store is unreachable")
-            }
+            link::UnlinkError::Sessions(e) => e.into(),
         }
     }
 }

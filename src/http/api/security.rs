@@ -4,8 +4,8 @@ use poem_openapi::{SecurityScheme, auth::Bearer};
 
 use super::error::{ApiError, ErrorCode};
 use crate::{
-    http::bearer::{self, BearerError},
     oidc::tokens::AccessClaims,
+    sessions::{self, TokenRefusal},
     state::AppState,
 };
 
@@ -17,11 +17,11 @@ pub struct AccessToken(pub Bearer);
 impl AccessToken {
     /// The claims of a valid, live token, or the error body to send.
     pub async fn claims(&self, state: &AppState) -> Result<AccessClaims, ApiError> {
-        bearer::live_claims(state, &self.0.token).await.map_err(|e| match e {
-            BearerError::Expired => ApiError::new(ErrorCode::TokenExpired, "the access token has expired"),
-            BearerError::Revoked => ApiError::new(ErrorCode::InvalidToken, "the session of this token has ended"),
-            BearerError::Invalid(_) => ApiError::new(ErrorCode::InvalidToken, "the access token is not valid here"),
-            BearerError::Unavailable => {
+        sessions::live_claims(state, &self.0.token).await.map_err(|e| match e {
+            TokenRefusal::Expired => ApiError::new(ErrorCode::TokenExpired, "the access token has expired"),
+            TokenRefusal::Ended => ApiError::new(ErrorCode::InvalidToken, "the session of this token has ended"),
+            TokenRefusal::Invalid(_) => ApiError::new(ErrorCode::InvalidToken, "the access token is not valid here"),
+            TokenRefusal::Unavailable => {
                 ApiError::new(ErrorCode::ServiceUnavailable, "the session store is unreachable")
             }
         })

@@ -9,7 +9,7 @@ use poem::{
 use serde_json::json;
 
 use super::error_response;
-use crate::{http::bearer, oidc::error::OAuthError, state::AppState, store::users};
+use crate::{oidc::error::OAuthError, sessions, state::AppState, store::users};
 
 #[handler]
 pub async fn userinfo(req: &Request, body: Body, state: Data<&AppState>) -> Response {
@@ -37,8 +37,8 @@ async fn claims_of(req: &Request, body: Body, state: &AppState) -> Result<serde_
         }
         (None, false) => return Err(OAuthError::InvalidToken("no access token")),
     };
-    let claims = bearer::live_claims(state, &token).await.map_err(|e| match e {
-        bearer::BearerError::Unavailable => OAuthError::TemporarilyUnavailable,
+    let claims = sessions::live_claims(state, &token).await.map_err(|e| match e {
+        sessions::TokenRefusal::Unavailable => OAuthError::TemporarilyUnavailable,
         _ => OAuthError::InvalidToken("the access token is invalid, expired or revoked"),
     })?;
     let Ok(user_id) = claims.sub.parse::<uuid::Uuid>() else {

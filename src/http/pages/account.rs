@@ -2,7 +2,7 @@
 
 use poem::{
     IntoResponse, Response, handler,
-    web::{Data, Form, Query, Redirect, cookie::CookieJar},
+    web::{Data, Form, Path, Query, Redirect, cookie::CookieJar},
 };
 use serde::Deserialize;
 
@@ -11,8 +11,9 @@ use crate::{
     audit::{self, AuditEvent},
     http::session::{self, Cookies, check_csrf, csrf_token},
     i18n::Lang,
+    sessions::{self, Ending},
     state::AppState,
-    store::{gmail, identities, refresh_tokens, users},
+    store::{gmail, identities, users},
     upstream::Provider,
 };
 
@@ -63,12 +64,46 @@ pub async fn account_page(jar: &CookieJar, lang: Lang, state: Data<&AppState>) -
                 equipped_to: c.equipped_to,
             })
             .collect(),
+        sessions: sessions::list(&state, user.id)
+            .await?
+            .into_iter()
+            .map(|s| views::SessionRow {
+                current: s.sid == session.sid,
+                id: s.sid,
+                started_at: time(s.started_at),
+                last_seen_at: time(s.last_seen_at),
+                user_agent: s.user_agent,
+                ip: s.ip,
+            })
+            .collect(),
     }))
 }
 
 #[derive(Debug, Deserialize)]
-pub struct LogoutForm {
+pub struct CsrfForm {
     csrf: Option<String>,
+}
+
+/// `POST /account/sessions/{id}/end`: end one of the user's sessions (this one too).
+#[handler]
+pub async fn end_session(
+    Path(id): Path<String>,
+    Form(form): Form<CsrfForm>,
+    jar: &CookieJar,
+    state: Data<&AppState>,
+) -> Result<Redirect, PageError> {
+    let cookies = Cookies::new(jar, &state);
+    let Some(current) = session::signed_in_post(&state, &cookies, form.csrf.as_deref()).await? else {
+        return Ok(Redirect::see_other("/login?return_to=%2Faccount"));
+    };
+    if id == current.sid {
+        session::end(&state, &cookies).await?;
+        return Ok(Redirect::see_other("/login"));
+    }
+    if !sessions::end_own(&state, current.user_id, &id).await? {
+        return Err(PageError::NotFound);
+    }
+    Ok(Redirect::see_other("/account"))
 }
 
 #[derive(Debug, Deserialize)]
@@ -81,7 +116,7 @@ pub struct LogoutQuery {
 /// user and all of their refresh tokens.
 #[handler]
 pub async fn logout(
-    Form(form): Form<LogoutForm>,
+    Form(form): Form<CsrfForm>,
     Query(query): Query<LogoutQuery>,
     jar: &CookieJar,
     state: Data<&AppState>,
@@ -91,8 +126,7 @@ pub async fn logout(
     let everywhere = query.all.as_deref() == Some("1");
     if let Some(current) = session::current(&state, &cookies).await? {
         if everywhere {
-            crate::session::end_all(&state.ephemeral, current.user_id, None, state.config.refresh_token_ttl.0).await?;
-            refresh_tokens::revoke_user(&state.db, current.user_id, None, chrono::Utc::now()).await?;
+            sessions::end(&state, Ending::AllOf(current.user_id)).await?;
         }
         audit::record(&state.db, Some(current.user_id), AuditEvent::Logout { everywhere }).await?;
     }

@@ -13,7 +13,7 @@ use url::Url;
 use super::PageError;
 use crate::{
     http::session::{self, Cookies},
-    oidc::authorize::{CodeRecord, Refusal, check, issue_code},
+    oidc::authorize::{CodeRecord, Refusal, check, code_expires_at, issue_code},
     state::AppState,
 };
 
@@ -67,7 +67,7 @@ pub async fn authorize(req: &Request, jar: &CookieJar, state: Data<&AppState>) -
         user_id: session.user_id,
         sid: session.sid.clone(),
         auth_time: session.auth_time,
-        session_started_ms: session.started_ms,
+        expires_at_ms: code_expires_at(),
     };
     let code = issue_code(&state.ephemeral, &record).await?;
     Ok(back_to_client(&state, &request.redirect_uri, &[("code", code.as_str())], request.state.as_deref()))

@@ -17,10 +17,11 @@ use crate::{
     config::RequiredField,
     http::{
         request_id::RequestId,
-        session::{self, Cookies},
+        session::{self, ClientOrigin, Cookies},
     },
     i18n::Lang,
     identity::{self, Resolution},
+    sessions::{self, Ending, Origin},
     state::AppState,
     store::users::User,
     upstream::{Grant, Provider, UpstreamError, UpstreamProfile, state::Purpose},
@@ -39,6 +40,7 @@ pub async fn callback(
     Query(query): Query<CallbackQuery>,
     jar: &CookieJar,
     lang: Lang,
+    ClientOrigin(origin): ClientOrigin,
     state: Data<&AppState>,
 ) -> Result<Response, PageError> {
     let provider = enabled_provider(&state, &provider)?;
@@ -104,16 +106,15 @@ pub async fn callback(
     match identity::resolve(&state.db, state.identity_policy(provider), &profile).await? {
         Resolution::Known(user) => {
             count("login");
-            signed_in(&state, &cookies, &user, AuditEvent::Login { provider }, &return_to).await
+            signed_in(&state, &cookies, &origin, &user, AuditEvent::Login { provider }, &return_to).await
         }
         Resolution::Backfilled { user, identity_id } => {
             count("legacy_backfill");
             state.metrics.legacy_backfills.with_label_values(&[provider.as_str()]).inc();
             audit::record(&state.db, Some(user.id), AuditEvent::LegacyBackfill { provider, identity_id }).await?;
             // Whoever held a session of this account before it was claimed loses it.
-            crate::session::end_all(&state.ephemeral, user.id, None, state.config.refresh_token_ttl.0).await?;
-            crate::store::refresh_tokens::revoke_user(&state.db, user.id, None, chrono::Utc::now()).await?;
-            signed_in(&state, &cookies, &user, AuditEvent::Login { provider }, &return_to).await
+            sessions::end(&state, Ending::AllOf(user.id)).await?;
+            signed_in(&state, &cookies, &origin, &user, AuditEvent::Login { provider }, &return_to).await
         }
         Resolution::LegacyAmbiguous => {
             count("legacy_ambiguous");
@@ -122,7 +123,8 @@ pub async fn callback(
         }
         Resolution::Created(user) => {
             count("signup");
-            signed_in(&state, &cookies, &user, AuditEvent::Signup { provider, identity_id: None }, &return_to).await
+            signed_in(&state, &cookies, &origin, &user, AuditEvent::Signup { provider, identity_id: None }, &return_to)
+                .await
         }
         Resolution::SignupNeeded => {
             count("signup_form");
@@ -149,11 +151,12 @@ fn missing_required(state: &AppState, profile: &UpstreamProfile) -> bool {
 pub(super) async fn signed_in(
     state: &AppState,
     cookies: &Cookies<'_>,
+    origin: &Origin,
     user: &User,
     event: AuditEvent<'_>,
     return_to: &str,
 ) -> Result<Response, PageError> {
-    session::start(state, cookies, user.id).await?;
+    session::start(state, cookies, origin, user.id).await?;
     audit::record(&state.db, Some(user.id), event).await?;
     tracing::info!(user.id = %user.id, "signed in");
     Ok(Redirect::see_other(return_to).into_response())

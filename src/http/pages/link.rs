@@ -124,8 +124,7 @@ pub async fn unlink(
     state: Data<&AppState>,
 ) -> Result<Redirect, PageError> {
     let cookies = Cookies::new(jar, &state);
-    check_csrf(&state, &cookies, form.csrf.as_deref())?;
-    let Some(current) = session::current(&state, &cookies).await? else {
+    let Some(current) = session::signed_in_post(&state, &cookies, form.csrf.as_deref()).await? else {
         return Ok(Redirect::see_other("/login?return_to=%2Faccount"));
     };
     let identity_id: Uuid = identity_id.parse().map_err(|_| PageError::NotFound)?;
@@ -140,7 +139,7 @@ impl From<UnlinkError> for PageError {
     fn from(e: UnlinkError) -> Self {
         match e {
             UnlinkError::Store(e) => e.into(),
-            UnlinkError::Ephemeral(e) => e.into(),
+            UnlinkError::Sessions(e) => e.into(),
         }
     }
 }

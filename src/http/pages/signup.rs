@@ -17,7 +17,7 @@ use super::{PageError, callback::signed_in, render, views};
 use crate::{
     audit::AuditEvent,
     crypto,
-    http::session::{Cookies, SIGNUP, check_csrf, csrf_token},
+    http::session::{ClientOrigin, Cookies, SIGNUP, check_csrf, csrf_token},
     i18n::{Lang, Messages},
     identity::{self, IdentityError, Username, UsernameProblem},
     state::AppState,
@@ -106,6 +106,7 @@ pub async fn submit(
     Form(form): Form<SignupForm>,
     jar: &CookieJar,
     lang: Lang,
+    ClientOrigin(origin): ClientOrigin,
     state: Data<&AppState>,
 ) -> Result<Response, PageError> {
     let cookies = Cookies::new(jar, &state);
@@ -153,7 +154,15 @@ pub async fn submit(
             let identity_id = identities::find_by_provider_uid(&state.db, provider.as_str(), &pending.profile.uid)
                 .await?
                 .map(|i| i.id);
-            signed_in(&state, &cookies, &user, AuditEvent::Signup { provider, identity_id }, &pending.return_to).await
+            signed_in(
+                &state,
+                &cookies,
+                &origin,
+                &user,
+                AuditEvent::Signup { provider, identity_id },
+                &pending.return_to,
+            )
+            .await
         }
         Err(IdentityError::UsernameTaken) => {
             // Taken between the check and the insert: keep the sign-up for another try.
@@ -171,7 +180,8 @@ pub async fn submit(
             };
             match identity::resolve(&state.db, policy, &pending.profile).await? {
                 identity::Resolution::Known(user) => {
-                    signed_in(&state, &cookies, &user, AuditEvent::Login { provider }, &pending.return_to).await
+                    signed_in(&state, &cookies, &origin, &user, AuditEvent::Login { provider }, &pending.return_to)
+                        .await
                 }
                 _ => Err(PageError::SignupExpired),
             }

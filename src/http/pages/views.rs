@@ -63,6 +63,17 @@ pub struct AccountView {
     /// Whether Gmail can be connected here (Google configured, an encryption key set).
     pub gmail_available: bool,
     pub gmail_connections: Vec<GmailRow>,
+    pub sessions: Vec<SessionRow>,
+}
+
+pub struct SessionRow {
+    /// The session's opaque handle.
+    pub id: String,
+    pub current: bool,
+    pub started_at: String,
+    pub last_seen_at: String,
+    pub user_agent: Option<String>,
+    pub ip: Option<String>,
 }
 
 pub struct GmailRow {
