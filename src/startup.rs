@@ -148,8 +148,9 @@ pub async fn token_service(config: &Config, db: &Db) -> anyhow::Result<Tokens> {
     ))
 }
 
-/// Every minute: expired ephemeral rows (the SQL backend), and refresh tokens whose family
-/// expired more than an hour ago (so the table holds at most `refresh_token_ttl` of rotations).
+/// Every minute: expired ephemeral rows (the SQL backend), refresh tokens whose family
+/// expired more than an hour ago (so the table holds at most `refresh_token_ttl` of rotations),
+/// and audit events older than `audit_retention`.
 async fn purge_expired(state: AppState) {
     let mut tick = tokio::time::interval(PURGE_EVERY);
     loop {
@@ -160,6 +161,15 @@ async fn purge_expired(state: AppState) {
         let before = chrono::Utc::now() - chrono::Duration::hours(1);
         if let Err(e) = crate::store::refresh_tokens::purge_expired(&state.db, before).await {
             tracing::warn!(error.message = %e, "purging expired refresh tokens failed");
+        }
+        // A retention too long for a date keeps everything.
+        let retention = chrono::Duration::from_std(state.config.audit_retention.0).ok();
+        if let Some(before) = retention.and_then(|r| chrono::Utc::now().checked_sub_signed(r)) {
+            match crate::store::audit::purge_older_than(&state.db, before).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(events = n, "purged audit events past their retention"),
+                Err(e) => tracing::warn!(error.message = %e, "purging old audit events failed"),
+            }
         }
     }
 }

@@ -23,3 +23,4 @@ mod ops;
 mod pages;
 mod readiness;
 mod refresh;
+mod retention;
