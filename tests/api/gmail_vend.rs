@@ -20,6 +20,7 @@ use super::{
     oidc::{client_credentials_token, get_json_with, register_web_client, rp_http, tokens_for},
 };
 use crate::helpers::{Backend, TestApp, social::form_value};
+use wiremock::ResponseTemplate;
 
 crate::on_every_backend!(
     a_service_vends_a_working_access_token_and_nothing_else,
@@ -32,6 +33,7 @@ crate::on_every_backend!(
     refusals_count_against_the_callers_vend_limit_and_past_it_write_nothing,
     a_malformed_target_is_a_validation_error_and_writes_nothing,
     equipping_and_unequipping_have_a_limit_per_user,
+    a_short_lived_token_from_google_is_handed_out_with_its_real_expiry,
 );
 
 /// A user with one Gmail connection equipped to `bot-1`, and a service `mailer` that may vend
@@ -539,4 +541,39 @@ async fn equipping_and_unequipping_have_a_limit_per_user(backend: Backend) {
     let resp =
         http.post(missing).bearer_auth(&other_token).json(&json!({"equipped_to": "bot-1"})).send().await.unwrap();
     assert_eq!(resp.status(), 404, "counted for the other user, not refused");
+}
+
+async fn a_short_lived_token_from_google_is_handed_out_with_its_real_expiry(backend: Backend) {
+    let s = setup(backend, &["bot-1"]).await;
+    let app = &s.app;
+    // A Google that issues tokens good for thirty seconds, a little slowly.
+    let short = ResponseTemplate::new(200)
+        .set_body_json(json!({"access_token": "short-lived", "token_type": "Bearer", "expires_in": 30}))
+        .set_delay(std::time::Duration::from_millis(500));
+    let google = mock_provider(Provider::Google, short).await;
+    let other = app.sibling(&[("MUNJI_PROVIDERS__GOOGLE__ISSUER_URL", &google.uri())]).await;
+    expire_in(app, s.connection_id, Duration::seconds(-5)).await;
+
+    let answers = join_all((0..10).map(|_| vend(&other.base_url, &s.service_token, s.user_id, "bot-1"))).await;
+
+    for answer in answers {
+        assert_eq!(answer.status(), 200);
+        let body: Value = answer.json().await.unwrap();
+        assert_eq!(body["access_token"], "short-lived");
+        let expires_at: chrono::DateTime<Utc> = body["expires_at"].as_str().unwrap().parse().unwrap();
+        assert!(expires_at > Utc::now() && expires_at <= Utc::now() + Duration::seconds(30), "{expires_at}");
+    }
+    let requests = google.received_requests().await.unwrap();
+    assert_eq!(requests.iter().filter(|r| r.url.path() == "/token").count(), 1, "one refresh for all ten");
+    assert_eq!(gmail_events(app, s.user_id, "gmail_refresh").await, 1);
+
+    // One that has already expired when it arrives is no token to hand out.
+    let expired = ResponseTemplate::new(200)
+        .set_body_json(json!({"access_token": "dead-on-arrival", "token_type": "Bearer", "expires_in": 0}));
+    let google = mock_provider(Provider::Google, expired).await;
+    let broken = app.sibling(&[("MUNJI_PROVIDERS__GOOGLE__ISSUER_URL", &google.uri())]).await;
+    expire_in(app, s.connection_id, Duration::seconds(-5)).await;
+    let resp = vend(&broken.base_url, &s.service_token, s.user_id, "bot-1").await;
+    assert_eq!(resp.status(), 502);
+    assert_eq!(error_code(resp).await, "UPSTREAM_UNAVAILABLE");
 }

@@ -41,7 +41,8 @@ pub struct VendRequest {
     pub equipped_to: String,
 }
 
-/// A Gmail access token, live for at least a minute more. munji keeps the refresh token.
+/// A Gmail access token, live for at least a minute more (or, when Google issued it for less,
+/// as long as Google made it live: see `expires_at`). munji keeps the refresh token.
 #[derive(Object)]
 pub struct VendedToken {
     /// `Authorization: Bearer …` for the Gmail API.
