@@ -64,6 +64,8 @@ pub struct Config {
     pub access_token_audience: String,
     /// Limit of every call to Google, Naver and Kakao.
     pub upstream_timeout: HumanDuration,
+    /// How long audit events are kept; older ones are purged in the background.
+    pub audit_retention: HumanDuration,
     #[serde(deserialize_with = "comma_list")]
     pub cors_origins: Vec<String>,
     pub rate_limits: RateLimits,
@@ -192,6 +194,7 @@ signing_alg = "ES256"
 legacy_hs256_secret = ""
 access_token_audience = ""
 upstream_timeout = "10s"
+audit_retention = "400d"
 cors_origins = []
 clients = []
 

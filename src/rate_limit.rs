@@ -3,7 +3,8 @@
 //! request of a subject and lasts the rate's unit; `Retry-After` is what is left of it.
 //!
 //! Groups and subjects: `pages` per client IP, `oauth` per client IP and per authenticated
-//! client, `vend` per service client. The client IP is the socket's, unless the socket is a
+//! client, `vend` per service client. A signed-in user is a subject too: `pages` counts their
+//! Gmail equips and unequips, `vend` their (refused) vend calls. The client IP is the socket's, unless the socket is a
 //! trusted proxy, in which case `X-Forwarded-For` is read from the right, skipping trusted hops.
 //!
 //! When the ephemeral store cannot be reached the limits fail open (the request goes on and is
@@ -24,11 +25,13 @@ use crate::{
 /// A set of routes that share one limit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Group {
-    /// `/login/*`, `/callback/*`, `/signup`, `/authorize`, per client IP.
+    /// `/login/*`, `/callback/*`, `/signup`, `/authorize`, per client IP; equipping and
+    /// unequipping Gmail (API and account page), per user.
     Pages,
     /// `/token`, `/introspect`, `/revoke`, per client IP and per client.
     OAuth,
-    /// `POST /api/v1/gmail/access-token`, per service client.
+    /// `POST /api/v1/gmail/access-token`, per calling service client (or user, whose token
+    /// is refused there).
     Vend,
 }
 
@@ -47,6 +50,8 @@ impl Group {
 pub enum Subject<'a> {
     Ip(IpAddr),
     Client(&'a str),
+    /// A signed-in user, whatever app or browser they use.
+    User(uuid::Uuid),
 }
 
 /// The answer for one request.
@@ -92,6 +97,7 @@ impl RateLimiter {
         let key = match subject {
             Subject::Ip(ip) => format!("rl:{}:ip:{ip}", group.as_str()),
             Subject::Client(id) => format!("rl:{}:client:{id}", group.as_str()),
+            Subject::User(id) => format!("rl:{}:user:{id}", group.as_str()),
         };
         match ephemeral.incr(&key, rate.per).await {
             Ok((count, _)) if count <= u64::from(rate.count) => Verdict::Allowed,

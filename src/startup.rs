@@ -150,7 +150,7 @@ pub async fn token_service(config: &Config, db: &Db) -> anyhow::Result<Tokens> {
 
 /// Every minute: expired ephemeral rows (the SQL backend), refresh tokens whose family
 /// expired more than an hour ago (so the table holds at most `refresh_token_ttl` of rotations),
-/// and expired sessions.
+/// expired sessions, and audit events older than `audit_retention`.
 async fn purge_expired(state: AppState) {
     let mut tick = tokio::time::interval(PURGE_EVERY);
     loop {
@@ -164,6 +164,15 @@ async fn purge_expired(state: AppState) {
         }
         if let Err(e) = crate::store::sessions::purge_expired(&state.db, chrono::Utc::now()).await {
             tracing::warn!(error.message = %e, "purging expired sessions failed");
+        }
+        // A retention too long for a date keeps everything.
+        let retention = chrono::Duration::from_std(state.config.audit_retention.0).ok();
+        if let Some(before) = retention.and_then(|r| chrono::Utc::now().checked_sub_signed(r)) {
+            match crate::store::audit::purge_older_than(&state.db, before).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(events = n, "purged audit events past their retention"),
+                Err(e) => tracing::warn!(error.message = %e, "purging old audit events failed"),
+            }
         }
     }
 }

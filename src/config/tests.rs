@@ -34,6 +34,7 @@ fn defaults_match_the_contract() {
     assert_eq!(config.refresh_token_ttl.0, Duration::from_secs(24 * 3600));
     assert_eq!(config.signing_alg, SigningAlg::ES256);
     assert_eq!(config.upstream_timeout(), Duration::from_secs(10));
+    assert_eq!(config.audit_retention.0, Duration::from_secs(400 * 86400));
     assert_eq!(config.audience(), "http://127.0.0.1:8080");
     assert_eq!(config.rate_limits.pages, Rate { count: 60, per: Duration::from_secs(60) });
     assert_eq!(config.rate_limits.oauth.count, 600);
@@ -101,6 +102,7 @@ fn malformed_values_fail_naming_their_key() {
         ("MUNJI_REGISTRATION", "sometimes", "`registration`"),
         ("MUNJI_ACCESS_TOKEN_TTL", "an hour", "`access_token_ttl`"),
         ("MUNJI_UPSTREAM_TIMEOUT", "0s", "`upstream_timeout`"),
+        ("MUNJI_AUDIT_RETENTION", "forever", "`audit_retention`"),
         ("MUNJI_SIGNING_ALG", "none", "`signing_alg`"),
         ("MUNJI_RATE_LIMITS__PAGES", "60 per minute", "`rate_limits.pages`"),
         ("MUNJI_RATE_LIMITS__TRUSTED_PROXIES", "10.0.0.0/99", "`rate_limits.trusted_proxies`"),

@@ -1,14 +1,21 @@
 //! Equipping a connection to a target (DESIGN §8, §10): at most one connection per (user,
 //! target); equipping a target another connection holds moves it; a connection whose grant
 //! lacks `gmail.send` cannot be equipped.
+//!
+//! Each equip and unequip is audited, so a user's calls are counted (`pages` group, per user)
+//! before anything is written: a script cannot grow the audit log without bound.
+
+use std::time::Duration;
 
 use chrono::Utc;
 use uuid::Uuid;
 
-use super::connect::can_send;
+use super::{TARGET_RULE, connect::can_send, valid_target};
 use crate::{
     audit::{self, AuditEvent},
-    store::{self, Db, gmail::Connection},
+    rate_limit::{Group, Subject, Verdict},
+    state::AppState,
+    store::{self, gmail::Connection},
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -17,21 +24,30 @@ pub enum EquipError {
     NotFound,
     #[error("the grant lacks gmail.send")]
     ScopeMissing,
-    #[error("a target is 1–64 characters of A-Z a-z 0-9 . _ : -")]
+    #[error("{TARGET_RULE}")]
     BadTarget,
+    /// The user is over the limit of equips and unequips.
+    #[error("too many equips and unequips; retry after {retry_after:?}")]
+    RateLimited { retry_after: Duration },
     #[error(transparent)]
     Store(#[from] store::StoreError),
 }
 
-fn valid_target(target: &str) -> bool {
-    (1..=64).contains(&target.len()) && target.chars().all(|c| c.is_ascii_alphanumeric() || "._:-".contains(c))
+/// Count one equip or unequip of `user_id`.
+async fn count(state: &AppState, user_id: Uuid) -> Result<(), EquipError> {
+    match state.rate_limit(Group::Pages, Subject::User(user_id)).await {
+        Verdict::Allowed => Ok(()),
+        Verdict::Limited { retry_after } => Err(EquipError::RateLimited { retry_after }),
+    }
 }
 
 /// Equip the user's connection `id` to `target`; returns the connection as it is now.
-pub async fn equip(db: &Db, user_id: Uuid, id: Uuid, target: &str) -> Result<Connection, EquipError> {
+pub async fn equip(state: &AppState, user_id: Uuid, id: Uuid, target: &str) -> Result<Connection, EquipError> {
     if !valid_target(target) {
         return Err(EquipError::BadTarget);
     }
+    count(state, user_id).await?;
+    let db = &state.db;
     let connection = store::gmail::find_for_user(db, user_id, id).await?.ok_or(EquipError::NotFound)?;
     if !can_send(&connection) {
         return Err(EquipError::ScopeMissing);
@@ -44,23 +60,12 @@ pub async fn equip(db: &Db, user_id: Uuid, id: Uuid, target: &str) -> Result<Con
 }
 
 /// Unequip the user's connection `id`.
-pub async fn unequip(db: &Db, user_id: Uuid, id: Uuid) -> Result<(), EquipError> {
+pub async fn unequip(state: &AppState, user_id: Uuid, id: Uuid) -> Result<(), EquipError> {
+    count(state, user_id).await?;
+    let db = &state.db;
     if !store::gmail::unequip(db, user_id, id, Utc::now()).await? {
         return Err(EquipError::NotFound);
     }
     audit::record(db, Some(user_id), AuditEvent::GmailUnequip { connection_id: id }).await?;
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn targets_are_short_plain_names() {
-        for ok in ["bot-1", "robeing:42", "a.b_c"] {
-            assert!(super::valid_target(ok), "{ok}");
-        }
-        for bad in ["", "has space", "a/b", &"x".repeat(65), "<script>"] {
-            assert!(!super::valid_target(bad), "{bad}");
-        }
-    }
 }

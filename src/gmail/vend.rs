@@ -1,5 +1,7 @@
 //! Vending Gmail access tokens to services (DESIGN §8): the connection a user equipped to a
-//! target, its access token refreshed at Google when under a minute is left.
+//! target, its access token refreshed at Google when under a minute is left. What a refresh
+//! brings is handed out as long as it has not expired, with its real expiry: a provider that
+//! issues tokens for less than a minute still gets its tokens vended.
 //!
 //! Concurrent vends of one connection, on one instance or many, cause one refresh: the first
 //! takes a lock in the ephemeral store (`SET NX PX` in Redis, a conditional insert in the SQL
@@ -108,7 +110,8 @@ async fn vend_inner(state: &AppState, user_id: Uuid, target: &str) -> Result<Ven
             None => VendError::UserNotFound,
         });
     };
-    let fresh = fresh(state, &Wanted { user_id, target }, connection).await?;
+    let wanted = Wanted { user_id, target, first_seen: connection.access_token.clone() };
+    let fresh = fresh(state, &wanted, connection).await?;
     Ok(Vended {
         connection_id: fresh.id,
         access_token: open_access(&state.vault, &fresh)?,
@@ -122,14 +125,26 @@ fn is_fresh(c: &Connection) -> bool {
     c.access_expires_at - Utc::now() > chrono::Duration::from_std(MIN_LIFETIME).unwrap_or_default()
 }
 
+fn is_alive(c: &Connection) -> bool {
+    c.access_expires_at > Utc::now()
+}
+
 /// What a vend wants of the row it reads (again): still this user's, equipped to this target,
 /// and active.
 struct Wanted<'a> {
     user_id: Uuid,
     target: &'a str,
+    /// The sealed access token the vend found first. A different one that has not expired was
+    /// refreshed (or reconnected) meanwhile: as new as a refresh would make it, however short
+    /// the provider made its life, so it is handed out rather than refreshed again.
+    first_seen: String,
 }
 
 impl Wanted<'_> {
+    fn usable(&self, c: &Connection) -> bool {
+        is_fresh(c) || (c.access_token != self.first_seen && is_alive(c))
+    }
+
     fn check(&self, c: Connection) -> Result<Connection, VendError> {
         if c.user_id != self.user_id || c.equipped_to.as_deref() != Some(self.target) {
             return Err(VendError::NotEquipped);
@@ -156,15 +171,16 @@ fn lock_ttl(state: &AppState) -> Duration {
 const FAILED: &[u8] = b"failed";
 pub const FAILURE_HOLD: Duration = Duration::from_secs(3);
 
-/// The connection with an access token that lives at least [`MIN_LIFETIME`] more: as it is,
-/// refreshed here under the lock, or refreshed by whoever holds the lock.
+/// The connection with an access token that lives at least [`MIN_LIFETIME`] more, or that
+/// was just refreshed and has not expired: as it is, refreshed here under the lock, or
+/// refreshed by whoever holds the lock.
 async fn fresh(state: &AppState, wanted: &Wanted<'_>, c: Connection) -> Result<Connection, VendError> {
     let ttl = lock_ttl(state);
     let deadline = Instant::now() + ttl;
     let key = format!("gmail-refresh:{}", c.id);
     let mut c = wanted.check(c)?;
     loop {
-        if is_fresh(&c) {
+        if wanted.usable(&c) {
             return Ok(c);
         }
         match state.ephemeral.get(&key).await? {
@@ -208,7 +224,7 @@ async fn release(state: &AppState, key: &str, holder: &[u8], failed: bool) {
 /// the refresh token used, so a reconnect meanwhile is never overwritten.
 async fn refresh_locked(state: &AppState, wanted: &Wanted<'_>, id: Uuid) -> Result<Connection, VendError> {
     let c = wanted.read(state, id).await?;
-    if is_fresh(&c) {
+    if wanted.usable(&c) {
         return Ok(c);
     }
     let Some(refresh_token) = open_refresh(&state.vault, &c)? else {
@@ -246,9 +262,10 @@ async fn refresh_locked(state: &AppState, wanted: &Wanted<'_>, id: Uuid) -> Resu
     if gmail::store_refreshed(&state.db, c.id, c.refresh_token.as_deref(), &refreshed, now).await? {
         audit::record(&state.db, Some(c.user_id), AuditEvent::GmailRefresh { connection_id: c.id }).await?;
     }
-    // Either ours, or a reconnect's that came in meanwhile.
+    // Either ours, or a reconnect's that came in meanwhile; short-lived or not, what has not
+    // expired is handed out with its real expiry.
     let now = wanted.read(state, c.id).await?;
-    if is_fresh(&now) { Ok(now) } else { Err(VendError::Busy) }
+    if is_alive(&now) { Ok(now) } else { Err(VendError::Busy) }
 }
 
 /// Mark `c` as needing a new consent (unless a reconnect replaced its grant meanwhile).

@@ -41,3 +41,21 @@ pub async fn list_unowned(db: &Db, kind: &str, limit: i64) -> Result<Vec<AuditRo
         "SELECT kind, detail, at FROM audit_events WHERE user_id IS NULL AND kind = $1 ORDER BY at DESC, id LIMIT $2";
     Ok(on_pool!(db, pool => sqlx::query_as(SQL).bind(kind).bind(limit).fetch_all(pool).await?))
 }
+
+/// How many events one purge statement deletes, so a first purge of a large backlog holds no
+/// lock for long.
+const PURGE_BATCH: i64 = 10_000;
+
+/// Delete every event that happened before `before`; returns how many.
+pub async fn purge_older_than(db: &Db, before: DateTime<Utc>) -> Result<u64> {
+    const SQL: &str = "DELETE FROM audit_events WHERE id IN (SELECT id FROM audit_events WHERE at < $1 LIMIT $2)";
+    let mut purged = 0;
+    loop {
+        let deleted =
+            on_pool!(db, pool => sqlx::query(SQL).bind(before).bind(PURGE_BATCH).execute(pool).await?.rows_affected());
+        purged += deleted;
+        if deleted < PURGE_BATCH.unsigned_abs() {
+            return Ok(purged);
+        }
+    }
+}

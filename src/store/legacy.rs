@@ -57,6 +57,10 @@ fn row(line: usize, message: String) -> ImportError {
 /// Import `users` in one transaction: all of them or, at the first conflict, none. Users found
 /// by `legacy_id` and mappings already present are left as they are, so a second run of the
 /// same input changes nothing.
+///
+/// Every mapping dealt with is recorded (`legacy_imports`), and a recorded one is never made
+/// again: once claimed, a mapping stays retired even after its identity is unlinked, so the old
+/// e-mail cannot claim the account a second time.
 pub async fn import(db: &Db, users: &[LegacyUser], now: DateTime<Utc>) -> Result<ImportCounts, ImportError> {
     const USER_BY_LEGACY_ID: &str = "SELECT id, username FROM users WHERE legacy_id = $1";
     const USERNAME_OWNER: &str = "SELECT COUNT(*) FROM users WHERE username = $1";
@@ -64,11 +68,27 @@ pub async fn import(db: &Db, users: &[LegacyUser], now: DateTime<Utc>) -> Result
                                VALUES ($1, $2, $3, $4, $5, $5, $6)";
     const UID_OWNER: &str = "SELECT user_id FROM identities WHERE provider = $1 AND uid = $2";
     // A user who already has an identity of this provider (claimed or waiting) gets no new
-    // e-mail mapping: after a claim, or an unlink, the old address must not become claimable.
+    // e-mail mapping: after a claim (whose e-mail may have changed since), the old address must
+    // not become claimable. After an unlink the record of imports (below) says so.
     const SAME_MAPPING: &str = "SELECT COUNT(*) FROM identities WHERE user_id = $1 AND provider = $2
                                 AND (lower(email) = lower($3) OR uid IS NOT NULL)";
     const INSERT_MAPPING: &str = "INSERT INTO identities (id, user_id, provider, uid, email, email_verified, linked_at)
                                   VALUES ($1, $2, $3, $4, $5, FALSE, $6)";
+    // What a mapping matches on: $3 is `uid` or `email`, $4 the value (an e-mail in lower case,
+    // as the sign-in lookup compares it). `email:*` retires every e-mail of the provider (the
+    // migration's record of a claim whose identity was gone before imports were recorded).
+    const MATCHES_ON: &str = "$3 || ':' || CASE WHEN $3 = 'email' THEN lower($4) ELSE $4 END";
+    const RECORDED: &str = const_format::concatcp!(
+        "SELECT COUNT(*) FROM legacy_imports WHERE user_id = $1 AND provider = $2
+         AND (matches_on = ",
+        MATCHES_ON,
+        " OR ($3 = 'email' AND matches_on = 'email:*'))"
+    );
+    const RECORD: &str = const_format::concatcp!(
+        "INSERT INTO legacy_imports (user_id, provider, matches_on, imported_at) VALUES ($1, $2, ",
+        MATCHES_ON,
+        ", $5) ON CONFLICT DO NOTHING"
+    );
     let mut counts = ImportCounts::default();
     on_pool!(db, pool => {
         let mut tx = pool.begin().await?;
@@ -102,6 +122,18 @@ pub async fn import(db: &Db, users: &[LegacyUser], now: DateTime<Utc>) -> Result
                 }
             };
             for mapping in &user.mappings {
+                let (on, value) = match &mapping.uid {
+                    Some(uid) => ("uid", uid),
+                    None => ("email", &mapping.email),
+                };
+                let recorded: i64 = sqlx::query_scalar(RECORDED)
+                    .bind(user_id).bind(&mapping.provider).bind(on).bind(value)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                if recorded > 0 {
+                    counts.mappings_existing += 1;
+                    continue;
+                }
                 let present = match &mapping.uid {
                     Some(uid) => {
                         let owner: Option<Uuid> =
@@ -123,6 +155,10 @@ pub async fn import(db: &Db, users: &[LegacyUser], now: DateTime<Utc>) -> Result
                         same > 0
                     }
                 };
+                sqlx::query(RECORD)
+                    .bind(user_id).bind(&mapping.provider).bind(on).bind(value).bind(now)
+                    .execute(&mut *tx)
+                    .await?;
                 if present {
                     counts.mappings_existing += 1;
                     continue;

@@ -20,6 +20,7 @@ use super::{
     oidc::{client_credentials_token, get_json_with, register_web_client, rp_http, tokens_for},
 };
 use crate::helpers::{Backend, TestApp, social::form_value};
+use wiremock::ResponseTemplate;
 
 crate::on_every_backend!(
     a_service_vends_a_working_access_token_and_nothing_else,
@@ -29,6 +30,10 @@ crate::on_every_backend!(
     a_failing_google_answers_upstream_unavailable_and_keeps_the_connection,
     after_rotating_the_encryption_key_every_connection_still_vends,
     a_refresh_that_lands_after_a_reconnect_changes_nothing,
+    refusals_count_against_the_callers_vend_limit_and_past_it_write_nothing,
+    a_malformed_target_is_a_validation_error_and_writes_nothing,
+    equipping_and_unequipping_have_a_limit_per_user,
+    a_short_lived_token_from_google_is_handed_out_with_its_real_expiry,
 );
 
 /// A user with one Gmail connection equipped to `bot-1`, and a service `mailer` that may vend
@@ -40,6 +45,7 @@ struct Setup {
     user_id: Uuid,
     connection_id: Uuid,
     service_token: String,
+    web_secret: String,
 }
 
 async fn setup(backend: Backend, targets: &[&str]) -> Setup {
@@ -58,7 +64,7 @@ async fn setup(backend: Backend, targets: &[&str]) -> Setup {
         .unwrap();
     assert_eq!(equipped.status(), 200);
     let service_token = service_token(&app, "mailer", &["gmail.vend"], targets).await;
-    Setup { app, browser, user_token, user_id: row.user_id, connection_id: row.id, service_token }
+    Setup { app, browser, user_token, user_id: row.user_id, connection_id: row.id, service_token, web_secret }
 }
 
 /// Register a client-credentials client and return a token of it.
@@ -399,4 +405,175 @@ async fn a_refresh_that_lands_after_a_reconnect_changes_nothing(backend: Backend
     assert_eq!(after.access_token, renewed.access_token, "the reconnect's token stays");
     assert_eq!(after.status, "active");
     assert_eq!(vend(&app.base_url, &s.service_token, s.user_id, "bot-1").await.status(), 200);
+}
+
+/// How many audit events of `user_id` there are in all.
+async fn all_events(app: &TestApp, user_id: Uuid) -> usize {
+    munji::store::audit::list_for_user(&app.state.db, user_id, 200).await.unwrap().len()
+}
+
+async fn refusals_count_against_the_callers_vend_limit_and_past_it_write_nothing(backend: Backend) {
+    let s = setup(backend, &["bot-1"]).await;
+    let app = &s.app;
+    let limited = app.sibling(&[("MUNJI_RATE_LIMITS__VEND", "3/min")]).await;
+    let base = limited.base_url.as_str();
+    let reader = service_token(app, "reader", &["api"], &["*"]).await;
+
+    // A signed-in user's token (not a service's): refused and audited within the limit, then
+    // 429 with nothing written, however large the target.
+    // As large as a request body may be.
+    let huge = "x".repeat(64 * 1024 - 100);
+    for _ in 0..3 {
+        assert_eq!(vend(base, &s.user_token, s.user_id, "bot-1").await.status(), 403);
+    }
+    let written = all_events(app, s.user_id).await;
+    for target in ["bot-1", "bot-2", huge.as_str()] {
+        let resp = vend(base, &s.user_token, s.user_id, target).await;
+        if target == huge {
+            assert_eq!(resp.status(), 422, "a malformed target is refused before anything else");
+            continue;
+        }
+        assert_eq!(resp.status(), 429);
+        assert!(resp.headers().contains_key("retry-after"));
+        assert_eq!(error_code(resp).await, "RATE_LIMIT_EXCEEDED");
+    }
+    assert_eq!(all_events(app, s.user_id).await, written, "nothing written past the limit");
+    assert_eq!(gmail_events(app, s.user_id, "gmail_vend_refused").await, 3);
+
+    // Per caller: a service without gmail.vend has a budget of its own, and so has the service
+    // that may vend, which still does.
+    for expected in [403, 403, 403, 429] {
+        assert_eq!(vend(base, &reader, s.user_id, "bot-1").await.status(), expected);
+    }
+    assert_eq!(gmail_events(app, s.user_id, "gmail_vend_refused").await, 6);
+    assert_eq!(vend(base, &s.service_token, s.user_id, "bot-1").await.status(), 200);
+}
+
+async fn a_malformed_target_is_a_validation_error_and_writes_nothing(backend: Backend) {
+    let s = setup(backend, &["*"]).await;
+    let app = &s.app;
+    let base = app.base_url.as_str();
+    let written = all_events(app, s.user_id).await;
+    let too_long = "x".repeat(65);
+    let huge = "x".repeat(64 * 1024 - 100);
+    let bad = ["", "has space", "a/b", "<script>", "bot-1\n", "b\u{f6}t", too_long.as_str(), huge.as_str()];
+
+    for target in bad {
+        for token in [&s.service_token, &s.user_token] {
+            let resp = vend(base, token, s.user_id, target).await;
+            assert_eq!(resp.status(), 422, "vend {:?}", target.get(..20));
+            assert_eq!(error_code(resp).await, "VALIDATION_FAILED");
+        }
+        let equip = rp_http()
+            .post(app.url(&format!("/api/v1/me/gmail/{}/equip", s.connection_id)))
+            .bearer_auth(&s.user_token)
+            .json(&json!({"equipped_to": target}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(equip.status(), 422, "equip {:?}", target.get(..20));
+        assert_eq!(error_code(equip).await, "VALIDATION_FAILED");
+    }
+    // The account page's form refuses them too.
+    let page = app.get_account(&s.browser).await.text().await.unwrap();
+    let csrf = form_value(&page, "csrf").unwrap();
+    for target in ["has space", too_long.as_str()] {
+        let resp = s
+            .browser
+            .post(app.url(&format!("/account/gmail/{}/equip", s.connection_id)))
+            .form(&[("csrf", csrf.as_str()), ("equipped_to", target)])
+            .send()
+            .await
+            .unwrap();
+        assert!(resp.status().is_client_error(), "page {:?}: {}", target.get(..20), resp.status());
+    }
+
+    assert_eq!(all_events(app, s.user_id).await, written, "nothing was written");
+    let connection = gmail::find(&app.state.db, s.connection_id).await.unwrap().unwrap();
+    assert_eq!(connection.equipped_to.as_deref(), Some("bot-1"));
+    // The longest and oddest target allowed is a target like any other.
+    let edge = format!("a.b_c:d-{}", "9".repeat(56));
+    assert_eq!(edge.len(), 64);
+    assert_eq!(error_code(vend(base, &s.service_token, s.user_id, &edge).await).await, "GMAIL_NOT_EQUIPPED");
+}
+
+async fn equipping_and_unequipping_have_a_limit_per_user(backend: Backend) {
+    let s = setup(backend, &["*"]).await;
+    let app = &s.app;
+    // Five a minute, one of which the set-up's equip used.
+    let limited = app.sibling(&[("MUNJI_RATE_LIMITS__PAGES", "5/min")]).await;
+    let http = rp_http();
+    let url = format!("{}/api/v1/me/gmail/{}/equip", limited.base_url, s.connection_id);
+    let equip =
+        |target: &'static str| http.post(&url).bearer_auth(&s.user_token).json(&json!({"equipped_to": target})).send();
+    let unequip = || http.delete(&url).bearer_auth(&s.user_token).send();
+
+    assert_eq!(equip("bot-2").await.unwrap().status(), 200);
+    assert_eq!(unequip().await.unwrap().status(), 204);
+    assert_eq!(equip("bot-3").await.unwrap().status(), 200);
+    assert_eq!(unequip().await.unwrap().status(), 204);
+    let written = all_events(app, s.user_id).await;
+    for resp in [equip("bot-4").await.unwrap(), unequip().await.unwrap()] {
+        assert_eq!(resp.status(), 429);
+        assert!(resp.headers().contains_key("retry-after"));
+        assert_eq!(error_code(resp).await, "RATE_LIMIT_EXCEEDED");
+    }
+    // The account page's forms share the user's budget.
+    let page = app.get_account(&s.browser).await.text().await.unwrap();
+    let csrf = form_value(&page, "csrf").unwrap();
+    let form = s
+        .browser
+        .post(format!("{}/account/gmail/{}/equip", limited.base_url, s.connection_id))
+        .form(&[("csrf", csrf.as_str()), ("equipped_to", "bot-5")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(form.status(), 429);
+    assert_eq!(all_events(app, s.user_id).await, written, "nothing written past the limit");
+    assert_eq!(gmail::find(&app.state.db, s.connection_id).await.unwrap().unwrap().equipped_to, None);
+
+    // Another user has a budget of their own.
+    let other = app.browser();
+    app.sign_up_with(&other, Provider::Kakao, &crate::helpers::social::Person::new(77, "other@kakao.com"), "other")
+        .await;
+    let (other_token, _) = tokens_for(app, &other, &s.web_secret).await;
+    let missing = format!("{}/api/v1/me/gmail/{}/equip", limited.base_url, Uuid::new_v4());
+    let resp =
+        http.post(missing).bearer_auth(&other_token).json(&json!({"equipped_to": "bot-1"})).send().await.unwrap();
+    assert_eq!(resp.status(), 404, "counted for the other user, not refused");
+}
+
+async fn a_short_lived_token_from_google_is_handed_out_with_its_real_expiry(backend: Backend) {
+    let s = setup(backend, &["bot-1"]).await;
+    let app = &s.app;
+    // A Google that issues tokens good for thirty seconds, a little slowly.
+    let short = ResponseTemplate::new(200)
+        .set_body_json(json!({"access_token": "short-lived", "token_type": "Bearer", "expires_in": 30}))
+        .set_delay(std::time::Duration::from_millis(500));
+    let google = mock_provider(Provider::Google, short).await;
+    let other = app.sibling(&[("MUNJI_PROVIDERS__GOOGLE__ISSUER_URL", &google.uri())]).await;
+    expire_in(app, s.connection_id, Duration::seconds(-5)).await;
+
+    let answers = join_all((0..10).map(|_| vend(&other.base_url, &s.service_token, s.user_id, "bot-1"))).await;
+
+    for answer in answers {
+        assert_eq!(answer.status(), 200);
+        let body: Value = answer.json().await.unwrap();
+        assert_eq!(body["access_token"], "short-lived");
+        let expires_at: chrono::DateTime<Utc> = body["expires_at"].as_str().unwrap().parse().unwrap();
+        assert!(expires_at > Utc::now() && expires_at <= Utc::now() + Duration::seconds(30), "{expires_at}");
+    }
+    let requests = google.received_requests().await.unwrap();
+    assert_eq!(requests.iter().filter(|r| r.url.path() == "/token").count(), 1, "one refresh for all ten");
+    assert_eq!(gmail_events(app, s.user_id, "gmail_refresh").await, 1);
+
+    // One that has already expired when it arrives is no token to hand out.
+    let expired = ResponseTemplate::new(200)
+        .set_body_json(json!({"access_token": "dead-on-arrival", "token_type": "Bearer", "expires_in": 0}));
+    let google = mock_provider(Provider::Google, expired).await;
+    let broken = app.sibling(&[("MUNJI_PROVIDERS__GOOGLE__ISSUER_URL", &google.uri())]).await;
+    expire_in(app, s.connection_id, Duration::seconds(-5)).await;
+    let resp = vend(&broken.base_url, &s.service_token, s.user_id, "bot-1").await;
+    assert_eq!(resp.status(), 502);
+    assert_eq!(error_code(resp).await, "UPSTREAM_UNAVAILABLE");
 }

@@ -24,6 +24,7 @@ crate::on_every_backend!(
     a_backfill_ends_the_other_sessions_of_the_account,
     a_mapping_still_waiting_for_its_uid_is_no_way_to_sign_in,
     the_csv_import_is_all_or_nothing_and_idempotent,
+    a_claimed_mapping_stays_retired_after_an_unlink_and_a_reimport,
 );
 
 const USERS_CSV: &str = include_str!("../../fixtures/legacy/users.csv");
@@ -185,6 +186,62 @@ async fn a_backfill_ends_the_other_sessions_of_the_account(backend: Backend) {
     app.sign_in_with(&second, Provider::Google, &Person::new(32, "kim.minsu@gmail.com")).await;
     assert_eq!(app.signed_in_username(&second).await.as_deref(), Some("kim.minsu"));
     assert_eq!(app.signed_in_username(&first).await, None, "the earlier session ended");
+}
+
+/// Post one of the account page's forms (with its CSRF field) to `path`.
+async fn account_form(app: &TestApp, browser: &reqwest::Client, path: &str) -> reqwest::Response {
+    let page = app.get_account(browser).await.text().await.unwrap();
+    let csrf = crate::helpers::social::form_value(&page, "csrf").unwrap();
+    browser.post(app.url(path)).form(&[("csrf", csrf.as_str())]).send().await.unwrap()
+}
+
+async fn a_claimed_mapping_stays_retired_after_an_unlink_and_a_reimport(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let csv = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/legacy/users.csv");
+    assert!(munji_cli(&app, &["legacy", "import", csv]).status.success());
+    // kim.minsu claims the Naver mapping, links Kakao, then removes the Naver account.
+    let browser = app.browser();
+    app.sign_in_with(&browser, Provider::Naver, &Person::new(51, "kim.minsu@naver.com")).await;
+    assert_eq!(app.signed_in_username(&browser).await.as_deref(), Some("kim.minsu"));
+    let authorize = location(&account_form(&app, &browser, "/account/link/kakao").await, &app.base_url);
+    let callback = app.provider_decides(&browser, &authorize, &Person::new(52, "kim@kakao.com"), true).await;
+    assert_eq!(location(&browser.get(callback).send().await.unwrap(), &app.base_url).path(), "/account");
+    let naver = identities::find_by_provider_uid(&app.state.db, "naver", "51").await.unwrap().unwrap();
+    let unlinked = account_form(&app, &browser, &format!("/account/unlink/{}", naver.id)).await;
+    assert_eq!(unlinked.status(), 303);
+    let pending_before = pending(&app).await;
+
+    // The operator runs the same import again: nothing changes.
+    let again = munji_cli(&app, &["legacy", "import", csv]);
+    assert!(again.status.success(), "{}", String::from_utf8_lossy(&again.stderr));
+    assert_eq!(
+        String::from_utf8_lossy(&again.stdout).trim(),
+        "users: 0 created, 5 already present; mappings: 0 created, 6 already present"
+    );
+    assert_eq!(pending(&app).await, pending_before);
+
+    // A new Naver account with the old address is a stranger, not kim.minsu.
+    let stranger = app.browser();
+    let resp = app.sign_in_with(&stranger, Provider::Naver, &Person::new(53, "kim.minsu@naver.com")).await;
+    assert_eq!(location(&resp, &app.base_url).path(), "/signup");
+    assert_eq!(app.signed_in_username(&stranger).await, None);
+
+    // A database that reached this state before imports were remembered (the record dropped
+    // with its migration, then applied again) is just as safe.
+    let cli = |args: &[&str]| {
+        let out = munji_cli(&app, args);
+        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    cli(&["migrate", "revert", "--target", "8"]);
+    cli(&["migrate"]);
+    assert!(cli(&["legacy", "import", csv]).contains("mappings: 0 created, 6 already present"));
+    let resp = app.sign_in_with(&app.browser(), Provider::Naver, &Person::new(54, "kim.minsu@naver.com")).await;
+    assert_eq!(location(&resp, &app.base_url).path(), "/signup");
+    // The Google mapping kim.minsu never claimed still waits for its first login.
+    let google = app.browser();
+    app.sign_in_with(&google, Provider::Google, &Person::new(55, "kim.minsu@gmail.com")).await;
+    assert_eq!(app.signed_in_username(&google).await.as_deref(), Some("kim.minsu"));
 }
 
 fn munji_cli(app: &TestApp, args: &[&str]) -> std::process::Output {

@@ -23,4 +23,5 @@ mod ops;
 mod pages;
 mod readiness;
 mod refresh;
+mod retention;
 mod sessions;

@@ -101,6 +101,7 @@ impl From<EquipError> for ApiError {
                 ApiError::new(ErrorCode::GmailScopeMissing, "the grant lacks gmail.send; connect the account again")
             }
             EquipError::BadTarget => ApiError::new(ErrorCode::ValidationFailed, e.to_string()),
+            EquipError::RateLimited { retry_after } => ApiError::rate_limited(retry_after),
             EquipError::Store(e) => e.into(),
         }
     }
@@ -116,7 +117,8 @@ impl GmailApi {
         Ok(ListGmailResponse::Ok(Json(GmailConnections { connections })))
     }
 
-    /// Equip a connection to a target (at most one per user and target).
+    /// Equip a connection to a target (at most one per user and target). Equips and unequips
+    /// of one user share a limit (`[rate_limits] pages`); over it: 429 `RATE_LIMIT_EXCEEDED`.
     #[oai(path = "/me/gmail/:id/equip", method = "post", operation_id = "equip_gmail_connection")]
     async fn equip(
         &self,
@@ -126,7 +128,7 @@ impl GmailApi {
         state: Data<&AppState>,
     ) -> Result<EquipResponse, ApiError> {
         let user_id = token.user_id(&state).await?;
-        let connection = equip::equip(&state.db, user_id, id.0, &body.0.equipped_to).await?;
+        let connection = equip::equip(&state, user_id, id.0, &body.0.equipped_to).await?;
         Ok(EquipResponse::Ok(Json(view(connection))))
     }
 
@@ -143,7 +145,7 @@ impl GmailApi {
         Ok(NoContentResponse::NoContent)
     }
 
-    /// Unequip a connection.
+    /// Unequip a connection (counted with the user's equips).
     #[oai(path = "/me/gmail/:id/equip", method = "delete", operation_id = "unequip_gmail_connection")]
     async fn unequip(
         &self,
@@ -152,7 +154,7 @@ impl GmailApi {
         state: Data<&AppState>,
     ) -> Result<NoContentResponse, ApiError> {
         let user_id = token.user_id(&state).await?;
-        equip::unequip(&state.db, user_id, id.0).await?;
+        equip::unequip(&state, user_id, id.0).await?;
         Ok(NoContentResponse::NoContent)
     }
 }

@@ -13,8 +13,14 @@ use super::{
 };
 use crate::{
     audit::{self, AuditEvent},
-    gmail::vend::{self, VendError},
-    oidc::clients::{Client, ClientError},
+    gmail::{
+        self,
+        vend::{self, VendError},
+    },
+    oidc::{
+        clients::{Client, ClientError},
+        tokens::AccessClaims,
+    },
     rate_limit::{Group, Subject, Verdict},
     state::AppState,
     store::users,
@@ -30,11 +36,13 @@ pub struct ServicesApi;
 pub struct VendRequest {
     /// The user's id (the `sub` of their tokens).
     pub user_id: Uuid,
-    /// The target the user equipped a connection to, e.g. a bot id.
+    /// The target the user equipped a connection to, e.g. a bot id: 1–64 characters of
+    /// `A-Z a-z 0-9 . _ : -` (anything else: 422 `VALIDATION_FAILED`).
     pub equipped_to: String,
 }
 
-/// A Gmail access token, live for at least a minute more. munji keeps the refresh token.
+/// A Gmail access token, live for at least a minute more (or, when Google issued it for less,
+/// as long as Google made it live: see `expires_at`). munji keeps the refresh token.
 #[derive(Object)]
 pub struct VendedToken {
     /// `Authorization: Bearer …` for the Gmail API.
@@ -120,11 +128,21 @@ async fn refuse(state: &AppState, client_id: &str, user_id: Uuid, target: &str, 
     ApiError::new(ErrorCode::Forbidden, refusal.message())
 }
 
+/// Who a vend call is counted against: the user of a user's token (which is refused here, but
+/// each refusal is audited), else the calling client.
+fn caller(claims: &AccessClaims) -> Subject<'_> {
+    match claims.sub.parse() {
+        Ok(user_id) if claims.is_user() => Subject::User(user_id),
+        _ => Subject::Client(&claims.client_id),
+    }
+}
+
 #[OpenApi(tag = "ApiTags::Services")]
 impl ServicesApi {
     /// A fresh Gmail access token for the connection `user_id` equipped to `equipped_to`.
     /// Needs a client-credentials token with scope `gmail.vend`, from a client whose
-    /// `gmail_targets` include the target.
+    /// `gmail_targets` include the target. Calls are counted per caller (`[rate_limits] vend`),
+    /// refused ones too; over the limit: 429 `RATE_LIMIT_EXCEEDED`.
     #[oai(path = "/gmail/access-token", method = "post", operation_id = "vend_gmail_access_token")]
     async fn vend(
         &self,
@@ -134,13 +152,17 @@ impl ServicesApi {
     ) -> Result<VendResponse, ApiError> {
         let claims = token.claims(&state).await?;
         let VendRequest { user_id, equipped_to } = body.0;
+        // Refusals are audited, so the target is checked and the caller counted first: nothing
+        // malformed and nothing past the limit is written.
+        if !gmail::valid_target(&equipped_to) {
+            return Err(ApiError::new(ErrorCode::ValidationFailed, gmail::TARGET_RULE));
+        }
+        if let Verdict::Limited { retry_after } = state.rate_limit(Group::Vend, caller(&claims)).await {
+            return Err(ApiError::rate_limited(retry_after));
+        }
         let refuse = |reason| refuse(&state, &claims.client_id, user_id, &equipped_to, reason);
         if claims.is_user() || !claims.scope.split(' ').any(|s| s == VEND_SCOPE) {
             return Err(refuse(Refusal::NotAVendingService).await);
-        }
-        let subject = Subject::Client(&claims.client_id);
-        if let Verdict::Limited { retry_after } = state.rate_limit(Group::Vend, subject).await {
-            return Err(ApiError::rate_limited(retry_after));
         }
         let client = state.clients.find(&state.config, &state.db, &claims.client_id).await.map_err(|e| match e {
             ClientError::Store(e) => ApiError::from(e),

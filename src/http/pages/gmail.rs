@@ -16,7 +16,11 @@ use crate::{
         disconnect::DisconnectError,
         equip::{self as equipping, EquipError},
     },
-    http::session::{self, Cookies, check_csrf},
+    http::{
+        rate_limit::RateLimited,
+        session::{self, Cookies, check_csrf},
+    },
+    rate_limit::Group,
     state::AppState,
     upstream::{GmailGrant, Provider, state::Purpose},
 };
@@ -52,10 +56,10 @@ pub async fn equip(
     Form(form): Form<EquipForm>,
     jar: &CookieJar,
     state: Data<&AppState>,
-) -> Result<Redirect, PageError> {
+) -> poem::Result<Redirect> {
     let (user_id, id) = signed_in_owner(&state, jar, form.csrf.as_deref(), &id).await?;
     let target = form.equipped_to.unwrap_or_default();
-    equipping::equip(&state.db, user_id, id, target.trim()).await?;
+    equipping::equip(&state, user_id, id, target.trim()).await.map_err(equip_error)?;
     Ok(Redirect::see_other("/account"))
 }
 
@@ -66,10 +70,21 @@ pub async fn unequip(
     Form(form): Form<CsrfForm>,
     jar: &CookieJar,
     state: Data<&AppState>,
-) -> Result<Redirect, PageError> {
+) -> poem::Result<Redirect> {
     let (user_id, id) = signed_in_owner(&state, jar, form.csrf.as_deref(), &id).await?;
-    equipping::unequip(&state.db, user_id, id).await?;
+    equipping::unequip(&state, user_id, id).await.map_err(equip_error)?;
     Ok(Redirect::see_other("/account"))
+}
+
+/// The error page of a refused equip or unequip (over the limit: 429 with `Retry-After`).
+fn equip_error(e: EquipError) -> poem::Error {
+    match e {
+        EquipError::RateLimited { retry_after } => RateLimited { group: Group::Pages, retry_after }.into(),
+        EquipError::NotFound => PageError::NotFound.into(),
+        EquipError::ScopeMissing => PageError::GmailScopeMissing.into(),
+        EquipError::BadTarget => PageError::BadRequest("target").into(),
+        EquipError::Store(e) => PageError::from(e).into(),
+    }
 }
 
 /// `POST /account/gmail/{id}/disconnect`.
@@ -104,17 +119,6 @@ impl From<DisconnectError> for PageError {
             DisconnectError::NotFound => PageError::NotFound,
             DisconnectError::Upstream(e) => PageError::Upstream(e),
             DisconnectError::Store(e) => e.into(),
-        }
-    }
-}
-
-impl From<EquipError> for PageError {
-    fn from(e: EquipError) -> Self {
-        match e {
-            EquipError::NotFound => PageError::NotFound,
-            EquipError::ScopeMissing => PageError::GmailScopeMissing,
-            EquipError::BadTarget => PageError::BadRequest("target"),
-            EquipError::Store(e) => e.into(),
         }
     }
 }
