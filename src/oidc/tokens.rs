@@ -44,6 +44,12 @@ impl AccessClaims {
     pub fn is_user(&self) -> bool {
         self.username.is_some()
     }
+
+    /// The user a user's token belongs to. `None` for a service's token, even one whose `sub`
+    /// (its client id) happens to parse as a UUID.
+    pub fn user_id(&self) -> Option<uuid::Uuid> {
+        self.is_user().then(|| self.sub.parse().ok()).flatten()
+    }
 }
 
 /// The claims of an ID token (OpenID Connect Core §2).

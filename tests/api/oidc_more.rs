@@ -1,5 +1,5 @@
 //! More provider rules: the HS256 migration mode, stores that go away, `max_age`, userinfo by
-//! POST, and the `munji keys` / `munji clients` commands.
+//! POST and for users only, and the `munji keys` / `munji clients` commands.
 
 use std::process::Command;
 
@@ -7,11 +7,15 @@ use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
 use munji::upstream::Provider;
 use serde_json::Value;
 
-use super::oidc::{REDIRECT_URI, register_web_client, rp_http, token_response};
+use super::oidc::{
+    REDIRECT_URI, client_credentials_token, register_service_client, register_web_client, rp_http, token_response,
+};
 use crate::helpers::{
     Backend, TestApp,
     social::{Person, location},
 };
+
+crate::on_every_backend!(userinfo_refuses_service_tokens_even_one_whose_sub_is_a_users_id);
 
 /// Sign a person up in a new browser and get the web client's token response for them.
 async fn issued(app: &TestApp, secret: &str, extra: &[(&str, &str)]) -> (reqwest::Client, Value) {
@@ -51,6 +55,42 @@ async fn the_hs256_migration_mode_macs_access_tokens_only_and_publishes_nothing_
     .unwrap();
     let verify = rp_http().get(app.url("/api/v1/verify")).bearer_auth(access).send().await.unwrap();
     assert_eq!(verify.status(), 200);
+}
+
+/// A service token is not a user's, even when its `sub` (the client id) is a user's id: a
+/// client registered under such an id before UUID ids were refused must not read the user.
+async fn userinfo_refuses_service_tokens_even_one_whose_sub_is_a_users_id(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let web_secret = register_web_client(&app).await;
+    let (_, body) = issued(&app, &web_secret, &[]).await;
+    let user_token = body["access_token"].as_str().unwrap();
+    let user_id = super::oidc::get_json_with(&app, "/api/v1/me", user_token).await["id"].as_str().unwrap().to_owned();
+    let posing_secret = "a-secret-of-the-client-posing-as-a-user";
+    let posing = munji::store::clients::StoredClient {
+        id: user_id.clone(),
+        secret_hash: Some(munji::crypto::sha256_hex(posing_secret)),
+        redirect_uris: "[]".into(),
+        grant_types: r#"["client_credentials"]"#.into(),
+        scopes: r#"["openid","profile","email"]"#.into(),
+        gmail_targets: "[]".into(),
+        created_at: chrono::Utc::now(),
+    };
+    munji::store::clients::insert(&app.state.db, &posing).await.unwrap();
+    let posing_token = client_credentials_token(&app.base_url, &user_id, posing_secret).await;
+    let plain_secret = register_service_client(&app, "svc", &["openid", "profile", "email"]).await;
+    let plain_token = client_credentials_token(&app.base_url, "svc", &plain_secret).await;
+
+    for (what, token) in [("a service token whose sub is a user id", posing_token), ("a service token", plain_token)] {
+        let resp = rp_http().get(app.url("/userinfo")).bearer_auth(&token).send().await.unwrap();
+        assert_eq!(resp.status(), 401, "{what}");
+        let challenge = resp.headers()["www-authenticate"].to_str().unwrap().to_owned();
+        assert!(challenge.contains(r#"error="invalid_token""#), "{what}: {challenge}");
+        let body: Value = resp.json().await.unwrap();
+        assert_eq!(body["error"], "invalid_token", "{what}");
+        assert!(body.get("sub").is_none(), "{what}: {body}");
+    }
+    let own = rp_http().get(app.url("/userinfo")).bearer_auth(user_token).send().await.unwrap();
+    assert_eq!(own.json::<Value>().await.unwrap()["sub"], user_id.as_str(), "the user's own token still reads it");
 }
 
 #[tokio::test]
