@@ -1,6 +1,6 @@
 //! More provider rules: the HS256 migration mode (the shared secret makes users' tokens only),
-//! stores that go away, `max_age`, userinfo by POST and for users only, and the `munji keys` /
-//! `munji clients` commands.
+//! stores that go away (`/jwks` answers from memory), `max_age`, userinfo by POST and for users
+//! only, and the `munji keys` / `munji clients` commands.
 
 use std::process::Command;
 
@@ -14,6 +14,7 @@ use super::{
         REDIRECT_URI, client_credentials_token, introspect, register_service_client, register_web_client, rp_http,
         token_response, tokens_for,
     },
+    readiness::postgres_allows_connections,
 };
 use crate::helpers::{
     Backend, TestApp,
@@ -240,21 +241,7 @@ async fn with_postgres_down_verify_keeps_answering_and_token_says_temporarily_un
     let secret = register_web_client(&app).await;
     let (_, body) = issued(&app, &secret, &[]).await;
     let access = body["access_token"].as_str().unwrap().to_owned();
-    let munji::store::Db::Postgres(pool) = &app.state.db else { unreachable!() };
-    let name: String = sqlx::query_scalar("SELECT current_database()").fetch_one(pool).await.unwrap();
-    let admin = crate::helpers::databases::postgres_admin_url();
-    let run = |sql: String| {
-        let admin = admin.clone();
-        async move {
-            let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&admin).await.unwrap();
-            sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&mut conn).await.unwrap();
-        }
-    };
-    run(format!(
-        r#"ALTER DATABASE "{name}" ALLOW_CONNECTIONS false;
-           SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"#
-    ))
-    .await;
+    postgres_allows_connections(&app, false).await;
 
     let started = std::time::Instant::now();
     let verify = rp_http().get(app.url("/api/v1/verify")).bearer_auth(&access).send().await.unwrap();
@@ -273,9 +260,27 @@ async fn with_postgres_down_verify_keeps_answering_and_token_says_temporarily_un
     assert_eq!(token.json::<Value>().await.unwrap()["error"], "temporarily_unavailable");
     assert!(started.elapsed() < std::time::Duration::from_secs(10));
 
-    run(format!(r#"ALTER DATABASE "{name}" ALLOW_CONNECTIONS true"#)).await;
+    postgres_allows_connections(&app, true).await;
     let me = rp_http().get(app.url("/api/v1/me")).bearer_auth(&access).send().await.unwrap();
     assert_eq!(me.status(), 200, "recovers without a restart");
+}
+
+/// `/jwks` is answered from the key ring in memory: it costs no database round trip (anyone
+/// may ask, as often as they like) and keeps answering while PostgreSQL is down.
+#[tokio::test]
+async fn jwks_keeps_answering_while_postgres_is_down() {
+    let app = TestApp::spawn(Backend::PostgresRedis).await;
+    let before: Value = rp_http().get(app.url("/jwks")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(before["keys"].as_array().unwrap().len(), 1);
+
+    postgres_allows_connections(&app, false).await;
+    assert!(app.state.db.ping().await.is_err(), "the database is down");
+    for _ in 0..3 {
+        let resp = rp_http().get(app.url("/jwks")).send().await.unwrap();
+        assert_eq!(resp.status(), 200);
+        assert_eq!(resp.json::<Value>().await.unwrap(), before);
+    }
+    postgres_allows_connections(&app, true).await;
 }
 
 #[tokio::test]
@@ -321,8 +326,10 @@ async fn the_keys_and_clients_commands_manage_what_the_server_uses() {
     assert!(before.contains("ES256") && before.contains("current"));
     let rotated = munji_cli(&app, &["keys", "rotate"]);
     assert!(rotated.status.success(), "{}", String::from_utf8_lossy(&rotated.stderr));
+    // Running instances read the keys again every 20 s; this is that reload.
+    app.state.tokens.keys().reload().await.unwrap();
     let jwks: Value = rp_http().get(app.url("/jwks")).send().await.unwrap().json().await.unwrap();
-    assert_eq!(jwks["keys"].as_array().unwrap().len(), 2, "published at once");
+    assert_eq!(jwks["keys"].as_array().unwrap().len(), 2, "published at the next reload");
     let after = String::from_utf8(munji_cli(&app, &["keys", "list"]).stdout).unwrap();
     assert!(after.contains("retired") && after.contains("published until"), "{after}");
 

@@ -99,29 +99,28 @@ async fn readyz_names_postgres_while_it_refuses_connections_and_recovers() {
     // With Redis as the ephemeral store, only the database goes away.
     let app = TestApp::spawn(Backend::PostgresRedis).await;
     readyz_becomes(&app, 200, Duration::from_secs(5)).await;
-    let munji::store::Db::Postgres(pool) = &app.state.db else { unreachable!() };
-    let name: String = sqlx::query_scalar("SELECT current_database()").fetch_one(pool).await.unwrap();
 
-    // Arrange: the database refuses new connections and drops the ones it has.
-    let admin = databases::postgres_admin_url();
-    let admin_sql = |sql: String| {
-        let admin = admin.clone();
-        async move {
-            let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&admin).await.unwrap();
-            sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&mut conn).await.unwrap();
-        }
-    };
-    admin_sql(format!(
-        r#"ALTER DATABASE "{name}" ALLOW_CONNECTIONS false;
-           SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"#
-    ))
-    .await;
+    postgres_allows_connections(&app, false).await;
 
     let (body, _) = readyz_becomes(&app, 503, Duration::from_secs(5)).await;
     assert_eq!(body["failed"], serde_json::json!(["database"]));
 
-    admin_sql(format!(r#"ALTER DATABASE "{name}" ALLOW_CONNECTIONS true"#)).await;
+    postgres_allows_connections(&app, true).await;
     readyz_becomes(&app, 200, Duration::from_secs(10)).await;
+}
+
+/// With `false`, the app's PostgreSQL database refuses new connections and drops the ones it
+/// has (the database is down as far as the app can tell); with `true`, it accepts them again.
+pub async fn postgres_allows_connections(app: &TestApp, allowed: bool) {
+    let url = url::Url::parse(&app.database_url).unwrap();
+    let name = url.path().trim_start_matches('/');
+    assert!(url.scheme().starts_with("postgres") && !name.is_empty(), "a PostgreSQL test app");
+    let mut sql = format!(r#"ALTER DATABASE "{name}" ALLOW_CONNECTIONS {allowed};"#);
+    if !allowed {
+        sql += &format!("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'");
+    }
+    let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&databases::postgres_admin_url()).await.unwrap();
+    sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&mut conn).await.unwrap();
 }
 
 #[tokio::test]
