@@ -126,6 +126,7 @@ async fn connect(mut config: Config) -> anyhow::Result<AppState> {
         tokens,
         clients,
         vault,
+        readiness: Default::default(),
     }))
 }
 

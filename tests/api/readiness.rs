@@ -123,6 +123,41 @@ pub async fn postgres_allows_connections(app: &TestApp, allowed: bool) {
     sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&mut conn).await.unwrap();
 }
 
+/// `/readyz` checks the stores at most once a second: a store that goes down right after a
+/// check is not seen by a call within that second (the last answer is given again), but is
+/// by the first call after it. Whether the second call came within the second is measured
+/// from the client's side (send of the first to answer of the second), so a slow machine
+/// makes a round inconclusive, never wrong; such a round is run again.
+#[tokio::test]
+async fn readyz_checks_the_stores_at_most_once_a_second() {
+    let mut redis = PrivateRedis::start();
+    let app = TestApp::builder(Backend::PostgresRedis).redis_url(&redis.url()).spawn().await;
+    let mut conclusive = false;
+    for _ in 0..5 {
+        readyz_becomes(&app, 200, Duration::from_secs(10)).await;
+        // Let the last answer age, so the next call checks afresh.
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        let sent = Instant::now();
+        assert_eq!(app.get_readyz().await.status(), 200);
+        redis.stop();
+        let second = app.get_readyz().await;
+        let took = sent.elapsed();
+        if took < Duration::from_millis(900) {
+            assert_eq!(second.status(), 200, "within a second of a check, its answer is given again");
+            let (body, _) = readyz_becomes(&app, 503, Duration::from_secs(5)).await;
+            assert_eq!(body["failed"], serde_json::json!(["ephemeral_store"]));
+            assert!(sent.elapsed() >= Duration::from_secs(1), "not before the answer is a second old");
+            // The failed answer is reused too, and the next check after a second sees it go.
+            let _redis = PrivateRedis::start_on(redis.port);
+            readyz_becomes(&app, 200, Duration::from_secs(10)).await;
+            conclusive = true;
+            break;
+        }
+        redis = PrivateRedis::start_on(redis.port);
+    }
+    assert!(conclusive, "five rounds in a row took over 0.9 s between the two calls");
+}
+
 #[tokio::test]
 async fn a_callback_while_redis_is_down_shows_a_503_page_and_signs_nobody_in_then_recovers() {
     use munji::upstream::Provider;
