@@ -11,6 +11,7 @@
 //! - [`http`]: the poem routes and middleware; [`http::api`] is the `/api/v1` OpenAPI service.
 //! - [`metrics`]: the Prometheus registry that `/metrics` renders.
 //! - [`rate_limit`]: fixed-window limits counted in the ephemeral store.
+//! - [`readiness`]: whether the stores answer, checked at most once a second.
 //! - [`telemetry`]: tracing set-up (JSON logs, request ids).
 //! - [`crypto`]: random values and constant-time comparisons.
 
@@ -28,6 +29,7 @@ pub mod legacy;
 pub mod metrics;
 pub mod oidc;
 pub mod rate_limit;
+pub mod readiness;
 pub mod sessions;
 pub mod startup;
 pub mod state;

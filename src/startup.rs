@@ -28,8 +28,6 @@ use crate::{
 
 /// How long in-flight requests may run after a shutdown signal.
 const GRACE_PERIOD: Duration = Duration::from_secs(30);
-/// How often the signing keys are read again (DESIGN §10: rotation visible within 60 s).
-const KEY_RELOAD_EVERY: Duration = Duration::from_secs(30);
 /// How often expired rows leave the SQL ephemeral table.
 const PURGE_EVERY: Duration = Duration::from_secs(60);
 
@@ -128,14 +126,14 @@ async fn connect(mut config: Config) -> anyhow::Result<AppState> {
         tokens,
         clients,
         vault,
+        readiness: Default::default(),
     }))
 }
 
 /// The signing key ring (made on first start) and the token service on top of it.
 pub async fn token_service(config: &Config, db: &Db) -> anyhow::Result<Tokens> {
     let secret = config.secret_key.as_ref().context("config key `secret_key` is required")?;
-    // A retired key stays published as long as a token it signed can live, plus the leeway.
-    let overlap = config.access_token_ttl.0 + Duration::from_secs(crate::oidc::tokens::LEEWAY_SECS);
+    let overlap = crate::oidc::keys::publication_overlap(config.access_token_ttl.0);
     let alg = KeyAlg::for_config(config.signing_alg);
     let keys = Keys::load_or_create(db.clone(), secret.expose(), alg, overlap).await.context("loading signing keys")?;
     let hs256 = config.legacy_hs256_secret.expose_secret();
@@ -177,9 +175,9 @@ async fn purge_expired(state: AppState) {
     }
 }
 
-/// Pick up keys rotated by `munji keys rotate` (or another instance) within a minute.
+/// Pick up keys rotated by `munji keys rotate` (or another instance).
 async fn reload_keys(state: AppState) {
-    let mut tick = tokio::time::interval(KEY_RELOAD_EVERY);
+    let mut tick = tokio::time::interval(crate::oidc::keys::RELOAD_EVERY);
     tick.tick().await;
     loop {
         tick.tick().await;

@@ -13,6 +13,7 @@ use crate::{
     metrics::Metrics,
     oidc::{clients::ClientCache, tokens::Tokens},
     rate_limit::RateLimiter,
+    readiness::Readiness,
     store::Db,
     upstream::{Upstreams, state::StateSigner},
 };
@@ -42,6 +43,8 @@ pub struct Inner {
     pub vault: Vault,
     /// The configured rate limits (the counters live in the ephemeral store).
     pub rate_limiter: RateLimiter,
+    /// The last readiness check (`/readyz`).
+    pub readiness: Readiness,
 }
 
 /// One key per purpose, each derived from `secret_key`, so no two purposes share a key.

@@ -7,6 +7,7 @@ use clap::Subcommand;
 use crate::{
     config::Config,
     gmail::vault::Vault,
+    oidc::keys::{PUBLISH_AHEAD, RELOAD_EVERY, publication_overlap},
     startup,
     store::{self, Db},
 };
@@ -38,14 +39,24 @@ pub async fn run(config: &Config, db: &Db, command: KeysCommand) -> anyhow::Resu
     let tokens = startup::token_service(config, db).await?;
     match command {
         KeysCommand::List => {
-            let overlap = config.access_token_ttl.0 + std::time::Duration::from_secs(crate::oidc::tokens::LEEWAY_SECS);
+            let overlap = publication_overlap(config.access_token_ttl.0);
             let current = tokens.keys().ring().current().map(|k| k.kid.clone());
+            let now = Utc::now();
             for key in store::keys::list_all(db).await? {
-                let status = match key.retired_at {
-                    _ if Some(&key.kid) == current.as_ref() => "current".to_owned(),
+                let retired = match key.retired_at {
+                    None => None,
+                    Some(at) if at + overlap > now => Some(format!("retired {at}, published until {}", at + overlap)),
+                    Some(at) => Some(format!("retired {at}")),
+                };
+                let signs_from = key.created_at + PUBLISH_AHEAD;
+                let status = match retired {
+                    // A retired key signs until its successor has been published long enough.
+                    _ if Some(&key.kid) == current.as_ref() => {
+                        retired.map_or("current".to_owned(), |retired| format!("current, {retired}"))
+                    }
+                    None if signs_from > now => format!("published, signs from {signs_from}"),
                     None => "published".to_owned(),
-                    Some(at) if at + overlap > Utc::now() => format!("retired {at}, published until {}", at + overlap),
-                    Some(at) => format!("retired {at}"),
+                    Some(retired) => retired,
                 };
                 println!("{}\t{}\tcreated {}\t{status}", key.kid, key.alg, key.created_at);
             }
@@ -53,7 +64,12 @@ pub async fn run(config: &Config, db: &Db, command: KeysCommand) -> anyhow::Resu
         KeysCommand::RotateEncryption => {}
         KeysCommand::Rotate => {
             let kid = tokens.keys().rotate_in(true).await?;
-            println!("new signing key {kid}: published now, used for signing within 60 s");
+            println!(
+                "new signing key {kid}: published by every instance within {} s, signing {} to {} s from now",
+                RELOAD_EVERY.as_secs(),
+                PUBLISH_AHEAD.as_secs(),
+                (PUBLISH_AHEAD + RELOAD_EVERY).as_secs()
+            );
         }
     }
     Ok(())

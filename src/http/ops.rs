@@ -1,8 +1,6 @@
 //! Operations endpoints: `/healthz` (the process answers), `/readyz` (the stores answer),
 //! `/metrics` (Prometheus).
 
-use std::time::Duration;
-
 use poem::{
     IntoResponse, Response, handler,
     http::StatusCode,
@@ -12,9 +10,6 @@ use serde_json::json;
 
 use crate::state::AppState;
 
-/// How long `/readyz` waits for each store.
-const CHECK_TIMEOUT: Duration = Duration::from_secs(3);
-
 /// 200 while the process can answer at all; touches no store.
 #[handler]
 pub fn healthz() -> Json<serde_json::Value> {
@@ -22,40 +17,27 @@ pub fn healthz() -> Json<serde_json::Value> {
 }
 
 /// 200 when the database and the ephemeral store both answer, else 503 naming the one that
-/// failed. Each check is bounded, and nothing is cached: a store that comes back is seen at once.
+/// failed. The stores are asked at most once a second ([`crate::readiness`]); in between, the
+/// last check's answer is given again, so a store that goes down or comes back is seen within
+/// a second.
 #[handler]
 pub async fn readyz(state: Data<&AppState>) -> Response {
-    let (db, ephemeral) = tokio::join!(
-        tokio::time::timeout(CHECK_TIMEOUT, state.db.ping()),
-        state.ephemeral.ping(), // bounded by the ephemeral store itself
-    );
-    let db = match db {
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(e)) => Err(e.to_string()),
-        Err(_) => Err(format!("no answer within {CHECK_TIMEOUT:?}")),
-    };
-    let ephemeral = ephemeral.map_err(|e| e.to_string());
-    let check = |name: &str, result: &Result<(), String>| match result {
-        Ok(()) => json!({"name": name, "status": "ok"}),
-        Err(error) => {
-            tracing::warn!(check = name, error = %error, "readiness check failed");
-            json!({"name": name, "status": "failed"})
-        }
-    };
-    let failed: Vec<&str> = [("database", &db), ("ephemeral_store", &ephemeral)]
+    let report = state.readiness.check(&state.db, &state.ephemeral).await;
+    let check = |name: &str, result: &Result<(), String>| json!({"name": name, "status": if result.is_ok() { "ok" } else { "failed" }});
+    let failed: Vec<&str> = [("database", &report.database), ("ephemeral_store", &report.ephemeral_store)]
         .into_iter()
         .filter(|(_, r)| r.is_err())
         .map(|(name, _)| name)
         .collect();
     let body = json!({
-        "status": if failed.is_empty() { "ready" } else { "not ready" },
+        "status": if report.ready() { "ready" } else { "not ready" },
         "failed": failed,
         "checks": {
-            "database": check(state.db.backend_name(), &db),
-            "ephemeral_store": check(state.ephemeral.kind(), &ephemeral),
+            "database": check(state.db.backend_name(), &report.database),
+            "ephemeral_store": check(state.ephemeral.kind(), &report.ephemeral_store),
         },
     });
-    let status = if failed.is_empty() { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let status = if report.ready() { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     (status, Json(body)).into_response()
 }
 

@@ -146,6 +146,18 @@ pub fn check_redirect_uri(uri: &str) -> Result<(), ClientError> {
     }
 }
 
+/// Refuse a client id that parses as a UUID (in any spelling a UUID parser accepts). User ids
+/// are UUIDs and a service token's `sub` is its client id, so such a client could pass for a
+/// user wherever a `sub` is read as a user id.
+fn check_not_uuid(id: &str) -> Result<(), ClientError> {
+    match uuid::Uuid::try_parse(id) {
+        Ok(_) => Err(ClientError::Invalid(
+            "a client id must not be a UUID (users are named by UUIDs); choose a name like \"mailer\"".into(),
+        )),
+        Err(_) => Ok(()),
+    }
+}
+
 /// Check the `[[clients]]` of the configuration as `munji clients add` checks its input: ids,
 /// grant types, redirect URIs (RFC 9700), and secrets that are not trivially guessable.
 pub fn check_config(config: &Config) -> Result<(), ClientError> {
@@ -154,6 +166,7 @@ pub fn check_config(config: &Config) -> Result<(), ClientError> {
         if client.id.is_empty() || config.clients[..i].iter().any(|c| c.id == client.id) {
             return Err(at("the id is empty or appears twice".into()));
         }
+        check_not_uuid(&client.id).map_err(|e| at(e.to_string()))?;
         if let Some(grant) = client.grant_types.iter().find(|g| !GRANT_TYPES.contains(&g.as_str())) {
             return Err(at(format!("unknown grant type {grant:?}")));
         }
@@ -229,6 +242,7 @@ pub struct NewClient {
 
 /// Register a client; returns its secret (shown once) unless it is public.
 pub async fn add(config: &Config, db: &Db, new: NewClient) -> Result<Option<String>, ClientError> {
+    check_not_uuid(&new.id)?;
     let valid_id = !new.id.is_empty()
         && new.id.len() <= 64
         && new.id.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
@@ -370,6 +384,8 @@ mod tests {
             "[[clients]]\nid = \"web\"\nredirect_uris = [\"javascript:alert(1)\"]\n",
             "[[clients]]\nid = \"svc\"\ngrant_types = [\"client_credentials\"]\n",
             "[[clients]]\nid = \"x\"\ngrant_types = [\"password\"]\nsecret = \"0123456789abcdef\"\n",
+            "[[clients]]\nid = \"0b6e4f8a-3c1d-4e2f-9a7b-5c6d7e8f9a0b\"\nsecret = \"0123456789abcdef\"\n",
+            "[[clients]]\nid = \"0b6e4f8a3c1d4e2f9a7b5c6d7e8f9a0b\"\nsecret = \"0123456789abcdef\"\n",
         ] {
             let message = check_config(&load(bad)).unwrap_err().to_string();
             assert!(message.contains("config key `clients[0]`"), "{message}");

@@ -1,5 +1,6 @@
 //! Signing keys (DESIGN §7): generated here, stored sealed with a key derived from `secret_key`,
-//! published in the JWKS, rotated with an overlap.
+//! published in the JWKS (from memory), rotated with an overlap: a new key is published before
+//! it signs, a retired one stays published until its last token has expired.
 //!
 //! Each key is parsed once into a ready aws-lc-rs key pair, so minting a token is one signature
 //! and no key parsing (jsonwebtoken re-parses its key on every `encode`). Verification goes
@@ -170,11 +171,13 @@ impl SigningKey {
     }
 }
 
-/// The keys an instance knows: the current one signs, all of them verify.
+/// The keys an instance knows: the current one signs, all of them verify and are published.
 pub struct KeyRing {
-    /// Newest first; the first is the current signing key.
+    /// The current signing key first, then the others newest first.
     keys: Vec<Arc<SigningKey>>,
     by_kid: HashMap<String, Arc<SigningKey>>,
+    /// The JWKS document of these keys, serialized once per reload.
+    jwks: String,
 }
 
 impl KeyRing {
@@ -189,10 +192,51 @@ impl KeyRing {
     pub fn all(&self) -> &[Arc<SigningKey>] {
         &self.keys
     }
+
+    /// The JWKS document (`{"keys": [...]}`): the public half of every key in the ring.
+    pub fn jwks(&self) -> &str {
+        &self.jwks
+    }
+
+    /// A ring of the published keys, each with how long it has been published, newest first
+    /// (as stored). The current key is the newest of `alg` that has been published for
+    /// [`PUBLISH_AHEAD`]; when none has (a first start, or a change of `signing_alg`), the
+    /// oldest of `alg`, the first one made.
+    fn new(published: Vec<(Arc<SigningKey>, Duration)>, alg: KeyAlg) -> Self {
+        let current = published
+            .iter()
+            .position(|(key, age)| key.alg == alg && *age >= PUBLISH_AHEAD)
+            .or_else(|| published.iter().rposition(|(key, _)| key.alg == alg));
+        let mut keys: Vec<Arc<SigningKey>> = published.into_iter().map(|(key, _)| key).collect();
+        if let Some(i) = current {
+            let key = keys.remove(i);
+            keys.insert(0, key);
+        }
+        let by_kid = keys.iter().map(|k| (k.kid.clone(), k.clone())).collect();
+        let public: Vec<&Jwk> = keys.iter().map(|k| &k.jwk).collect();
+        let jwks = serde_json::to_string(&serde_json::json!({ "keys": public })).unwrap_or_default();
+        Self { keys, by_kid, jwks }
+    }
 }
 
-/// The key ring, reloaded from the database every minute and whenever a token names a key
-/// this instance has not seen (another instance rotated).
+/// How often every instance reads the keys again.
+pub const RELOAD_EVERY: Duration = Duration::from_secs(20);
+
+/// How long a new key is published before it signs. The JWKS is served from each instance's
+/// memory, and every instance reads the keys again within [`RELOAD_EVERY`], so by the time a
+/// key signs its first token every instance already publishes it: a verifier that fetches the
+/// JWKS from any instance finds the key. A rotation thus signs within 25–45 s.
+pub const PUBLISH_AHEAD: Duration = Duration::from_secs(25);
+
+/// How long a retired key stays published, for tokens that live `token_ttl`: it may go on
+/// signing until its successor does (up to [`PUBLISH_AHEAD`] + [`RELOAD_EVERY`] after the
+/// rotation), and its last token is accepted until its expiry plus the clock leeway.
+pub fn publication_overlap(token_ttl: Duration) -> Duration {
+    token_ttl + PUBLISH_AHEAD + RELOAD_EVERY + Duration::from_secs(crate::oidc::tokens::LEEWAY_SECS)
+}
+
+/// The key ring, reloaded from the database every [`RELOAD_EVERY`] and whenever a token names
+/// a key this instance has not seen (another instance rotated).
 pub struct Keys {
     db: Db,
     seal_key: [u8; 32],
@@ -201,7 +245,16 @@ pub struct Keys {
     overlap: Duration,
     ring: RwLock<Arc<KeyRing>>,
     last_reload: RwLock<Instant>,
+    /// The JWKS as last read from the database, and when.
+    published: tokio::sync::Mutex<Option<(Instant, String)>>,
 }
+
+/// How stale the served JWKS may be: a key rotated by any instance or by `munji keys rotate` is
+/// published everywhere within this, while requests for `/jwks` read the database at most once
+/// per interval.
+const JWKS_FRESH_FOR: Duration = Duration::from_secs(1);
+/// After a failed read, how long the last document is served before the database is tried again.
+const JWKS_RETRY_AFTER_FAILURE: Duration = Duration::from_secs(10);
 
 /// The context sealed keys are bound to.
 const SEAL_CONTEXT: &str = "munji signing key";
@@ -217,8 +270,9 @@ impl Keys {
             seal_key,
             alg,
             overlap,
-            ring: RwLock::new(Arc::new(KeyRing { keys: vec![], by_kid: HashMap::new() })),
+            ring: RwLock::new(Arc::new(KeyRing::new(vec![], alg))),
             last_reload: RwLock::new(Instant::now()),
+            published: tokio::sync::Mutex::new(None),
         };
         keys.reload().await?;
         if keys.ring().current().is_none_or(|k| k.alg != alg) {
@@ -232,23 +286,48 @@ impl Keys {
         self.ring.read().map(|r| r.clone()).unwrap_or_else(|poisoned| poisoned.into_inner().clone())
     }
 
+    /// The JWKS document to serve: the published keys as the database has them, read at most once
+    /// per [`JWKS_FRESH_FOR`] (concurrent requests wait for one read). While the database cannot
+    /// be read, the last document read, or this instance's ring.
+    pub async fn published_jwks(&self) -> String {
+        let mut cached = self.published.lock().await;
+        if let Some((at, document)) = cached.as_ref()
+            && at.elapsed() < JWKS_FRESH_FOR
+        {
+            return document.clone();
+        }
+        match store::keys::list_published(&self.db, Utc::now() - self.overlap).await {
+            Ok(stored) => {
+                let keys: Vec<serde_json::Value> =
+                    stored.iter().filter_map(|k| serde_json::from_str(&k.public_jwk).ok()).collect();
+                let document = serde_json::json!({ "keys": keys }).to_string();
+                *cached = Some((Instant::now(), document.clone()));
+                document
+            }
+            Err(e) => {
+                tracing::warn!(error.message = %e, "reading the published keys failed; serving the last known");
+                let document =
+                    cached.as_ref().map_or_else(|| self.ring().jwks().to_owned(), |(_, document)| document.clone());
+                // Ask a database that is down again only after a while, not on every second.
+                *cached = Some((Instant::now() + JWKS_RETRY_AFTER_FAILURE, document.clone()));
+                document
+            }
+        }
+    }
+
     /// Read the published keys from the database.
     pub async fn reload(&self) -> Result<(), KeyError> {
-        let cutoff = Utc::now() - self.overlap;
-        let stored = store::keys::list_published(&self.db, cutoff).await?;
-        let mut keys = Vec::with_capacity(stored.len());
-        for StoredKey { kid, alg, sealed_key, .. } in stored {
+        let now = Utc::now();
+        let stored = store::keys::list_published(&self.db, now - self.overlap).await?;
+        let mut published = Vec::with_capacity(stored.len());
+        for StoredKey { kid, alg, sealed_key, created_at, .. } in stored {
             let Some(alg) = KeyAlg::parse(&alg) else { continue };
             let pkcs8 = crypto::open(&self.seal_key, SEAL_CONTEXT, &sealed_key).ok_or(KeyError::Sealed)?;
-            keys.push(Arc::new(SigningKey::from_pkcs8(&kid, alg, &pkcs8)?));
+            // A key dated in the future (clocks disagree) counts as just made.
+            let age = (now - created_at).to_std().unwrap_or_default();
+            published.push((Arc::new(SigningKey::from_pkcs8(&kid, alg, &pkcs8)?), age));
         }
-        // The current key is the newest of the configured algorithm.
-        if let Some(i) = keys.iter().position(|k| k.alg == self.alg) {
-            let current = keys.remove(i);
-            keys.insert(0, current);
-        }
-        let by_kid = keys.iter().map(|k| (k.kid.clone(), k.clone())).collect();
-        let ring = Arc::new(KeyRing { keys, by_kid });
+        let ring = Arc::new(KeyRing::new(published, self.alg));
         if let Ok(mut slot) = self.ring.write() {
             *slot = ring;
         }
@@ -278,16 +357,6 @@ impl Keys {
         let jwk = serde_json::to_string(&key.jwk).map_err(crypto_error)?;
         store::keys::insert(&self.db, &key.kid, self.alg.as_str(), &sealed, &jwk, Utc::now(), retire_others).await?;
         Ok(key.kid)
-    }
-
-    /// The JWKS document: every published key's public half, read fresh from the database so a
-    /// rotation is visible at once on every instance.
-    pub async fn jwks(&self) -> Result<serde_json::Value, KeyError> {
-        let cutoff = Utc::now() - self.overlap;
-        let stored = store::keys::list_published(&self.db, cutoff).await?;
-        let keys: Vec<serde_json::Value> =
-            stored.iter().filter_map(|k| serde_json::from_str(&k.public_jwk).ok()).collect();
-        Ok(serde_json::json!({ "keys": keys }))
     }
 }
 

@@ -2,7 +2,8 @@
 //! the current key, and verification with the algorithm pinned per `kid` (DESIGN §7, §10).
 //!
 //! Verification refuses `alg: none` (jsonwebtoken cannot even parse it), HS256 unless
-//! `legacy_hs256_secret` is set (and then only with that secret, never a public key), unknown
+//! `legacy_hs256_secret` is set (and then only with that secret, never a public key, and only
+//! for a user's token: services' tokens are always signed with munji's own key), unknown
 //! `kid`s, a `typ` other than `at+jwt`, a wrong `aud` or `iss`, expired or not-yet-valid tokens
 //! (30 s leeway) and wrongly typed `exp`/`nbf`/`iat` (jsonwebtoken ≥ 10.3 with `exp` required).
 //! Key headers (`jku`, `x5u`, `jwk`) are never followed.
@@ -46,6 +47,12 @@ impl AccessClaims {
     /// Whether this is a user's token (not a service's).
     pub fn is_user(&self) -> bool {
         self.username.is_some()
+    }
+
+    /// The user a user's token belongs to. `None` for a service's token, even one whose `sub`
+    /// (its client id) happens to parse as a UUID.
+    pub fn user_id(&self) -> Option<uuid::Uuid> {
+        self.is_user().then(|| self.sub.parse().ok()).flatten()
     }
 }
 
@@ -99,9 +106,13 @@ impl Tokens {
         &self.keys
     }
 
-    /// Sign an access token with the current key (or the legacy HS256 secret).
+    /// Sign an access token with the current key. In HS256 migration mode a user's token is
+    /// MACed with the shared secret instead; a service's token never is, since whoever holds the
+    /// secret (the gateway) must not be able to make one.
     pub fn mint_access(&self, claims: &AccessClaims) -> Result<String, TokenError> {
-        if let Some((encoding, _)) = &self.hs256 {
+        if claims.is_user()
+            && let Some((encoding, _)) = &self.hs256
+        {
             let mut header = Header::new(Algorithm::HS256);
             header.typ = Some("at+jwt".to_owned());
             return jsonwebtoken::encode(&header, claims, encoding).map_err(|_| TokenError::Invalid("signing failed"));
@@ -130,7 +141,15 @@ impl Tokens {
         }
         match header.alg {
             Algorithm::HS256 => match &self.hs256 {
-                Some((_, decoding)) => validate(token, decoding, Algorithm::HS256, &self.issuer, &self.audience),
+                Some((_, decoding)) => {
+                    let claims = validate(token, decoding, Algorithm::HS256, &self.issuer, &self.audience)?;
+                    // munji MACs only users' tokens with the shared secret: a service's token under
+                    // it was made by someone else who holds the secret.
+                    if !claims.is_user() {
+                        return Err(TokenError::Invalid("a service token must be signed with munji's key"));
+                    }
+                    Ok(claims)
+                }
                 None => Err(TokenError::Invalid("HS256 is not accepted")),
             },
             alg => {

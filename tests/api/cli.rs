@@ -141,3 +141,75 @@ async fn migrate_applies_and_reverts_on_sqlite() {
 async fn migrate_applies_and_reverts_on_postgres() {
     migrate_then_revert_everything(TestDatabase::postgres().await).await;
 }
+
+/// Ids that parse as UUIDs, in the spellings a UUID parser accepts.
+const UUID_IDS: [&str; 3] = [
+    "0b6e4f8a-3c1d-4e2f-9a7b-5c6d7e8f9a0b",
+    "0B6E4F8A3C1D4E2F9A7B5C6D7E8F9A0B",
+    "{0b6e4f8a-3c1d-4e2f-9a7b-5c6d7e8f9a0b}",
+];
+
+#[test]
+fn clients_add_refuses_an_id_that_parses_as_a_uuid() {
+    let dir = tempfile::tempdir().unwrap();
+    let database = format!("sqlite://{}", dir.path().join("munji.db").display());
+    let env = [("MUNJI_DATABASE_URL", database.as_str()), ("MUNJI_SECRET_KEY", SECRET_KEY)];
+    for id in UUID_IDS {
+        let out = run(
+            &["clients", "add", "--id", id, "--grant", "client_credentials", "--scope", "gmail.vend"],
+            &env,
+            dir.path(),
+        );
+        assert!(!out.status.success(), "{id} was accepted");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("UUID"), "{id}: {stderr}");
+        assert!(!String::from_utf8_lossy(&out.stdout).contains("client_secret"), "{id}: no secret is printed");
+    }
+    let listed = run(&["clients", "list"], &env, dir.path());
+    assert!(listed.status.success());
+    assert_eq!(String::from_utf8_lossy(&listed.stdout), "", "nothing was registered");
+    // Hex that is not a UUID is an ordinary id.
+    let ok = run(&["clients", "add", "--id", "mailer-0b6e4f8a", "--grant", "client_credentials"], &env, dir.path());
+    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+}
+
+#[test]
+fn a_configured_client_whose_id_parses_as_a_uuid_stops_start_up_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let bind = format!("127.0.0.1:{}", free_port());
+    std::fs::write(
+        dir.path().join("munji.toml"),
+        format!(
+            "[[clients]]\nid = \"web\"\nsecret = \"0123456789abcdef\"\nredirect_uris = [\"https://app.example/cb\"]\n\n\
+             [[clients]]\nid = \"{}\"\nsecret = \"0123456789abcdef\"\ngrant_types = [\"client_credentials\"]\n",
+            UUID_IDS[0]
+        ),
+    )
+    .unwrap();
+    let mut child = munji(
+        &["serve", "--config", "munji.toml"],
+        &[("MUNJI_SECRET_KEY", SECRET_KEY), ("MUNJI_BIND", &bind)],
+        dir.path(),
+    )
+    .stdout(Stdio::null())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            child.kill().unwrap();
+            child.wait().unwrap();
+            panic!("munji serve started with a client id that is a UUID");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(!status.success());
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert!(stderr.contains("config key `clients[1]`") && stderr.contains(UUID_IDS[0]), "{stderr}");
+    assert!(stderr.contains("UUID"), "{stderr}");
+}

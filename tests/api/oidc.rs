@@ -67,6 +67,16 @@ pub async fn get_json_with(app: &TestApp, path: &str, bearer: &str) -> serde_jso
     rp_http().get(app.url(path)).bearer_auth(bearer).send().await.unwrap().json().await.unwrap()
 }
 
+/// `POST path` with `form`, authenticated as the `web` client (with `secret`); the JSON body.
+pub async fn post_as_web(app: &TestApp, secret: &str, path: &str, form: &[(&str, &str)]) -> serde_json::Value {
+    rp_http().post(app.url(path)).basic_auth("web", Some(secret)).form(form).send().await.unwrap().json().await.unwrap()
+}
+
+/// What `/introspect` says of `token` when the `web` client (with `secret`) asks.
+pub async fn introspect(app: &TestApp, secret: &str, token: &str) -> serde_json::Value {
+    post_as_web(app, secret, "/introspect", &[("token", token)]).await
+}
+
 /// An HTTP client for the relying party: no redirects (openidconnect requires it).
 pub fn rp_http() -> reqwest::Client {
     reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap()
@@ -149,16 +159,7 @@ async fn a_relying_party_signs_a_user_in_and_the_gateway_trusts_the_token(backen
     assert_ne!(&next_refresh, refresh.secret());
     let refreshed_access = refreshed.access_token().secret().clone();
     assert_eq!(http.get(app.url("/api/v1/verify")).bearer_auth(&refreshed_access).send().await.unwrap().status(), 200);
-    let introspected: serde_json::Value = http
-        .post(app.url("/introspect"))
-        .basic_auth("web", Some(&secret_again))
-        .form(&[("token", refreshed_access.as_str())])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let introspected = introspect(&app, &secret_again, &refreshed_access).await;
     assert_eq!(introspected["active"], true);
     assert_eq!(introspected["username"], "rp.user");
 
@@ -209,16 +210,8 @@ pub async fn token_response(
     query.extend_from_slice(extra);
     let resp = browser.get(app.url("/authorize")).query(&query).send().await.unwrap();
     let code = location(&resp, &app.base_url).query_pairs().find(|(k, _)| k == "code").unwrap().1.into_owned();
-    rp_http()
-        .post(app.url("/token"))
-        .basic_auth("web", Some(secret))
-        .form(&[("grant_type", "authorization_code"), ("code", code.as_str()), ("redirect_uri", REDIRECT_URI)])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
+    let form = [("grant_type", "authorization_code"), ("code", code.as_str()), ("redirect_uri", REDIRECT_URI)];
+    post_as_web(app, secret, "/token", &form).await
 }
 
 /// The web client's access and refresh tokens for whoever is signed in to `browser`.

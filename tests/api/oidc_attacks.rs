@@ -560,17 +560,34 @@ async fn key_rotation_keeps_live_tokens_valid() {
     let old_token = before["access_token"].as_str().unwrap().to_owned();
     let old_kid = jsonwebtoken::decode_header(&old_token).unwrap().kid.unwrap();
 
-    let new_kid = s.app.state.tokens.keys().rotate_in(true).await.unwrap();
+    let keys = s.app.state.tokens.keys();
+    let new_kid = keys.rotate_in(true).await.unwrap();
+    keys.reload().await.unwrap(); // what every instance does every 20 s
     let jwks: Value = rp_http().get(s.app.url("/jwks")).send().await.unwrap().json().await.unwrap();
     let kids: Vec<&str> = jwks["keys"].as_array().unwrap().iter().map(|k| k["kid"].as_str().unwrap()).collect();
-    assert!(kids.contains(&old_kid.as_str()) && kids.contains(&new_kid.as_str()), "{kids:?}: published at once");
-    s.app.state.tokens.keys().reload().await.unwrap();
+    assert!(kids.contains(&old_kid.as_str()) && kids.contains(&new_kid.as_str()), "{kids:?}: both published");
 
+    // Published, but not signing yet: another instance may not have read it into its JWKS.
+    let (code, verifier) = s.code().await;
+    let meanwhile: Value = s.redeem(&code, &verifier).await.json().await.unwrap();
+    let meanwhile = meanwhile["access_token"].as_str().unwrap();
+    assert_eq!(jsonwebtoken::decode_header(meanwhile).unwrap().kid.as_deref(), Some(old_kid.as_str()));
+
+    // Once it has been published for longer than every instance takes to read it, it signs.
+    let munji::store::Db::Sqlite(pool) = &s.app.state.db else { unreachable!() };
+    sqlx::query("UPDATE signing_keys SET created_at = $1 WHERE kid = $2")
+        .bind(chrono::Utc::now() - munji::oidc::keys::PUBLISH_AHEAD)
+        .bind(&new_kid)
+        .execute(pool)
+        .await
+        .unwrap();
+    keys.reload().await.unwrap();
     let (code, verifier) = s.code().await;
     let after: Value = s.redeem(&code, &verifier).await.json().await.unwrap();
     let new_token = after["access_token"].as_str().unwrap();
     assert_eq!(jsonwebtoken::decode_header(new_token).unwrap().kid.as_deref(), Some(new_kid.as_str()));
     assert_eq!(s.verify(&old_token).await.status(), 200, "the retired key still verifies");
+    assert_eq!(s.verify(meanwhile).await.status(), 200);
     assert_eq!(s.verify(new_token).await.status(), 200);
     let discovery: Value =
         rp_http().get(s.app.url("/.well-known/openid-configuration")).send().await.unwrap().json().await.unwrap();

@@ -1,5 +1,6 @@
-//! More provider rules: the HS256 migration mode, stores that go away, `max_age`, userinfo by
-//! POST, and the `munji keys` / `munji clients` commands.
+//! More provider rules: the HS256 migration mode (the shared secret makes users' tokens only),
+//! stores that go away (`/jwks` answers from memory), `max_age`, userinfo by POST and for users
+//! only, and the `munji keys` / `munji clients` commands.
 
 use std::process::Command;
 
@@ -7,11 +8,23 @@ use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
 use munji::upstream::Provider;
 use serde_json::Value;
 
-use super::oidc::{REDIRECT_URI, register_web_client, rp_http, token_response};
+use super::{
+    gmail::{connect_gmail, gmail_person, signed_up},
+    oidc::{
+        REDIRECT_URI, client_credentials_token, introspect, register_service_client, register_web_client, rp_http,
+        token_response, tokens_for,
+    },
+    readiness::postgres_allows_connections,
+};
 use crate::helpers::{
     Backend, TestApp,
     social::{Person, location},
 };
+
+crate::on_every_backend!(
+    in_hs256_mode_service_tokens_stay_asymmetric_and_the_shared_secret_cannot_vend,
+    userinfo_refuses_service_tokens_even_one_whose_sub_is_a_users_id,
+);
 
 /// Sign a person up in a new browser and get the web client's token response for them.
 async fn issued(app: &TestApp, secret: &str, extra: &[(&str, &str)]) -> (reqwest::Client, Value) {
@@ -51,6 +64,136 @@ async fn the_hs256_migration_mode_macs_access_tokens_only_and_publishes_nothing_
     .unwrap();
     let verify = rp_http().get(app.url("/api/v1/verify")).bearer_auth(access).send().await.unwrap();
     assert_eq!(verify.status(), 200);
+}
+
+/// An HS256 access token for service `client_id` with scope `gmail.vend`, every claim as munji
+/// would write it, MACed with `secret`.
+fn hs256_service_token(app: &TestApp, client_id: &str, secret: &str) -> String {
+    let now = chrono::Utc::now().timestamp();
+    let claims = munji::oidc::tokens::AccessClaims {
+        iss: app.state.tokens.issuer.clone(),
+        aud: app.state.tokens.audience.clone(),
+        sub: client_id.into(),
+        exp: now + 600,
+        iat: now,
+        jti: "forged-jti".into(),
+        sid: None,
+        auth_time: None,
+        client_id: client_id.into(),
+        scope: "gmail.vend".into(),
+        preferred_username: None,
+        username: None,
+        email: None,
+    };
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
+    header.typ = Some("at+jwt".into());
+    jsonwebtoken::encode(&header, &claims, &jsonwebtoken::EncodingKey::from_secret(secret.as_bytes())).unwrap()
+}
+
+/// In HS256 mode the gateway holds the shared secret: it verifies user tokens with it, but
+/// cannot make a token that munji takes for a service's.
+async fn in_hs256_mode_service_tokens_stay_asymmetric_and_the_shared_secret_cannot_vend(backend: Backend) {
+    let shared = "a-shared-secret-of-at-least-32-bytes!";
+    let app = TestApp::builder(backend)
+        .env("MUNJI_SIGNING_ALG", "HS256")
+        .env("MUNJI_LEGACY_HS256_SECRET", shared)
+        .spawn()
+        .await;
+    let web_secret = register_web_client(&app).await;
+    let browser = signed_up(&app).await;
+    connect_gmail(&app, &browser, &gmail_person()).await;
+    let (user_token, _) = tokens_for(&app, &browser, &web_secret).await;
+    assert_eq!(header_of(&user_token)["alg"], "HS256", "user tokens are still MACed with the shared secret");
+    let connection = munji::store::gmail::list_all(&app.state.db).await.unwrap().remove(0);
+    let equip = rp_http()
+        .post(app.url(&format!("/api/v1/me/gmail/{}/equip", connection.id)))
+        .bearer_auth(&user_token)
+        .json(&serde_json::json!({"equipped_to": "bot-1"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(equip.status(), 200);
+    let new = munji::oidc::clients::NewClient {
+        id: "mailer".into(),
+        redirect_uris: vec![],
+        grant_types: vec!["client_credentials".into()],
+        scopes: vec!["gmail.vend".into()],
+        gmail_targets: vec!["bot-1".into()],
+        public: false,
+    };
+    let service_secret = munji::oidc::clients::add(&app.state.config, &app.state.db, new).await.unwrap().unwrap();
+    let vend = |token: String| {
+        rp_http()
+            .post(app.url("/api/v1/gmail/access-token"))
+            .bearer_auth(token)
+            .json(&serde_json::json!({"user_id": connection.user_id, "equipped_to": "bot-1"}))
+            .send()
+    };
+
+    // A real service token: signed with munji's current key, published in the JWKS.
+    let service_token = client_credentials_token(&app.base_url, "mailer", &service_secret).await;
+    let header = header_of(&service_token);
+    assert_eq!(header["alg"], "ES256", "service tokens are never MACed with the shared secret");
+    let jwks = rp_http().get(app.url("/jwks")).send().await.unwrap().text().await.unwrap();
+    assert!(jwks.contains(header["kid"].as_str().unwrap()));
+    let verify = rp_http().get(app.url("/api/v1/verify")).bearer_auth(&service_token).send().await.unwrap();
+    assert_eq!(verify.status(), 200);
+    assert_eq!(verify.headers()["x-client-id"], "mailer");
+    let introspected = introspect(&app, &web_secret, &service_token).await;
+    assert_eq!(introspected["active"], true);
+    assert_eq!(introspected["client_id"], "mailer");
+    let vended = vend(service_token).await.unwrap();
+    assert_eq!(vended.status(), 200);
+    // The user's HS256 token still works everywhere a user's token does.
+    let verify = rp_http().get(app.url("/api/v1/verify")).bearer_auth(&user_token).send().await.unwrap();
+    assert_eq!(verify.status(), 200);
+    assert!(verify.headers().get("x-user-id").is_some());
+
+    // The same claims MACed with the shared secret: refused by vending, and everywhere else.
+    let forged = hs256_service_token(&app, "mailer", shared);
+    let refused = vend(forged.clone()).await.unwrap();
+    assert!(matches!(refused.status().as_u16(), 401 | 403), "{}", refused.status());
+    let body: Value = refused.json().await.unwrap();
+    assert!(body.get("access_token").is_none() && body["error"]["code"].is_string(), "{body}");
+    let verify = rp_http().get(app.url("/api/v1/verify")).bearer_auth(&forged).send().await.unwrap();
+    assert_eq!(verify.status(), 401);
+    assert_eq!(introspect(&app, &web_secret, &forged).await, serde_json::json!({"active": false}));
+}
+
+/// A service token is not a user's, even when its `sub` (the client id) is a user's id: a
+/// client registered under such an id before UUID ids were refused must not read the user.
+async fn userinfo_refuses_service_tokens_even_one_whose_sub_is_a_users_id(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let web_secret = register_web_client(&app).await;
+    let (_, body) = issued(&app, &web_secret, &[]).await;
+    let user_token = body["access_token"].as_str().unwrap();
+    let user_id = super::oidc::get_json_with(&app, "/api/v1/me", user_token).await["id"].as_str().unwrap().to_owned();
+    let posing_secret = "a-secret-of-the-client-posing-as-a-user";
+    let posing = munji::store::clients::StoredClient {
+        id: user_id.clone(),
+        secret_hash: Some(munji::crypto::sha256_hex(posing_secret)),
+        redirect_uris: "[]".into(),
+        grant_types: r#"["client_credentials"]"#.into(),
+        scopes: r#"["openid","profile","email"]"#.into(),
+        gmail_targets: "[]".into(),
+        created_at: chrono::Utc::now(),
+    };
+    munji::store::clients::insert(&app.state.db, &posing).await.unwrap();
+    let posing_token = client_credentials_token(&app.base_url, &user_id, posing_secret).await;
+    let plain_secret = register_service_client(&app, "svc", &["openid", "profile", "email"]).await;
+    let plain_token = client_credentials_token(&app.base_url, "svc", &plain_secret).await;
+
+    for (what, token) in [("a service token whose sub is a user id", posing_token), ("a service token", plain_token)] {
+        let resp = rp_http().get(app.url("/userinfo")).bearer_auth(&token).send().await.unwrap();
+        assert_eq!(resp.status(), 401, "{what}");
+        let challenge = resp.headers()["www-authenticate"].to_str().unwrap().to_owned();
+        assert!(challenge.contains(r#"error="invalid_token""#), "{what}: {challenge}");
+        let body: Value = resp.json().await.unwrap();
+        assert_eq!(body["error"], "invalid_token", "{what}");
+        assert!(body.get("sub").is_none(), "{what}: {body}");
+    }
+    let own = rp_http().get(app.url("/userinfo")).bearer_auth(user_token).send().await.unwrap();
+    assert_eq!(own.json::<Value>().await.unwrap()["sub"], user_id.as_str(), "the user's own token still reads it");
 }
 
 #[tokio::test]
@@ -99,21 +242,7 @@ async fn with_postgres_down_verify_keeps_answering_and_token_says_temporarily_un
     let secret = register_web_client(&app).await;
     let (_, body) = issued(&app, &secret, &[]).await;
     let access = body["access_token"].as_str().unwrap().to_owned();
-    let munji::store::Db::Postgres(pool) = &app.state.db else { unreachable!() };
-    let name: String = sqlx::query_scalar("SELECT current_database()").fetch_one(pool).await.unwrap();
-    let admin = crate::helpers::databases::postgres_admin_url();
-    let run = |sql: String| {
-        let admin = admin.clone();
-        async move {
-            let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&admin).await.unwrap();
-            sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&mut conn).await.unwrap();
-        }
-    };
-    run(format!(
-        r#"ALTER DATABASE "{name}" ALLOW_CONNECTIONS false;
-           SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"#
-    ))
-    .await;
+    postgres_allows_connections(&app, false).await;
 
     let started = std::time::Instant::now();
     let verify = rp_http().get(app.url("/api/v1/verify")).bearer_auth(&access).send().await.unwrap();
@@ -132,9 +261,27 @@ async fn with_postgres_down_verify_keeps_answering_and_token_says_temporarily_un
     assert_eq!(token.json::<Value>().await.unwrap()["error"], "temporarily_unavailable");
     assert!(started.elapsed() < std::time::Duration::from_secs(10));
 
-    run(format!(r#"ALTER DATABASE "{name}" ALLOW_CONNECTIONS true"#)).await;
+    postgres_allows_connections(&app, true).await;
     let me = rp_http().get(app.url("/api/v1/me")).bearer_auth(&access).send().await.unwrap();
     assert_eq!(me.status(), 200, "recovers without a restart");
+}
+
+/// `/jwks` is answered from the key ring in memory: it costs no database round trip (anyone
+/// may ask, as often as they like) and keeps answering while PostgreSQL is down.
+#[tokio::test]
+async fn jwks_keeps_answering_while_postgres_is_down() {
+    let app = TestApp::spawn(Backend::PostgresRedis).await;
+    let before: Value = rp_http().get(app.url("/jwks")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(before["keys"].as_array().unwrap().len(), 1);
+
+    postgres_allows_connections(&app, false).await;
+    assert!(app.state.db.ping().await.is_err(), "the database is down");
+    for _ in 0..3 {
+        let resp = rp_http().get(app.url("/jwks")).send().await.unwrap();
+        assert_eq!(resp.status(), 200);
+        assert_eq!(resp.json::<Value>().await.unwrap(), before);
+    }
+    postgres_allows_connections(&app, true).await;
 }
 
 #[tokio::test]
@@ -182,7 +329,7 @@ async fn the_keys_and_clients_commands_manage_what_the_server_uses() {
     let rotated = munji_cli(&app, &["keys", "rotate"]);
     assert!(rotated.status.success(), "{}", String::from_utf8_lossy(&rotated.stderr));
     let jwks: Value = rp_http().get(app.url("/jwks")).send().await.unwrap().json().await.unwrap();
-    assert_eq!(jwks["keys"].as_array().unwrap().len(), 2, "published at once");
+    assert_eq!(jwks["keys"].as_array().unwrap().len(), 2, "published at once, before it signs");
     let after = String::from_utf8(munji_cli(&app, &["keys", "list"]).stdout).unwrap();
     assert!(after.contains("retired") && after.contains("published until"), "{after}");
 

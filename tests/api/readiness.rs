@@ -99,29 +99,63 @@ async fn readyz_names_postgres_while_it_refuses_connections_and_recovers() {
     // With Redis as the ephemeral store, only the database goes away.
     let app = TestApp::spawn(Backend::PostgresRedis).await;
     readyz_becomes(&app, 200, Duration::from_secs(5)).await;
-    let munji::store::Db::Postgres(pool) = &app.state.db else { unreachable!() };
-    let name: String = sqlx::query_scalar("SELECT current_database()").fetch_one(pool).await.unwrap();
 
-    // Arrange: the database refuses new connections and drops the ones it has.
-    let admin = databases::postgres_admin_url();
-    let admin_sql = |sql: String| {
-        let admin = admin.clone();
-        async move {
-            let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&admin).await.unwrap();
-            sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&mut conn).await.unwrap();
-        }
-    };
-    admin_sql(format!(
-        r#"ALTER DATABASE "{name}" ALLOW_CONNECTIONS false;
-           SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"#
-    ))
-    .await;
+    postgres_allows_connections(&app, false).await;
 
     let (body, _) = readyz_becomes(&app, 503, Duration::from_secs(5)).await;
     assert_eq!(body["failed"], serde_json::json!(["database"]));
 
-    admin_sql(format!(r#"ALTER DATABASE "{name}" ALLOW_CONNECTIONS true"#)).await;
+    postgres_allows_connections(&app, true).await;
     readyz_becomes(&app, 200, Duration::from_secs(10)).await;
+}
+
+/// With `false`, the app's PostgreSQL database refuses new connections and drops the ones it
+/// has (the database is down as far as the app can tell); with `true`, it accepts them again.
+pub async fn postgres_allows_connections(app: &TestApp, allowed: bool) {
+    let url = url::Url::parse(&app.database_url).unwrap();
+    let name = url.path().trim_start_matches('/');
+    assert!(url.scheme().starts_with("postgres") && !name.is_empty(), "a PostgreSQL test app");
+    let mut sql = format!(r#"ALTER DATABASE "{name}" ALLOW_CONNECTIONS {allowed};"#);
+    if !allowed {
+        sql += &format!("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'");
+    }
+    let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&databases::postgres_admin_url()).await.unwrap();
+    sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&mut conn).await.unwrap();
+}
+
+/// `/readyz` checks the stores at most once a second: a store that goes down right after a
+/// check is not seen by a call within that second (the last answer is given again), but is
+/// by the first call after it. Whether the second call came within the second is measured
+/// from the client's side (send of the first to answer of the second), so a slow machine
+/// makes a round inconclusive, never wrong; such a round is run again.
+#[tokio::test]
+async fn readyz_checks_the_stores_at_most_once_a_second() {
+    let mut redis = PrivateRedis::start();
+    let app = TestApp::builder(Backend::PostgresRedis).redis_url(&redis.url()).spawn().await;
+    let mut conclusive = false;
+    for _ in 0..5 {
+        readyz_becomes(&app, 200, Duration::from_secs(10)).await;
+        // Let the last answer age, so the next call checks afresh.
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        let sent = Instant::now();
+        assert_eq!(app.get_readyz().await.status(), 200);
+        redis.stop();
+        let second = app.get_readyz().await;
+        let took = sent.elapsed();
+        if took < Duration::from_millis(900) {
+            assert_eq!(second.status(), 200, "within a second of a check, its answer is given again");
+            let (body, _) = readyz_becomes(&app, 503, Duration::from_secs(5)).await;
+            assert_eq!(body["failed"], serde_json::json!(["ephemeral_store"]));
+            assert!(sent.elapsed() >= Duration::from_secs(1), "not before the answer is a second old");
+            // The failed answer is reused too, and the next check after a second sees it go.
+            let _redis = PrivateRedis::start_on(redis.port);
+            readyz_becomes(&app, 200, Duration::from_secs(10)).await;
+            conclusive = true;
+            break;
+        }
+        redis = PrivateRedis::start_on(redis.port);
+    }
+    assert!(conclusive, "five rounds in a row took over 0.9 s between the two calls");
 }
 
 #[tokio::test]

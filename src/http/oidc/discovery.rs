@@ -2,7 +2,6 @@
 
 use poem::{
     IntoResponse, Response, handler,
-    http::StatusCode,
     web::{Data, Json},
 };
 use serde_json::json;
@@ -38,13 +37,9 @@ pub fn configuration(state: Data<&AppState>) -> Json<serde_json::Value> {
     }))
 }
 
+/// The published keys: a rotation shows within a second, the database is read at most once a
+/// second however often this is asked, and the last known keys are served while it is down.
 #[handler]
 pub async fn jwks(state: Data<&AppState>) -> Response {
-    match state.tokens.keys().jwks().await {
-        Ok(body) => Json(body).into_response(),
-        Err(e) => {
-            tracing::error!(error.message = %e, "reading the JWKS failed");
-            StatusCode::SERVICE_UNAVAILABLE.into_response()
-        }
-    }
+    state.tokens.keys().published_jwks().await.with_content_type("application/json").into_response()
 }

@@ -41,7 +41,7 @@ async fn claims_of(req: &Request, body: Body, state: &AppState) -> Result<serde_
         sessions::TokenRefusal::Unavailable => OAuthError::TemporarilyUnavailable,
         _ => OAuthError::InvalidToken("the access token is invalid, expired or revoked"),
     })?;
-    let Ok(user_id) = claims.sub.parse::<uuid::Uuid>() else {
+    let Some(user_id) = claims.user_id() else {
         return Err(OAuthError::InvalidToken("not a user's token"));
     };
     let user = users::find_by_id(&state.db, user_id).await?.ok_or(OAuthError::InvalidToken("no such user"))?;
