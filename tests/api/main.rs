@@ -21,5 +21,6 @@ mod oidc_more;
 mod openapi;
 mod ops;
 mod pages;
+mod rate_limits;
 mod readiness;
 mod refresh;
