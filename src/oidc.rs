@@ -7,5 +7,6 @@ pub mod clients;
 pub mod error;
 pub mod grant;
 pub mod keys;
+pub mod proof;
 pub mod revocation;
 pub mod tokens;

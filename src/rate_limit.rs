@@ -6,13 +6,18 @@
 //! client, `vend` per service client. A signed-in user is a subject too: `pages` counts their
 //! Gmail equips and unequips, `vend` their (refused) vend calls. The client IP is the socket's, unless the socket is a
 //! trusted proxy, in which case `X-Forwarded-For` is read from the right, skipping trusted hops.
+//! An IPv6 client is counted by its /64: one subscriber is usually handed a whole /64, and
+//! counting its addresses one by one would give it 2^64 budgets.
 //!
 //! When the ephemeral store cannot be reached the limits fail open (the request goes on and is
 //! counted in `munji_rate_limit_unchecked_total`): every limited route but client credentials
 //! needs the store itself and answers 503 anyway, and a store outage should not also stop
 //! token issuance. Depends on [`crate::ephemeral`], [`crate::metrics`], [`crate::config`].
 
-use std::{net::IpAddr, time::Duration};
+use std::{
+    net::{IpAddr, Ipv6Addr},
+    time::Duration,
+};
 
 use ipnet::IpNet;
 
@@ -95,7 +100,7 @@ impl RateLimiter {
     pub async fn check(&self, ephemeral: &Ephemeral, metrics: &Metrics, group: Group, subject: Subject<'_>) -> Verdict {
         let rate = self.rate(group);
         let key = match subject {
-            Subject::Ip(ip) => format!("rl:{}:ip:{ip}", group.as_str()),
+            Subject::Ip(ip) => format!("rl:{}:ip:{}", group.as_str(), ip_counter(ip)),
             Subject::Client(id) => format!("rl:{}:client:{id}", group.as_str()),
             Subject::User(id) => format!("rl:{}:user:{id}", group.as_str()),
         };
@@ -114,15 +119,18 @@ impl RateLimiter {
     }
 
     /// The client's address: the peer's, or, when the peer is a trusted proxy, the rightmost
-    /// address of `X-Forwarded-For` that is not a trusted proxy itself.
+    /// address of `X-Forwarded-For` that is not a trusted proxy itself. `forwarded_for` is the
+    /// whole list: every header line, in order, joined with commas.
     pub fn client_ip(&self, peer: IpAddr, forwarded_for: Option<&str>) -> IpAddr {
         let trusted = |ip: &IpAddr| self.trusted_proxies.iter().any(|net| net.contains(ip));
         let mut client = peer.to_canonical();
         if !trusted(&client) {
             return client;
         }
-        for hop in forwarded_for.unwrap_or_default().rsplit(',') {
-            match hop.trim().parse::<IpAddr>() {
+        // Empty elements carry nothing and are passed over, as lists in HTTP fields allow.
+        let hops = forwarded_for.unwrap_or_default().rsplit(',').map(str::trim).filter(|hop| !hop.is_empty());
+        for hop in hops {
+            match hop.parse::<IpAddr>() {
                 Ok(ip) => {
                     client = ip.to_canonical();
                     if !trusted(&client) {
@@ -134,6 +142,14 @@ impl RateLimiter {
             }
         }
         client
+    }
+}
+
+/// The per-IP counter `ip` counts in: an IPv4 address alone, an IPv6 address by its /64.
+fn ip_counter(ip: IpAddr) -> String {
+    match ip.to_canonical() {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => format!("{}/64", Ipv6Addr::from_bits(v6.to_bits() & (u128::MAX << 64))),
     }
 }
 
@@ -172,6 +188,24 @@ mod tests {
         assert_eq!(proxied.client_ip(ip("10.0.0.2"), None), ip("10.0.0.2"));
         assert_eq!(proxied.client_ip(ip("::ffff:10.0.0.2"), Some("198.51.100.1")), ip("198.51.100.1"), "mapped v4");
         assert_eq!(proxied.client_ip(ip("203.0.113.9"), Some("198.51.100.1")), ip("203.0.113.9"), "untrusted peer");
+    }
+
+    #[test]
+    fn header_lines_joined_are_one_list_and_empty_elements_are_passed_over() {
+        let proxied = limiter(&["10.0.0.0/8"]);
+        // What the HTTP layer makes of a client's line and a line the proxy appended.
+        assert_eq!(proxied.client_ip(ip("10.0.0.2"), Some("1.2.3.4,198.51.100.1")), ip("198.51.100.1"));
+        assert_eq!(proxied.client_ip(ip("10.0.0.2"), Some("198.51.100.1, , 10.0.0.7,")), ip("198.51.100.1"));
+        assert_eq!(proxied.client_ip(ip("10.0.0.2"), Some("")), ip("10.0.0.2"));
+    }
+
+    #[test]
+    fn an_ipv6_client_counts_by_its_64() {
+        assert_eq!(ip_counter(ip("203.0.113.9")), "203.0.113.9");
+        assert_eq!(ip_counter(ip("::ffff:203.0.113.9")), "203.0.113.9", "mapped v4 is v4");
+        assert_eq!(ip_counter(ip("2001:db8:1:2:aaaa:bbbb:cccc:dddd")), "2001:db8:1:2::/64");
+        assert_eq!(ip_counter(ip("2001:db8:1:2::1")), ip_counter(ip("2001:db8:1:2:ffff::9")));
+        assert_ne!(ip_counter(ip("2001:db8:1:2::1")), ip_counter(ip("2001:db8:1:3::1")));
     }
 
     #[test]

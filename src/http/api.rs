@@ -36,10 +36,11 @@ pub enum ApiTags {
 pub fn service() -> OpenApiService<Apis, ()> {
     let apis =
         (me::MeApi, sessions::SessionsApi, gmail::GmailApi, audit::AuditApi, services::ServicesApi, verify::VerifyApi);
+    // No `.summary(...)`: poem-openapi declares OpenAPI 3.0, whose `info` has no `summary` (3.1
+    // added it), and validators and client generators refuse a 3.0 document that carries one.
     OpenApiService::new(apis, "munji", env!("CARGO_PKG_VERSION"))
-        .summary("munji identity provider API")
         .description(
-            "The JSON API of munji. Errors have the shape \
+            "The JSON API of the munji identity provider. Errors have the shape \
              `{\"error\": {\"code\", \"message\", \"request_id\"}}`; every response carries `X-Request-Id`.",
         )
         .server("/api/v1")

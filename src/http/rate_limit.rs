@@ -4,12 +4,12 @@
 //! as `{"error": "slow_down"}`. Both carry `Retry-After`. Per-client limits are counted where
 //! the client is known (client authentication, the vend route).
 
-use std::time::Duration;
+use std::{net::IpAddr, time::Duration};
 
 use poem::{
     Endpoint, IntoResponse, Middleware, Request, Response, Result,
     error::ResponseError,
-    http::{HeaderValue, StatusCode, header},
+    http::{HeaderMap, HeaderValue, StatusCode, header},
 };
 
 use crate::{
@@ -49,6 +49,26 @@ impl ResponseError for RateLimited {
     }
 }
 
+/// Every `X-Forwarded-For` line, in order, as one comma-separated list: several lines of one
+/// field are one list, and a proxy may append a line of its own instead of extending the
+/// client's, so reading only the first line would let the client name its own address. A line
+/// that is not text becomes one that does not parse, so nothing to its left is trusted.
+fn forwarded_for(headers: &HeaderMap) -> Option<String> {
+    let lines: Vec<_> =
+        headers.get_all("x-forwarded-for").iter().map(|v| String::from_utf8_lossy(v.as_bytes())).collect();
+    (!lines.is_empty()).then(|| lines.join(","))
+}
+
+/// The client's address as the rate limits count it: the socket's peer, or, behind a trusted
+/// proxy, the address `X-Forwarded-For` names. `None` when the request has no socket address.
+pub fn client_ip(req: &Request) -> Option<IpAddr> {
+    let peer = req.remote_addr().as_socket_addr().map(|a| a.ip())?;
+    Some(match req.data::<AppState>() {
+        Some(state) => state.rate_limiter.client_ip(peer, forwarded_for(req.headers()).as_deref()),
+        None => peer,
+    })
+}
+
 /// Count every request per client IP in `group`.
 pub struct IpLimit(pub Group);
 
@@ -69,13 +89,10 @@ impl<E: Endpoint> Endpoint for IpLimitEndpoint<E> {
     type Output = Response;
 
     async fn call(&self, req: Request) -> Result<Response> {
-        let peer = req.remote_addr().as_socket_addr().map(|a| a.ip());
-        if let (Some(state), Some(peer)) = (req.data::<AppState>(), peer) {
-            let forwarded = req.headers().get("x-forwarded-for").and_then(|v| v.to_str().ok());
-            let ip = state.rate_limiter.client_ip(peer, forwarded);
-            if let Verdict::Limited { retry_after } = state.rate_limit(self.group, Subject::Ip(ip)).await {
-                return Err(RateLimited { group: self.group, retry_after }.into());
-            }
+        if let (Some(state), Some(ip)) = (req.data::<AppState>(), client_ip(&req))
+            && let Verdict::Limited { retry_after } = state.rate_limit(self.group, Subject::Ip(ip)).await
+        {
+            return Err(RateLimited { group: self.group, retry_after }.into());
         }
         self.inner.call(req).await.map(IntoResponse::into_response)
     }

@@ -142,14 +142,6 @@ pub struct ClientOrigin(pub Origin);
 impl<'a> FromRequest<'a> for ClientOrigin {
     async fn from_request(req: &'a Request, _body: &mut RequestBody) -> poem::Result<Self> {
         let user_agent = req.headers().get(header::USER_AGENT).and_then(|v| v.to_str().ok()).map(str::to_owned);
-        let peer = req.remote_addr().as_socket_addr().map(|a| a.ip());
-        let ip = match (req.data::<AppState>(), peer) {
-            (Some(state), Some(peer)) => {
-                let forwarded = req.headers().get("x-forwarded-for").and_then(|v| v.to_str().ok());
-                Some(state.rate_limiter.client_ip(peer, forwarded))
-            }
-            (_, peer) => peer,
-        };
-        Ok(Self(Origin { user_agent, ip }))
+        Ok(Self(Origin { user_agent, ip: super::rate_limit::client_ip(req) }))
     }
 }

@@ -1,10 +1,19 @@
 //! Client authentication at the token endpoint (RFC 6749 §2.3.1): `client_secret_basic` or
 //! `client_secret_post`, never both, never in the query string; public clients send only
 //! `client_id`. Every failure is the same `invalid_client`.
+//!
+//! A request that authenticated the client is counted in the client's own `oauth` budget: a
+//! confidential client's by its secret, a public client's only when it carries a live code or
+//! token of the client (see [`super::proof`]). Anything else spends only its address's budget,
+//! so naming a client cannot exhaust the budget of its real users.
 
 use base64::{Engine as _, engine::general_purpose::STANDARD};
 
-use super::{clients::Client, error::OAuthError};
+use super::{
+    clients::Client,
+    error::OAuthError,
+    proof::{self, Evidence},
+};
 use crate::{
     rate_limit::{Group, Subject, Verdict},
     state::AppState,
@@ -57,8 +66,13 @@ pub fn presented(
     }
 }
 
-/// The client, if it proved who it is.
-pub async fn authenticate(state: &AppState, presented: &Presented) -> Result<Client, OAuthError> {
+/// The client, if it proved who it is; `evidence` is what the request offers beyond the client
+/// id, which for a public client decides whether it is counted as the client's.
+pub async fn authenticate(
+    state: &AppState,
+    presented: &Presented,
+    evidence: Evidence<'_>,
+) -> Result<Client, OAuthError> {
     let refuse = OAuthError::InvalidClient { basic: presented.basic };
     let client =
         state.clients.find(&state.config, &state.db, &presented.client_id).await?.ok_or_else(|| refuse.clone())?;
@@ -70,7 +84,10 @@ pub async fn authenticate(state: &AppState, presented: &Presented) -> Result<Cli
     if !ok {
         return Err(refuse);
     }
-    // Per client (DESIGN §5 `oauth`), once it is known who is asking; per IP is the route's.
+    // Per client once the request proved it is the client's; per IP is the route's.
+    if client.is_public() && !proof::holds(state, &client, evidence).await {
+        return Ok(client);
+    }
     let subject = Subject::Client(&client.id);
     match state.rate_limit(Group::OAuth, subject).await {
         Verdict::Allowed => Ok(client),

@@ -5,7 +5,10 @@
 use reqwest::{Method, Response};
 use serde_json::Value;
 
-use super::oidc::{client_credentials_token, register_service_client, rp_http};
+use super::{
+    oidc::{client_credentials_token, register_service_client, rp_http},
+    rate_limits::{behind_proxy, client_credentials_from, introspect_from},
+};
 use crate::helpers::{Backend, TestApp};
 
 crate::on_every_backend!(
@@ -48,26 +51,14 @@ async fn a_page_limit_holds_across_two_instances(backend: Backend) {
 }
 
 async fn the_oauth_limit_counts_per_ip_and_per_client(backend: Backend) {
-    let app = TestApp::builder(backend)
-        .env("MUNJI_RATE_LIMITS__OAUTH", "3/min")
-        .env("MUNJI_RATE_LIMITS__TRUSTED_PROXIES", "127.0.0.0/8")
-        .spawn()
-        .await;
+    let app = behind_proxy(backend, "OAUTH", "3/min").await;
     let secret = register_service_client(&app, "svc", &["gmail.vend"]).await;
-    let http = rp_http();
-    let token = |ip: &'static str, secret: String| {
-        http.post(app.url("/token"))
-            .header("x-forwarded-for", ip)
-            .basic_auth("svc", Some(secret))
-            .form(&[("grant_type", "client_credentials")])
-            .send()
-    };
 
     // Per IP: a wrong secret counts too (guessing is what the limit is for).
-    assert_eq!(token("198.51.100.1", "wrong".into()).await.unwrap().status(), 401);
-    assert_eq!(token("198.51.100.1", secret.clone()).await.unwrap().status(), 200);
-    assert_eq!(token("198.51.100.1", secret.clone()).await.unwrap().status(), 200);
-    let limited = token("198.51.100.1", secret.clone()).await.unwrap();
+    assert_eq!(client_credentials_from(&app, "198.51.100.1", "svc", "wrong").await.status(), 401);
+    assert_eq!(client_credentials_from(&app, "198.51.100.1", "svc", &secret).await.status(), 200);
+    assert_eq!(client_credentials_from(&app, "198.51.100.1", "svc", &secret).await.status(), 200);
+    let limited = client_credentials_from(&app, "198.51.100.1", "svc", &secret).await;
     assert_eq!(limited.status(), 429);
     retry_after(&limited);
     assert_eq!(limited.headers()["cache-control"], "no-store");
@@ -76,30 +67,15 @@ async fn the_oauth_limit_counts_per_ip_and_per_client(backend: Backend) {
 
     // Per client: two successes so far (the refusal came before authentication); one more from
     // anywhere, then the client is over its limit whatever address it comes from.
-    assert_eq!(token("198.51.100.2", secret.clone()).await.unwrap().status(), 200);
-    let resp = token("198.51.100.3", secret.clone()).await.unwrap();
+    assert_eq!(client_credentials_from(&app, "198.51.100.2", "svc", &secret).await.status(), 200);
+    let resp = client_credentials_from(&app, "198.51.100.3", "svc", &secret).await;
     assert_eq!(resp.status(), 429, "a new IP, but the client is over its limit");
     assert_eq!(resp.json::<Value>().await.unwrap()["error"], "slow_down");
     let other = register_service_client(&app, "svc2", &["gmail.vend"]).await;
-    let fresh = http
-        .post(app.url("/token"))
-        .header("x-forwarded-for", "198.51.100.4")
-        .basic_auth("svc2", Some(other))
-        .form(&[("grant_type", "client_credentials")])
-        .send()
-        .await
-        .unwrap();
+    let fresh = client_credentials_from(&app, "198.51.100.4", "svc2", &other).await;
     assert_eq!(fresh.status(), 200, "another client from another address is not affected");
     // /revoke and /introspect share the group.
-    let introspect = http
-        .post(app.url("/introspect"))
-        .header("x-forwarded-for", "198.51.100.1")
-        .basic_auth("svc2", Some("x"))
-        .form(&[("token", "x")])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(introspect.status(), 429);
+    assert_eq!(introspect_from(&app, "198.51.100.1", "svc2", "x").await.status(), 429);
 }
 
 async fn the_vend_limit_counts_per_service(backend: Backend) {

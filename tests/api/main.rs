@@ -21,6 +21,7 @@ mod oidc_more;
 mod openapi;
 mod ops;
 mod pages;
+mod rate_limits;
 mod readiness;
 mod refresh;
 mod retention;

@@ -8,7 +8,7 @@ use poem::{
 
 use super::{error_response, no_store};
 use crate::{
-    oidc::{authorize::single_valued, client_auth, clients::Client, error::OAuthError, revocation},
+    oidc::{authorize::single_valued, client_auth, clients::Client, error::OAuthError, proof::Evidence, revocation},
     state::AppState,
 };
 
@@ -18,13 +18,11 @@ async fn client_and_token(req: &Request, body: Body, state: &AppState) -> Result
     let params = single_valued(&String::from_utf8_lossy(&bytes)).map_err(OAuthError::InvalidRequest)?;
     let authorization = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
     let presented = client_auth::presented(authorization, &params, req.uri().query())?;
-    let client = client_auth::authenticate(state, &presented).await?;
-    let token = params
-        .into_iter()
-        .find(|(n, _)| n == "token")
-        .map(|(_, v)| v)
-        .ok_or_else(|| OAuthError::InvalidRequest("token is missing".into()))?;
-    Ok((client, token))
+    let token = params.iter().find(|(n, _)| n == "token").map(|(_, v)| v.as_str());
+    let evidence = token.map_or(Evidence::None, Evidence::Token);
+    let client = client_auth::authenticate(state, &presented, evidence).await?;
+    let token = token.ok_or_else(|| OAuthError::InvalidRequest("token is missing".into()))?;
+    Ok((client, token.to_owned()))
 }
 
 #[handler]

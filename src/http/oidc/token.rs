@@ -8,7 +8,7 @@ use poem::{
 
 use super::{error_response, no_store};
 use crate::{
-    oidc::{authorize::single_valued, client_auth, error::OAuthError, grant},
+    oidc::{authorize::single_valued, client_auth, error::OAuthError, grant, proof::Evidence},
     state::AppState,
 };
 
@@ -33,7 +33,7 @@ async fn exchange(req: &Request, body: Body, state: &AppState) -> Result<grant::
     let params = single_valued(&String::from_utf8_lossy(&bytes)).map_err(OAuthError::InvalidRequest)?;
     let authorization = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
     let presented = client_auth::presented(authorization, &params, req.uri().query())?;
-    let client = client_auth::authenticate(state, &presented).await?;
+    let client = client_auth::authenticate(state, &presented, Evidence::of_token_form(&params)).await?;
     let grant_type = params.iter().find(|(n, _)| n == "grant_type").map(|(_, v)| v.as_str());
     match grant_type {
         Some("authorization_code") => grant::authorization_code(state, &client, &params).await,
