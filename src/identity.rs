@@ -14,6 +14,8 @@
 //! Depends on [`crate::store`] and [`crate::upstream`] (types only).
 
 pub mod link;
+pub mod login;
+pub mod signup;
 pub mod username;
 
 use chrono::Utc;

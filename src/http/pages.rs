@@ -107,6 +107,18 @@ impl From<crate::identity::IdentityError> for PageError {
     }
 }
 
+impl From<crate::identity::login::LoginError> for PageError {
+    fn from(e: crate::identity::login::LoginError) -> Self {
+        use crate::identity::login::LoginError;
+        match e {
+            LoginError::Identity(e) => e.into(),
+            LoginError::Sessions(e) => e.into(),
+            LoginError::Store(e) => e.into(),
+            LoginError::Ephemeral(e) => e.into(),
+        }
+    }
+}
+
 impl poem::error::ResponseError for PageError {
     fn status(&self) -> StatusCode {
         match self {

@@ -97,8 +97,8 @@ pub fn check_csrf(state: &AppState, cookies: &Cookies<'_>, submitted: Option<&st
 
 /// The signed-in session of this browser, if any.
 pub async fn current(state: &AppState, cookies: &Cookies<'_>) -> Result<Option<Session>, PageError> {
-    let Some(secret) = cookies.get(SESSION) else { return Ok(None) };
-    Ok(sessions::find(state, &CookieSecret(secret)).await?)
+    let Some(secret) = session_cookie(cookies) else { return Ok(None) };
+    Ok(sessions::find(state, &secret).await?)
 }
 
 /// For a form post that acts for the signed-in user: the CSRF field must be this browser's,
@@ -112,18 +112,14 @@ pub async fn signed_in_post(
     current(state, cookies).await
 }
 
-/// Sign this browser in as `user_id`. Any earlier session of the browser ends first, so the
-/// session cookie changes at every sign-in (no fixation).
-pub async fn start(
-    state: &AppState,
-    cookies: &Cookies<'_>,
-    origin: &Origin,
-    user_id: uuid::Uuid,
-) -> Result<Session, PageError> {
-    end(state, cookies).await?;
-    let (secret, session) = sessions::start(state, user_id, origin).await?;
+/// The secret of this browser's session cookie, if it has one.
+pub fn session_cookie(cookies: &Cookies<'_>) -> Option<CookieSecret> {
+    cookies.get(SESSION).map(CookieSecret)
+}
+
+/// Give this browser the cookie of a session that has just started.
+pub fn set_session(state: &AppState, cookies: &Cookies<'_>, secret: &CookieSecret) {
     cookies.set(SESSION, &secret.0, Some(state.config.refresh_token_ttl.0));
-    Ok(session)
 }
 
 /// Sign this browser out; tokens issued under its session stop working at once.

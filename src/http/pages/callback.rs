@@ -13,18 +13,14 @@ use serde::Deserialize;
 
 use super::{PageError, enabled_provider, login::start_href, render, signup, views};
 use crate::{
-    audit::{self, AuditEvent},
-    config::RequiredField,
     http::{
         request_id::RequestId,
         session::{self, ClientOrigin, Cookies},
     },
     i18n::Lang,
-    identity::{self, Resolution},
-    sessions::{self, Ending, Origin},
+    identity::login::{self, LoginOutcome},
     state::AppState,
-    store::users::User,
-    upstream::{Grant, Provider, UpstreamError, UpstreamProfile, state::Purpose},
+    upstream::{Grant, Provider, UpstreamError, state::Purpose},
 };
 
 #[derive(Debug, Deserialize)]
@@ -97,69 +93,17 @@ pub async fn callback(
         Purpose::GmailConnect { .. } => return Err(PageError::BadRequest("gmail flow")),
     };
 
-    if missing_required(&state, &profile) {
-        count("consent_required");
-        audit::record(&state.db, None, AuditEvent::LoginRefused { provider, reason: "consent_required" }).await?;
-        return Ok(consent_page(lang, provider, &return_to));
+    let previous = session::session_cookie(&cookies);
+    match login::finish(&state, profile, &origin, previous.as_ref()).await? {
+        LoginOutcome::SignedIn(signed_in) => {
+            session::set_session(&state, &cookies, &signed_in.cookie);
+            Ok(Redirect::see_other(return_to).into_response())
+        }
+        LoginOutcome::SignupNeeded(profile) => signup::begin(&state, &cookies, profile, return_to).await,
+        LoginOutcome::ConsentRequired => Ok(consent_page(lang, provider, &return_to)),
+        LoginOutcome::LegacyAmbiguous => Err(PageError::LegacyAmbiguous),
+        LoginOutcome::RegistrationClosed => Err(PageError::RegistrationClosed),
     }
-
-    match identity::resolve(&state.db, state.identity_policy(provider), &profile).await? {
-        Resolution::Known(user) => {
-            count("login");
-            signed_in(&state, &cookies, &origin, &user, AuditEvent::Login { provider }, &return_to).await
-        }
-        Resolution::Backfilled { user, identity_id } => {
-            count("legacy_backfill");
-            state.metrics.legacy_backfills.with_label_values(&[provider.as_str()]).inc();
-            audit::record(&state.db, Some(user.id), AuditEvent::LegacyBackfill { provider, identity_id }).await?;
-            // Whoever held a session of this account before it was claimed loses it.
-            sessions::end(&state, Ending::AllOf(user.id)).await?;
-            signed_in(&state, &cookies, &origin, &user, AuditEvent::Login { provider }, &return_to).await
-        }
-        Resolution::LegacyAmbiguous => {
-            count("legacy_ambiguous");
-            audit::record(&state.db, None, AuditEvent::LoginRefused { provider, reason: "legacy_ambiguous" }).await?;
-            Err(PageError::LegacyAmbiguous)
-        }
-        Resolution::Created(user) => {
-            count("signup");
-            signed_in(&state, &cookies, &origin, &user, AuditEvent::Signup { provider, identity_id: None }, &return_to)
-                .await
-        }
-        Resolution::SignupNeeded => {
-            count("signup_form");
-            signup::begin(&state, &cookies, profile, return_to).await
-        }
-        Resolution::Closed => {
-            count("registration_closed");
-            audit::record(&state.db, None, AuditEvent::LoginRefused { provider, reason: "registration_closed" })
-                .await?;
-            Err(PageError::RegistrationClosed)
-        }
-    }
-}
-
-/// Whether the profile lacks a field the provider's `required_fields` names.
-fn missing_required(state: &AppState, profile: &UpstreamProfile) -> bool {
-    profile.provider.config(&state.config).required_fields.iter().any(|field| match field {
-        RequiredField::Email => profile.email.is_none(),
-        RequiredField::Name => profile.name.is_none(),
-    })
-}
-
-/// Start the session, write the audit event, and go where the flow was headed.
-pub(super) async fn signed_in(
-    state: &AppState,
-    cookies: &Cookies<'_>,
-    origin: &Origin,
-    user: &User,
-    event: AuditEvent<'_>,
-    return_to: &str,
-) -> Result<Response, PageError> {
-    session::start(state, cookies, origin, user.id).await?;
-    audit::record(&state.db, Some(user.id), event).await?;
-    tracing::info!(user.id = %user.id, "signed in");
-    Ok(Redirect::see_other(return_to).into_response())
 }
 
 fn cancelled_page(lang: Lang, retry_href: String) -> Response {
