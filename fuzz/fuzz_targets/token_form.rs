@@ -51,7 +51,7 @@ static RECORD: LazyLock<CodeRecord> = LazyLock::new(|| CodeRecord {
     user_id: uuid::Uuid::nil(),
     sid: "fuzz-session".into(),
     auth_time: 1_700_000_000,
-    session_started_ms: 1_700_000_000_000,
+    expires_at_ms: 1_700_000_060_000,
 });
 
 /// The first line of `data` and the rest (after the newline).

@@ -16,6 +16,7 @@ use crate::{
     config::Config,
     crypto,
     ephemeral::{Ephemeral, EphemeralError},
+    sessions::Session,
     store::Db,
 };
 
@@ -51,6 +52,72 @@ pub enum Refusal {
 pub enum AuthorizeError {
     #[error(transparent)]
     Clients(#[from] clients::ClientError),
+    #[error(transparent)]
+    Ephemeral(#[from] EphemeralError),
+}
+
+/// What `/authorize` answers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Back to the client's (verified) redirect URI with these parameters, its `state` and `iss`.
+    ToClient { redirect_uri: String, params: Vec<(&'static str, String)>, state: Option<String> },
+    /// munji's own error page: the redirect URI cannot be trusted.
+    Page { error: &'static str, description: String },
+    /// The browser signs in first, then comes back to `return_to`.
+    SignIn { return_to: String },
+}
+
+/// Decide the answer to the authorization request `query` for the browser's session, if any:
+/// an error page or redirect for a bad request, sign-in for a missing or too old session
+/// (`prompt=login`, `max_age`), `login_required` for `prompt=none` without one, or a code.
+pub async fn decide(
+    clients: &ClientCache,
+    config: &Config,
+    db: &Db,
+    store: &Ephemeral,
+    query: &str,
+    session: Option<&Session>,
+) -> Result<Outcome, AuthorizeError> {
+    let request = match check(clients, config, db, query).await? {
+        Ok(request) => request,
+        Err(Refusal::Page { error, description }) => return Ok(Outcome::Page { error, description }),
+        Err(Refusal::Redirect { redirect_uri, state, error, description }) => {
+            let params = vec![("error", error.to_owned()), ("error_description", description)];
+            return Ok(Outcome::ToClient { redirect_uri, params, state });
+        }
+    };
+    let now = chrono::Utc::now().timestamp();
+    let fresh_enough = |auth_time: i64| request.max_age.is_none_or(|max| now - auth_time <= max);
+    let session = match session {
+        Some(s) if !request.prompt_login && fresh_enough(s.auth_time) => s,
+        _ if request.prompt_none => {
+            let params =
+                vec![("error", "login_required".to_owned()), ("error_description", "the user is not signed in".into())];
+            return Ok(Outcome::ToClient { redirect_uri: request.redirect_uri, params, state: request.state });
+        }
+        // Sign in, then come back; without prompt=login, or it would ask forever.
+        _ => return Ok(Outcome::SignIn { return_to: format!("/authorize?{}", without_prompt_login(query)) }),
+    };
+    let record = CodeRecord {
+        client_id: request.client.id.clone(),
+        redirect_uri: request.redirect_uri.clone(),
+        code_challenge: request.code_challenge.clone(),
+        scope: request.scope.clone(),
+        nonce: request.nonce.clone(),
+        user_id: session.user_id,
+        sid: session.sid.clone(),
+        auth_time: session.auth_time,
+        expires_at_ms: code_expires_at(),
+    };
+    let code = issue_code(store, &record).await?;
+    Ok(Outcome::ToClient { redirect_uri: request.redirect_uri, params: vec![("code", code)], state: request.state })
+}
+
+/// The query with any `prompt=login` left out.
+fn without_prompt_login(query: &str) -> String {
+    url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(url::form_urlencoded::parse(query.as_bytes()).filter(|(n, v)| !(n == "prompt" && v == "login")))
+        .finish()
 }
 
 fn page(error: &'static str, description: impl Into<String>) -> Refusal {

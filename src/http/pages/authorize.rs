@@ -1,9 +1,7 @@
-//! `GET /authorize`: the browser side of the authorization code flow. No session (or
-//! `prompt=login`, or an authentication older than `max_age`) → the sign-in page, then back here;
-//! a valid request with a live session → a code for the client's redirect URI, with `state` and
-//! `iss` (RFC 9207).
+//! `GET /authorize`: the browser side of the authorization code flow. The decision (an error,
+//! sign-in first, or a code) is [`crate::oidc::authorize::decide`]'s; this maps it to a page or a
+//! redirect, adding `state` and `iss` (RFC 9207) to what goes back to the client.
 
-use chrono::Utc;
 use poem::{
     IntoResponse, Request, Response, handler,
     web::{Data, Redirect, cookie::CookieJar},
@@ -13,71 +11,43 @@ use url::Url;
 use super::PageError;
 use crate::{
     http::session::{self, Cookies},
-    oidc::authorize::{CodeRecord, Refusal, check, code_expires_at, issue_code},
+    oidc::authorize::{AuthorizeError, Outcome, decide},
     state::AppState,
 };
 
 #[handler]
 pub async fn authorize(req: &Request, jar: &CookieJar, state: Data<&AppState>) -> Result<Response, PageError> {
     let query = req.uri().query().unwrap_or_default();
-    let request = match check(&state.clients, &state.config, &state.db, query).await.map_err(|e| match e {
-        crate::oidc::authorize::AuthorizeError::Clients(crate::oidc::clients::ClientError::Store(e)) => {
-            PageError::from(e)
-        }
-        other => PageError::Internal(other.to_string()),
-    })? {
-        Ok(request) => request,
-        Err(Refusal::Page { error, description }) => return Err(PageError::Authorize { error, description }),
-        Err(Refusal::Redirect { redirect_uri, state: client_state, error, description }) => {
-            let params = [("error", error), ("error_description", description.as_str())];
-            return Ok(back_to_client(&state, &redirect_uri, &params, client_state.as_deref()));
-        }
-    };
     let cookies = Cookies::new(jar, &state);
     let session = session::current(&state, &cookies).await?;
-    let now = Utc::now().timestamp();
-    let fresh_enough = |auth_time: i64| request.max_age.is_none_or(|max| now - auth_time <= max);
-    let session = match session {
-        Some(s) if !request.prompt_login && fresh_enough(s.auth_time) => s,
-        _ if request.prompt_none => {
-            let params = [("error", "login_required"), ("error_description", "the user is not signed in")];
-            return Ok(back_to_client(&state, &request.redirect_uri, &params, request.state.as_deref()));
+    let outcome = decide(&state.clients, &state.config, &state.db, &state.ephemeral, query, session.as_ref()).await?;
+    Ok(match outcome {
+        Outcome::ToClient { redirect_uri, params, state: client_state } => {
+            back_to_client(&state, &redirect_uri, &params, client_state.as_deref())
         }
-        _ => {
-            // Sign in, then come back; without prompt=login, or it would ask forever.
-            let again: String = url::form_urlencoded::Serializer::new(String::new())
-                .extend_pairs(
-                    url::form_urlencoded::parse(query.as_bytes()).filter(|(n, v)| !(n == "prompt" && v == "login")),
-                )
-                .finish();
-            let return_to = format!("/authorize?{again}");
-            let login = format!(
-                "/login?return_to={}",
-                url::form_urlencoded::byte_serialize(return_to.as_bytes()).collect::<String>()
-            );
-            return Ok(Redirect::see_other(login).into_response());
+        Outcome::Page { error, description } => return Err(PageError::Authorize { error, description }),
+        Outcome::SignIn { return_to } => {
+            let return_to = url::form_urlencoded::byte_serialize(return_to.as_bytes()).collect::<String>();
+            Redirect::see_other(format!("/login?return_to={return_to}")).into_response()
         }
-    };
-    let record = CodeRecord {
-        client_id: request.client.id.clone(),
-        redirect_uri: request.redirect_uri.clone(),
-        code_challenge: request.code_challenge.clone(),
-        scope: request.scope.clone(),
-        nonce: request.nonce.clone(),
-        user_id: session.user_id,
-        sid: session.sid.clone(),
-        auth_time: session.auth_time,
-        expires_at_ms: code_expires_at(),
-    };
-    let code = issue_code(&state.ephemeral, &record).await?;
-    Ok(back_to_client(&state, &request.redirect_uri, &[("code", code.as_str())], request.state.as_deref()))
+    })
+}
+
+impl From<AuthorizeError> for PageError {
+    fn from(e: AuthorizeError) -> Self {
+        match e {
+            AuthorizeError::Clients(crate::oidc::clients::ClientError::Store(e)) => e.into(),
+            AuthorizeError::Ephemeral(e) => e.into(),
+            other => PageError::Internal(other.to_string()),
+        }
+    }
 }
 
 /// 303 to the client's redirect URI with `params`, `state` and `iss` added to its query.
 fn back_to_client(
     state: &AppState,
     redirect_uri: &str,
-    params: &[(&str, &str)],
+    params: &[(&'static str, String)],
     client_state: Option<&str>,
 ) -> Response {
     // The URI was matched against the client's registered ones, which all parse.
@@ -86,7 +56,7 @@ fn back_to_client(
     };
     {
         let mut query = target.query_pairs_mut();
-        query.extend_pairs(params.iter().copied());
+        query.extend_pairs(params.iter().map(|(k, v)| (*k, v.as_str())));
         if let Some(client_state) = client_state {
             query.append_pair("state", client_state);
         }
