@@ -17,6 +17,7 @@
 
 pub mod audit;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod crypto;
 pub mod dev_provider;

@@ -127,6 +127,7 @@ async fn connect(mut config: Config) -> anyhow::Result<AppState> {
         clients,
         vault,
         readiness: Default::default(),
+        clock: Default::default(),
     }))
 }
 

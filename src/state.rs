@@ -5,6 +5,7 @@ use std::sync::Arc;
 use poem::web::cookie::CookieKey;
 
 use crate::{
+    clock::Clock,
     config::Config,
     crypto,
     dev_provider::DevProvider,
@@ -45,6 +46,8 @@ pub struct Inner {
     pub rate_limiter: RateLimiter,
     /// The last readiness check (`/readyz`).
     pub readiness: Readiness,
+    /// The time lifetimes are checked against (tests move it forward).
+    pub clock: Clock,
 }
 
 /// One key per purpose, each derived from `secret_key`, so no two purposes share a key.

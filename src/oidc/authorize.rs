@@ -13,10 +13,12 @@ use uuid::Uuid;
 
 use super::clients::{self, AUTHORIZATION_CODE, Client, ClientCache};
 use crate::{
+    clock::Clock,
     config::Config,
     crypto,
     ephemeral::{Ephemeral, EphemeralError},
     sessions::Session,
+    state::AppState,
     store::Db,
 };
 
@@ -70,15 +72,8 @@ pub enum Outcome {
 /// Decide the answer to the authorization request `query` for the browser's session, if any:
 /// an error page or redirect for a bad request, sign-in for a missing or too old session
 /// (`prompt=login`, `max_age`), `login_required` for `prompt=none` without one, or a code.
-pub async fn decide(
-    clients: &ClientCache,
-    config: &Config,
-    db: &Db,
-    store: &Ephemeral,
-    query: &str,
-    session: Option<&Session>,
-) -> Result<Outcome, AuthorizeError> {
-    let request = match check(clients, config, db, query).await? {
+pub async fn decide(state: &AppState, query: &str, session: Option<&Session>) -> Result<Outcome, AuthorizeError> {
+    let request = match check(&state.clients, &state.config, &state.db, query).await? {
         Ok(request) => request,
         Err(Refusal::Page { error, description }) => return Ok(Outcome::Page { error, description }),
         Err(Refusal::Redirect { redirect_uri, state, error, description }) => {
@@ -86,7 +81,7 @@ pub async fn decide(
             return Ok(Outcome::ToClient { redirect_uri, params, state });
         }
     };
-    let now = chrono::Utc::now().timestamp();
+    let now = state.clock.now().timestamp();
     let fresh_enough = |auth_time: i64| request.max_age.is_none_or(|max| now - auth_time <= max);
     let session = match session {
         Some(s) if !request.prompt_login && fresh_enough(s.auth_time) => s,
@@ -107,9 +102,9 @@ pub async fn decide(
         user_id: session.user_id,
         sid: session.sid.clone(),
         auth_time: session.auth_time,
-        expires_at_ms: code_expires_at(),
+        expires_at_ms: code_expires_at(&state.clock),
     };
-    let code = issue_code(store, &record).await?;
+    let code = issue_code(&state.ephemeral, &state.clock, &record).await?;
     Ok(Outcome::ToClient { redirect_uri: request.redirect_uri, params: vec![("code", code)], state: request.state })
 }
 
@@ -244,8 +239,8 @@ pub struct CodeRecord {
 }
 
 /// When a code issued now expires.
-pub fn code_expires_at() -> i64 {
-    chrono::Utc::now().timestamp_millis() + CODE_TTL.as_millis() as i64
+pub fn code_expires_at(clock: &Clock) -> i64 {
+    clock.now_ms() + CODE_TTL.as_millis() as i64
 }
 
 fn code_key(code: &str) -> String {
@@ -257,9 +252,9 @@ fn spent_key(code: &str) -> String {
 }
 
 /// Store `record` under a new random code, until its `expires_at_ms`.
-pub async fn issue_code(store: &Ephemeral, record: &CodeRecord) -> Result<String, EphemeralError> {
+pub async fn issue_code(store: &Ephemeral, clock: &Clock, record: &CodeRecord) -> Result<String, EphemeralError> {
     let code = crypto::random_token(32);
-    let left = record.expires_at_ms - chrono::Utc::now().timestamp_millis();
+    let left = record.expires_at_ms - clock.now_ms();
     let ttl = Duration::from_millis(left.clamp(1, CODE_TTL.as_millis() as i64).unsigned_abs());
     store.put(&code_key(&code), &serde_json::to_vec(record).unwrap_or_default(), ttl).await?;
     Ok(code)
@@ -275,15 +270,16 @@ pub enum Redemption {
     Unknown,
 }
 
-/// Look a code up without changing anything.
-pub async fn look_up_code(store: &Ephemeral, code: &str) -> Result<Redemption, EphemeralError> {
+/// Look a code up without changing anything. A code past its own expiry is unknown, even
+/// while the store still holds it.
+pub async fn look_up_code(store: &Ephemeral, clock: &Clock, code: &str) -> Result<Redemption, EphemeralError> {
     if code.is_empty() || code.len() > 128 {
         return Ok(Redemption::Unknown);
     }
     if let Some(value) = store.get(&code_key(code)).await? {
         return Ok(match serde_json::from_slice::<CodeRecord>(&value) {
-            Ok(record) => Redemption::Found(record),
-            Err(_) => Redemption::Unknown,
+            Ok(record) if clock.now_ms() < record.expires_at_ms => Redemption::Found(record),
+            _ => Redemption::Unknown,
         });
     }
     Ok(match store.get(&spent_key(code)).await? {
@@ -308,19 +304,25 @@ pub enum Claim {
 
 /// Claim a looked-up code: the spent mark (with the session id) goes down *before* the take,
 /// so every other redemption, concurrent or later, finds the session to revoke. Exactly one
-/// caller, on any instance, wins. A code found gone once its own expiry has passed expired
-/// rather than being taken (a code taken by another redemption is gone before its expiry), so
-/// its spent mark is removed again and nothing counts as a reuse.
-pub async fn claim_code(store: &Ephemeral, code: &str, record: &CodeRecord) -> Result<Claim, EphemeralError> {
+/// caller, on any instance, wins. A code whose own expiry has passed by the time it is claimed
+/// expired: taken or not, nothing is issued for it, its spent mark is removed again and nothing
+/// counts as a reuse (a code taken by another redemption is gone *before* its expiry; within
+/// the last second the two cannot be told apart, and the code counts as expired).
+pub async fn claim_code(
+    store: &Ephemeral,
+    clock: &Clock,
+    code: &str,
+    record: &CodeRecord,
+) -> Result<Claim, EphemeralError> {
     store.put(&spent_key(code), record.sid.as_bytes(), SPENT_TTL).await?;
-    if store.take(&code_key(code)).await?.is_some() {
-        return Ok(Claim::Won);
-    }
-    if chrono::Utc::now().timestamp_millis() >= record.expires_at_ms - CLOCK_MARGIN_MS {
+    let taken = store.take(&code_key(code)).await?.is_some();
+    let now = clock.now_ms();
+    let expired = now >= record.expires_at_ms || (!taken && now >= record.expires_at_ms - CLOCK_MARGIN_MS);
+    if expired {
         forget_spent(store, code).await?;
         return Ok(Claim::Expired);
     }
-    Ok(Claim::Lost)
+    Ok(if taken { Claim::Won } else { Claim::Lost })
 }
 
 /// Remove a claimed code's spent mark (its redemption was refused and issued nothing).

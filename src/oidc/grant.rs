@@ -61,7 +61,7 @@ pub async fn authorization_code(
         tracing::warn!(client.id = %client.id, "authorization code reused; its session is revoked");
         Err(OAuthError::InvalidGrant("the code was already used; the tokens it gave are revoked"))
     };
-    let record = match authorize::look_up_code(&state.ephemeral, code).await? {
+    let record = match authorize::look_up_code(&state.ephemeral, &state.clock, code).await? {
         Redemption::Found(record) => record,
         Redemption::Unknown => return Err(OAuthError::InvalidGrant("the code is unknown or expired")),
         Redemption::Reused { sid } => return reused(sid).await,
@@ -69,7 +69,7 @@ pub async fn authorization_code(
     // The session must still be live. This is asked before the code is claimed: once claimed,
     // a concurrent duplicate revokes the session, and that must not fail the one winner.
     let live = sessions::is_alive(state, &record.sid).await?;
-    match authorize::claim_code(&state.ephemeral, code, &record).await? {
+    match authorize::claim_code(&state.ephemeral, &state.clock, code, &record).await? {
         Claim::Won => {}
         Claim::Lost => return reused(record.sid).await,
         Claim::Expired => return Err(OAuthError::InvalidGrant("the code is unknown or expired")),

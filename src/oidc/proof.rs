@@ -43,7 +43,7 @@ impl<'a> Evidence<'a> {
 pub async fn holds(state: &AppState, client: &Client, evidence: Evidence<'_>) -> bool {
     match evidence {
         Evidence::None => false,
-        Evidence::Code(code) => match authorize::look_up_code(&state.ephemeral, code).await {
+        Evidence::Code(code) => match authorize::look_up_code(&state.ephemeral, &state.clock, code).await {
             Ok(Redemption::Found(record)) => record.client_id == client.id,
             _ => false,
         },

@@ -333,6 +333,7 @@ async fn a_code_that_expires_during_its_redemption_is_no_reuse(backend: Backend)
     let tokens = s.tokens(&browser).await;
     let claims = s.app.state.tokens.verify_access(&tokens.access).await.unwrap();
     let store = &s.app.state.ephemeral;
+    let clock = &s.app.state.clock;
     let record = |expires_in_ms: i64| CodeRecord {
         client_id: "web".into(),
         redirect_uri: REDIRECT_URI.into(),
@@ -342,21 +343,32 @@ async fn a_code_that_expires_during_its_redemption_is_no_reuse(backend: Backend)
         user_id: claims.sub.parse().unwrap(),
         sid: claims.sid.clone().unwrap(),
         auth_time: claims.auth_time.unwrap(),
-        expires_at_ms: Utc::now().timestamp_millis() + expires_in_ms,
+        expires_at_ms: clock.now_ms() + expires_in_ms,
     };
 
-    // Looked up while live, claimed after it expired: nobody redeemed it.
-    let code = authorize::issue_code(store, &record(300)).await.unwrap();
-    let Redemption::Found(found) = authorize::look_up_code(store, &code).await.unwrap() else { panic!("live") };
+    // Looked up while live, claimed after it expired (in real time, gone from the store too):
+    // nobody redeemed it.
+    let code = authorize::issue_code(store, clock, &record(300)).await.unwrap();
+    let Redemption::Found(found) = authorize::look_up_code(store, clock, &code).await.unwrap() else { panic!("live") };
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-    assert_eq!(authorize::claim_code(store, &code, &found).await.unwrap(), Claim::Expired);
-    assert!(matches!(authorize::look_up_code(store, &code).await.unwrap(), Redemption::Unknown), "no reuse mark");
+    assert_eq!(authorize::claim_code(store, clock, &code, &found).await.unwrap(), Claim::Expired);
+    let after = authorize::look_up_code(store, clock, &code).await.unwrap();
+    assert!(matches!(after, Redemption::Unknown), "no reuse mark");
+
+    // The same by munji's clock while the store still holds the code.
+    let code = authorize::issue_code(store, clock, &record(60_000)).await.unwrap();
+    let Redemption::Found(found) = authorize::look_up_code(store, clock, &code).await.unwrap() else { panic!("live") };
+    clock.advance(std::time::Duration::from_secs(61));
+    assert_eq!(authorize::claim_code(store, clock, &code, &found).await.unwrap(), Claim::Expired);
+    let after = authorize::look_up_code(store, clock, &code).await.unwrap();
+    assert!(matches!(after, Redemption::Unknown), "no reuse mark");
     s.assert_alive(&tokens, "the session of a code that only expired").await;
 
     // Taken by another redemption before its expiry: that is a reuse.
-    let code = authorize::issue_code(store, &record(60_000)).await.unwrap();
-    let Redemption::Found(found) = authorize::look_up_code(store, &code).await.unwrap() else { panic!("live") };
-    assert_eq!(authorize::claim_code(store, &code, &found).await.unwrap(), Claim::Won);
-    assert_eq!(authorize::claim_code(store, &code, &found).await.unwrap(), Claim::Lost);
-    assert!(matches!(authorize::look_up_code(store, &code).await.unwrap(), Redemption::Reused { .. }));
+    let code = authorize::issue_code(store, clock, &record(60_000)).await.unwrap();
+    let Redemption::Found(found) = authorize::look_up_code(store, clock, &code).await.unwrap() else { panic!("live") };
+    assert_eq!(authorize::claim_code(store, clock, &code, &found).await.unwrap(), Claim::Won);
+    assert_eq!(authorize::claim_code(store, clock, &code, &found).await.unwrap(), Claim::Lost);
+    let after = authorize::look_up_code(store, clock, &code).await.unwrap();
+    assert!(matches!(after, Redemption::Reused { .. }));
 }

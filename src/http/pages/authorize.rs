@@ -20,7 +20,7 @@ pub async fn authorize(req: &Request, jar: &CookieJar, state: Data<&AppState>) -
     let query = req.uri().query().unwrap_or_default();
     let cookies = Cookies::new(jar, &state);
     let session = session::current(&state, &cookies).await?;
-    let outcome = decide(&state.clients, &state.config, &state.db, &state.ephemeral, query, session.as_ref()).await?;
+    let outcome = decide(&state, query, session.as_ref()).await?;
     Ok(match outcome {
         Outcome::ToClient { redirect_uri, params, state: client_state } => {
             back_to_client(&state, &redirect_uri, &params, client_state.as_deref())
