@@ -7,7 +7,10 @@ use uuid::Uuid;
 
 use super::vault::{Vault, VaultError};
 use crate::{
-    store::{self, Db, gmail::Connection},
+    store::{
+        self, Db,
+        gmail::{Connection, ConnectionStatus},
+    },
     upstream::{GMAIL_SEND, GmailGrant},
 };
 
@@ -95,7 +98,7 @@ fn sealed(
         access_token,
         access_expires_at: now + tokens.expires_in,
         refresh_token,
-        status: "active".to_owned(),
+        status: ConnectionStatus::Active,
         equipped_to: None,
         created_at: now,
     })

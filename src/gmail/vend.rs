@@ -26,7 +26,7 @@ use crate::{
     state::AppState,
     store::{
         self, StoreError,
-        gmail::{self, Connection, Refreshed},
+        gmail::{self, Connection, ConnectionStatus, Refreshed},
     },
     upstream::{GMAIL_SEND, UpstreamError},
 };
@@ -149,7 +149,7 @@ impl Wanted<'_> {
         if c.user_id != self.user_id || c.equipped_to.as_deref() != Some(self.target) {
             return Err(VendError::NotEquipped);
         }
-        if c.status != "active" {
+        if c.status != ConnectionStatus::Active {
             return Err(VendError::Revoked);
         }
         Ok(c)

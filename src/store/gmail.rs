@@ -17,9 +17,27 @@ pub struct Connection {
     pub access_expires_at: DateTime<Utc>,
     /// Sealed; absent when Google sent none.
     pub refresh_token: Option<String>,
-    pub status: String,
+    pub status: ConnectionStatus,
     pub equipped_to: Option<String>,
     pub created_at: DateTime<Utc>,
+}
+
+/// Whether a connection can vend: `active`, or `needs_reauth` once Google refused its grant
+/// (the user must connect again). Stored as that text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::Type)]
+#[sqlx(type_name = "TEXT", rename_all = "snake_case")]
+pub enum ConnectionStatus {
+    Active,
+    NeedsReauth,
+}
+
+impl ConnectionStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::NeedsReauth => "needs_reauth",
+        }
+    }
 }
 
 impl Connection {
@@ -38,7 +56,7 @@ pub async fn insert(db: &Db, c: &Connection) -> Result<()> {
     on_pool!(db, pool => {
         sqlx::query(SQL)
             .bind(c.id).bind(c.user_id).bind(&c.gmail_address).bind(&c.scopes).bind(&c.access_token)
-            .bind(c.access_expires_at).bind(&c.refresh_token).bind(&c.status).bind(&c.equipped_to).bind(c.created_at)
+            .bind(c.access_expires_at).bind(&c.refresh_token).bind(c.status).bind(&c.equipped_to).bind(c.created_at)
             .execute(pool)
             .await?;
     });
@@ -116,7 +134,7 @@ pub async fn renew(db: &Db, c: &Connection, now: DateTime<Utc>) -> Result<bool> 
     let rows = on_pool!(db, pool => {
         sqlx::query(SQL)
             .bind(c.id).bind(c.user_id).bind(&c.gmail_address).bind(&c.scopes).bind(&c.access_token)
-            .bind(c.access_expires_at).bind(&c.refresh_token).bind(&c.status).bind(&c.equipped_to).bind(now)
+            .bind(c.access_expires_at).bind(&c.refresh_token).bind(c.status).bind(&c.equipped_to).bind(now)
             .execute(pool)
             .await?
             .rows_affected()

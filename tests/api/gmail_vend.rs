@@ -348,7 +348,7 @@ async fn a_failing_google_answers_upstream_unavailable_and_keeps_the_connection(
     }
 
     let row = gmail::find(&app.state.db, s.connection_id).await.unwrap().unwrap();
-    assert_eq!(row.status, "active", "an outage is not a revocation");
+    assert_eq!(row.status, munji::store::gmail::ConnectionStatus::Active, "an outage is not a revocation");
     assert_eq!(vend(&app.base_url, &s.service_token, s.user_id, "bot-1").await.status(), 200, "Google is back");
 }
 
@@ -403,7 +403,7 @@ async fn a_refresh_that_lands_after_a_reconnect_changes_nothing(backend: Backend
     assert!(!gmail::mark_needs_reauth(&app.state.db, s.connection_id, seen, now).await.unwrap());
     let after = gmail::find(&app.state.db, s.connection_id).await.unwrap().unwrap();
     assert_eq!(after.access_token, renewed.access_token, "the reconnect's token stays");
-    assert_eq!(after.status, "active");
+    assert_eq!(after.status, munji::store::gmail::ConnectionStatus::Active);
     assert_eq!(vend(&app.base_url, &s.service_token, s.user_id, "bot-1").await.status(), 200);
 }
 

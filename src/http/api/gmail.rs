@@ -75,7 +75,7 @@ fn view(c: gmail::Connection) -> GmailConnection {
         scopes: c.scope_list().map(str::to_owned).collect(),
         id: c.id,
         gmail_address: c.gmail_address,
-        status: c.status,
+        status: c.status.as_str().to_owned(),
         equipped_to: c.equipped_to,
         created_at: c.created_at,
     }

@@ -59,7 +59,7 @@ pub async fn account_page(jar: &CookieJar, lang: Lang, state: Data<&AppState>) -
             .map(|c| views::GmailRow {
                 can_send: crate::gmail::connect::can_send(&c),
                 id: c.id.to_string(),
-                needs_reauth: c.status == "needs_reauth",
+                needs_reauth: c.status == gmail::ConnectionStatus::NeedsReauth,
                 address: c.gmail_address,
                 equipped_to: c.equipped_to,
             })
