@@ -1,6 +1,6 @@
 #![allow(clippy::expect_used, clippy::unwrap_used)] // a benchmark: failing loudly is the point
 //! Token minting and verification beside the raw signature operation of the same algorithm,
-//! in the same run: `cargo bench --bench tokens`. The ratios are what matter (SECURITY.md §6:
+//! in the same run: `cargo bench --bench tokens`. The ratios are what matter (docs/operations.md:
 //! minting should reach ≥ 0.8× the raw signing rate, verification ≥ 0.9× raw verify).
 
 use std::hint::black_box;

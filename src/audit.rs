@@ -1,4 +1,5 @@
-//! Audit events (DESIGN §10: `kind`s and `detail` objects), written to the durable store.
+//! Audit events (their `kind`s and `detail` objects are listed in docs/routes.md), written to
+//! the durable store.
 //! Depends on [`crate::store`].
 
 use chrono::Utc;

@@ -1,4 +1,4 @@
-//! The `munji` command line (DESIGN §4). Every subcommand reads the same configuration as
+//! The `munji` command line (docs/operations.md). Every subcommand reads the same configuration as
 //! `serve`: `--config FILE` and `MUNJI_*` variables.
 
 mod clients;

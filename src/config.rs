@@ -1,5 +1,5 @@
-//! Configuration (DESIGN §5): built-in defaults, then a TOML file (`--config`), then `MUNJI_*`
-//! environment variables (`__` joins nested keys), parsed once into typed values.
+//! Configuration (docs/configuration.md): built-in defaults, then a TOML file (`--config`), then
+//! `MUNJI_*` environment variables (`__` joins nested keys), parsed once into typed values.
 //!
 //! Every bad value fails start-up with a message that names its key. Secrets are
 //! [`secrecy`] types, so `Debug` output and logs show `[REDACTED]` instead of them.
@@ -27,7 +27,8 @@ pub use values::{Base64Secret, EncryptionKey, HumanDuration, Rate, comma_list};
 /// Bytes the server secret must have at least (after base64 decoding).
 pub const MIN_SECRET_BYTES: usize = 32;
 
-/// The whole configuration. Field names are the contract's key names (DESIGN §5).
+/// The whole configuration. Field names are the keys operators write (docs/configuration.md):
+/// renaming one breaks their files.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
@@ -40,7 +41,7 @@ pub struct Config {
     /// `redis://…`; empty keeps ephemeral state in the database.
     pub redis_url: SecretString,
     /// Prefix of every Redis key munji writes, so instances of several deployments can share one
-    /// Redis (not in DESIGN §5; our addition).
+    /// Redis.
     pub redis_prefix: String,
     /// ≥ 32 bytes, base64: cookies and state signatures. Optional only with `--dev`.
     pub secret_key: Option<Base64Secret>,
@@ -48,17 +49,17 @@ pub struct Config {
     #[serde(deserialize_with = "comma_list")]
     pub encryption_keys: Vec<EncryptionKey>,
     pub registration: Registration,
-    /// Whether a first login may claim an imported legacy mapping by e-mail (DESIGN §2.2
-    /// step 2). Turn it off once `munji legacy status` shows nothing left (our name).
+    /// Whether a first login may claim an imported legacy mapping by e-mail (docs/legacy.md).
+    /// Turn it off once `munji legacy status` shows nothing left.
     #[serde(deserialize_with = "figment::util::bool_from_str_or_int")]
     pub legacy_fallback: bool,
     pub access_token_ttl: HumanDuration,
     pub refresh_token_ttl: HumanDuration,
     /// How long after a rotation a concurrent duplicate of the old refresh token still gets the
-    /// same successor instead of revoking the family (our name; DESIGN §7 "grace window").
+    /// same successor instead of revoking the family (docs/tokens.md).
     pub refresh_token_grace: HumanDuration,
     pub signing_alg: SigningAlg,
-    /// Raw string of ≥ 32 bytes; only for `signing_alg = "HS256"` (DESIGN §7).
+    /// Raw string of ≥ 32 bytes; only for `signing_alg = "HS256"` (docs/tokens.md).
     pub legacy_hs256_secret: SecretString,
     /// Empty: `public_url`.
     pub access_token_audience: String,
@@ -76,7 +77,7 @@ pub struct Config {
     pub dev: bool,
 }
 
-/// What happens when a social identity matches no account (DESIGN §2.2 step 3).
+/// What happens when a social identity matches no account (docs/identity.md).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Registration {
@@ -85,7 +86,7 @@ pub enum Registration {
     Closed,
 }
 
-/// Access-token signature algorithm (DESIGN §7).
+/// Access-token signature algorithm (docs/tokens.md).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 pub enum SigningAlg {
     ES256,
@@ -128,8 +129,8 @@ pub struct ProviderConfig {
     pub token_url: Option<Url>,
     pub userinfo_url: Option<Url>,
     pub legacy_email_trust: EmailTrust,
-    /// Profile fields a sign-in cannot do without (DESIGN §2.3); declining one shows the
-    /// consent-required page. Our name for the contract's "list of required profile fields".
+    /// Profile fields a sign-in cannot do without (docs/identity.md); declining one shows the
+    /// consent-required page.
     #[serde(deserialize_with = "comma_list")]
     pub required_fields: Vec<RequiredField>,
 }
@@ -148,7 +149,7 @@ impl ProviderConfig {
     }
 }
 
-/// When a provider's e-mail may claim a legacy mapping (DESIGN §2.2 step 2).
+/// When a provider's e-mail may claim a legacy mapping (docs/identity.md).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum EmailTrust {

@@ -1,4 +1,4 @@
-//! The dev provider (DESIGN §9): imitations of Google, Naver and Kakao under
+//! The dev provider (docs/providers.md): imitations of Google, Naver and Kakao under
 //! `/dev/{provider}/…`, speaking each one's real wire format, with a small form to choose the
 //! person who signs in (uid, e-mail, whether it is verified, whether e-mail consent is given,
 //! name). Mounted only by `munji serve --dev` (which refuses non-loopback binds) and by tests.

@@ -1,4 +1,4 @@
-//! The ephemeral store (DESIGN §2 rule 5): short-lived values with a TTL and an atomic
+//! The ephemeral store (docs/operations.md): short-lived values with a TTL and an atomic
 //! take-once, shared by every instance. OAuth state, PKCE verifiers, nonces, link intents,
 //! browser sessions, rate-limit counters and revocation lists live here, never in a process.
 //!

@@ -1,4 +1,4 @@
-//! Gmail connections (DESIGN §8): a user's `gmail.send` grant, kept sealed by munji so that
+//! Gmail connections (docs/gmail.md): a user's `gmail.send` grant, kept sealed by munji so that
 //! services never see the refresh token or the client secret.
 //!
 //! The vault (AES-256-GCM with rotating keys); connecting (the Google authorization with

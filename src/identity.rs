@@ -1,4 +1,4 @@
-//! Login resolution (DESIGN §2): who a verified upstream profile is. No HTTP here.
+//! Login resolution (docs/identity.md): who a verified upstream profile is. No HTTP here.
 //!
 //! 1. `(provider, uid)` known → that user; the identity's e-mail and last login are refreshed
 //!    (a changed e-mail goes to the history; nothing is re-keyed).

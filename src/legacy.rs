@@ -1,4 +1,4 @@
-//! Moving users over from e-mail-keyed systems (DESIGN §4): the legacy CSV and django-allauth
+//! Moving users over from e-mail-keyed systems (docs/legacy.md): the legacy CSV and django-allauth
 //! databases become [`LegacyUser`]s, which [`crate::store::legacy::import`] writes all at once.
 //!
 //! CSV columns: `legacy_user_id,username,display_name,email,provider`, one row per
@@ -114,7 +114,7 @@ fn check_row(line: usize, [legacy_id, username, display_name, email, provider]: 
     if !email_address::EmailAddress::is_valid(email) {
         return Err(bad(line, format!("malformed e-mail {email:?}")));
     }
-    // Providers are lower case; anything else is a bad row (DESIGN §10).
+    // Providers are lower case; anything else is a bad row (docs/legacy.md).
     let provider = provider
         .parse::<Provider>()
         .map_err(|_| bad(line, format!("unknown provider {provider:?} (google, naver or kakao, in lower case)")))?;

@@ -1,4 +1,4 @@
-//! The authorization server core (DESIGN §6, §7): signing keys, tokens, clients. No poem types
+//! The authorization server core (docs/tokens.md): signing keys, tokens, clients. No poem types
 //! here; `http::oidc` translates between HTTP and this module.
 
 pub mod authorize;

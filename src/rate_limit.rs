@@ -1,5 +1,5 @@
-//! Rate limits (DESIGN §5 `[rate_limits]`): fixed-window counters in the ephemeral store, so
-//! every instance counts into the same window (DESIGN §2 rule 5). A window starts at the first
+//! Rate limits (`[rate_limits]`, docs/security.md): fixed-window counters in the ephemeral
+//! store, so every instance counts into the same window. A window starts at the first
 //! request of a subject and lasts the rate's unit; `Retry-After` is what is left of it.
 //!
 //! Groups and subjects: `pages` per client IP, `oauth` per client IP and per authenticated

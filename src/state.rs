@@ -92,7 +92,7 @@ impl AppState {
         self.rate_limiter.check(&self.ephemeral, &self.metrics, group, subject).await
     }
 
-    /// How sign-ins with `provider` are resolved (DESIGN §2.2).
+    /// How sign-ins with `provider` are resolved (docs/identity.md).
     pub fn identity_policy(&self, provider: crate::upstream::Provider) -> crate::identity::Policy {
         crate::identity::Policy {
             registration: self.config.registration,

@@ -1,6 +1,6 @@
 //! Clients of the upstream providers: Google (OpenID Connect, through `openidconnect`), Naver
 //! and Kakao (OAuth 2.0 through `oauth2`, plus their profile APIs). Each turns an authorization
-//! code into an [`UpstreamProfile`]; wire-format facts are in `providers.md`.
+//! code into an [`UpstreamProfile`]; wire-format facts are in docs/providers.md.
 //!
 //! One `reqwest` client with the configured timeout (`upstream_timeout`) serves all three and
 //! never follows redirects. Depends on [`crate::config`].
@@ -52,7 +52,7 @@ impl Provider {
 
     /// Whether munji sends PKCE (S256) to this provider: Google and Kakao document it; Naver's
     /// classic endpoints do not, so there the signed, single-use, browser-bound `state` carries
-    /// the defence (SECURITY.md §1).
+    /// the defence (docs/security.md).
     pub fn uses_pkce(self) -> bool {
         !matches!(self, Self::Naver)
     }

@@ -1,6 +1,6 @@
 //! Property tests (proptest): rules that must hold for every input, not only the examples the
-//! unit tests pick. Redirect-URI matching and registration (DESIGN §7, §10 "Redirect URIs",
-//! SECURITY.md §7 item 2) and the username rules (src/identity/username.rs).
+//! unit tests pick. Redirect-URI matching and registration (docs/tokens.md, and the near misses
+//! of docs/security.md) and the username rules (src/identity/username.rs).
 //!
 //! A failing case is shrunk and printed, and its seed is saved in
 //! `tests/properties/<module>.proptest-regressions` (keep it in git): those cases run first,

@@ -1,5 +1,5 @@
 //! The legacy CSV reader (`munji::legacy::parse_csv`) on arbitrary bytes. Beyond "never
-//! panics", whatever it accepts must be importable as DESIGN §4 and §10 say: valid usernames and
+//! panics", whatever it accepts must be importable as docs/legacy.md says: valid usernames and
 //! display names, known lower-case providers, one user per `legacy_user_id`, each username used
 //! by one user only, and every user with at least one mapping.
 #![no_main]

@@ -12,7 +12,8 @@ use munji::oidc::keys::{KeyAlg, SigningKey};
 pub const ISSUER: &str = "https://id.example";
 pub const AUDIENCE: &str = "https://id.example";
 
-/// The `legacy_hs256_secret` of the HS256 migration mode (DESIGN §7: at least 32 bytes).
+/// The `legacy_hs256_secret` of the HS256 migration mode (at least 32 bytes:
+/// docs/configuration.md).
 pub const HS256_SECRET: &[u8] = b"fuzz-legacy-hs256-secret-0123456789";
 
 /// PKCS#8 v1 of an Ed25519 key: a fixed DER prefix, then the 32-byte seed (RFC 8410 §7).

@@ -193,7 +193,7 @@ async fn revoke(req: &Request, body: poem::Body, dev: Data<&Arc<DevProvider>>) -
     });
     match from_body.or(from_query) {
         Some(revoked) => {
-            // Revoking either token of a grant ends the grant (providers.md §1.9).
+            // Revoking either token of a grant ends the grant, as at Google (docs/providers.md).
             let grant = dev
                 .unseal::<RefreshClaims>(&revoked)
                 .map(|c| c.nonce)
@@ -208,7 +208,7 @@ async fn revoke(req: &Request, body: poem::Body, dev: Data<&Arc<DevProvider>>) -
     }
 }
 
-/// Gmail's `users.messages.send` (providers.md §2): a live access token with `gmail.send` and
+/// Gmail's `users.messages.send` (docs/gmail.md): a live access token with `gmail.send` and
 /// a `raw` RFC 2822 message in base64url. The message goes nowhere; it is only counted.
 #[handler]
 async fn send_mail(req: &Request, body: poem::Body, dev: Data<&Arc<DevProvider>>) -> Response {

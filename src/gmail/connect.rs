@@ -57,7 +57,7 @@ pub struct Kept {
 }
 
 /// Store a connection for `user_id`. A grant without `gmail.send` is kept (and listed) too;
-/// it only cannot be equipped (DESIGN §10). An address the user already connected is renewed
+/// it only cannot be equipped (docs/gmail.md). An address the user already connected is renewed
 /// in place: new tokens and scopes, status `active`, the same target while it may still send.
 pub async fn keep(db: &Db, vault: &Vault, user_id: Uuid, grant: &GmailGrant) -> Result<Kept, ConnectError> {
     let now = Utc::now();

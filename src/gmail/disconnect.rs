@@ -1,4 +1,4 @@
-//! Disconnecting Gmail (DESIGN §6, §8): revoke the grant at Google, then delete the connection.
+//! Disconnecting Gmail (docs/gmail.md): revoke the grant at Google, then delete the connection.
 
 use uuid::Uuid;
 

@@ -1,4 +1,4 @@
-//! Equipping a connection to a target (DESIGN §8, §10): at most one connection per (user,
+//! Equipping a connection to a target (docs/gmail.md): at most one connection per (user,
 //! target); equipping a target another connection holds moves it; a connection whose grant
 //! lacks `gmail.send` cannot be equipped.
 //!

@@ -1,4 +1,4 @@
-//! Vending Gmail access tokens to services (DESIGN §8): the connection a user equipped to a
+//! Vending Gmail access tokens to services (docs/gmail.md): the connection a user equipped to a
 //! target, its access token refreshed at Google when under a minute is left. What a refresh
 //! brings is handed out as long as it has not expired, with its real expiry: a provider that
 //! issues tokens for less than a minute still gets its tokens vended.

@@ -1,9 +1,9 @@
-//! CORS (DESIGN §5 `cors_origins`) for what single-page apps call from the browser: discovery,
-//! `/jwks`, `/token`, `/userinfo`, `/revoke` and `/api/v1`. Never on `/authorize` or the pages
-//! (RFC 9700: the authorization endpoint is for top-level navigation only). poem's middleware
-//! answers the preflight; no credentials are allowed (tokens travel in `Authorization`, never
-//! in cookies), so `*` in `cors_origins` means any origin without credentials. With
-//! `cors_origins` empty no CORS header is ever sent.
+//! CORS (`cors_origins`, docs/security.md) for what single-page apps call from the browser:
+//! discovery, `/jwks`, `/token`, `/userinfo`, `/revoke` and `/api/v1`. Never on `/authorize` or
+//! the pages (RFC 9700: the authorization endpoint is for top-level navigation only). poem's
+//! middleware answers the preflight; no credentials are allowed (tokens travel in
+//! `Authorization`, never in cookies), so `*` in `cors_origins` means any origin without
+//! credentials. With `cors_origins` empty no CORS header is ever sent.
 
 use poem::{
     EndpointExt as _, IntoEndpoint,

@@ -138,7 +138,8 @@ impl poem::error::ResponseError for PageError {
 }
 
 impl PageError {
-    /// The machine-readable code shown on the page, for the refusals DESIGN §10 names.
+    /// The machine-readable code shown on the page, for the refusals that have one
+    /// (docs/routes.md).
     fn code(&self) -> Option<&'static str> {
         match self {
             Self::LegacyAmbiguous => Some("LEGACY_AMBIGUOUS"),

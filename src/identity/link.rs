@@ -1,6 +1,5 @@
-//! Linking another provider's identity to a signed-in user (DESIGN §2 rule 4), unlinking, and
-//! the tickets
-//! that let an app start a link in a browser. No HTTP here.
+//! Linking another provider's identity to a signed-in user, unlinking, and the tickets that let
+//! an app start a link in a browser (docs/identity.md). No HTTP here.
 //!
 //! The link intent itself is the callback's state record (`upstream::state`, purpose `Link`),
 //! bound to the user, the browser and its session. A ticket is what `POST

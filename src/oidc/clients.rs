@@ -1,4 +1,4 @@
-//! OIDC clients (DESIGN §5, §7): from `[[clients]]` in the config and from the database.
+//! OIDC clients (docs/tokens.md): from `[[clients]]` in the config and from the database.
 //! Secrets are 256-bit random values, stored as SHA-256 (a slow hash adds nothing to a secret
 //! that cannot be guessed) and compared in constant time. Redirect URIs match exactly, except
 //! that a public client's loopback URI registered without a port accepts any port (RFC 8252
@@ -191,8 +191,8 @@ pub async fn find(config: &Config, db: &Db, id: &str) -> Result<Option<Client>, 
     Ok(store::clients::find(db, id).await?.map(Client::from_stored))
 }
 
-/// How long a looked-up client (or its absence) is trusted (DESIGN §10: running instances see
-/// client changes within 60 s).
+/// How long a looked-up client (or its absence) is trusted: running instances must see client
+/// changes within a minute, without a restart (docs/tokens.md).
 const CACHE_TTL: Duration = Duration::from_secs(30);
 /// Past this many entries the cache starts over (unknown ids must not grow it without bound).
 const CACHE_MAX: usize = 10_000;

@@ -19,7 +19,8 @@ pub enum OAuthError {
     InvalidScope,
     #[error("invalid_token: {0}")]
     InvalidToken(&'static str),
-    /// A store munji needs is unreachable (DESIGN §10: `/token` 503 `temporarily_unavailable`).
+    /// A store munji needs is unreachable: `/token` answers 503 `temporarily_unavailable`
+    /// (docs/routes.md).
     #[error("temporarily_unavailable")]
     TemporarilyUnavailable,
     #[error("server_error")]

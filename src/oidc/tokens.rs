@@ -1,5 +1,5 @@
 //! Access tokens (RFC 9068 JWTs, `typ: at+jwt`) and ID tokens (`typ: JWT`): claims, minting with
-//! the current key, and verification with the algorithm pinned per `kid` (DESIGN §7, §10).
+//! the current key, and verification with the algorithm pinned per `kid` (docs/tokens.md).
 //!
 //! Verification refuses `alg: none` (jsonwebtoken cannot even parse it), HS256 unless
 //! `legacy_hs256_secret` is set (and then only with that secret, never a public key, and only
@@ -18,7 +18,7 @@ use super::keys::Keys;
 /// Clock leeway for `exp`, `nbf` and `iat`.
 pub const LEEWAY_SECS: u64 = 30;
 
-/// The claims of an access token (DESIGN §7). Service tokens (client credentials) have
+/// The claims of an access token (docs/tokens.md). Service tokens (client credentials) have
 /// `sub` = `client_id` and no user claims.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AccessClaims {
@@ -123,7 +123,7 @@ impl Tokens {
     }
 
     /// Sign an ID token; always with the asymmetric current key (the HS256 secret is never
-    /// used for ID tokens, DESIGN §10).
+    /// used for ID tokens: docs/tokens.md).
     pub fn mint_id(&self, claims: &IdClaims) -> Result<String, TokenError> {
         let ring = self.keys.ring();
         let key = ring.current().ok_or(TokenError::Invalid("no signing key"))?;

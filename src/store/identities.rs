@@ -1,4 +1,4 @@
-//! Social identities, keyed by `(provider, uid)` (DESIGN §2.1), and their e-mail history.
+//! Social identities, keyed by `(provider, uid)` (docs/identity.md), and their e-mail history.
 
 use chrono::{DateTime, Utc};
 use uuid::Uuid;

@@ -1,5 +1,5 @@
 //! Legacy mappings: users imported from an e-mail-keyed system, and their identities waiting
-//! (uid NULL) for the first login to pin the uid (DESIGN §2.2 step 2).
+//! (uid NULL) for the first login to pin the uid (docs/legacy.md).
 
 use chrono::{DateTime, Utc};
 use uuid::Uuid;

@@ -1,4 +1,4 @@
-//! Refresh tokens: hashes, families, rotation (DESIGN §7; RFC 9700 §4.14.2).
+//! Refresh tokens: hashes, families, rotation (docs/tokens.md; RFC 9700 §4.14.2).
 
 use chrono::{DateTime, Utc};
 use uuid::Uuid;

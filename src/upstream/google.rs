@@ -128,7 +128,7 @@ impl Google {
             .add_scope(Scope::new("email".into()))
             .set_pkce_challenge(PkceCodeChallenge::from_code_verifier_sha256(&verifier));
         if request.gmail {
-            // DESIGN §10 / providers.md §2: the Gmail address, send-only mail, a refresh token
+            // docs/gmail.md, docs/providers.md: the Gmail address, send-only mail, a refresh token
             // (offline access, re-consent so one comes back), and the scopes granted before.
             builder = builder
                 .add_scope(Scope::new(GMAIL_SEND.into()))
@@ -210,7 +210,7 @@ impl Google {
         Ok((token, claims))
     }
 
-    /// Refresh a Gmail connection's access token (providers.md §1.3): usually no new refresh
+    /// Refresh a Gmail connection's access token (docs/providers.md): usually no new refresh
     /// token comes back (keep the old one); `invalid_grant` means the grant is gone.
     pub(super) async fn refresh(
         &self,

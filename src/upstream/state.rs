@@ -1,4 +1,4 @@
-//! The OAuth `state` that guards every callback (DESIGN §2 rule 4, SECURITY.md §1, §3):
+//! The OAuth `state` that guards every callback (docs/identity.md, docs/security.md):
 //! random, HMAC-signed with the server secret, single-use, kept in the ephemeral store with the
 //! provider it was made for (mix-up defence), the PKCE verifier and the nonce, and bound to the
 //! browser that started it.

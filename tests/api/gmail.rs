@@ -1,4 +1,4 @@
-//! Connecting Gmail (DESIGN §8): the Google authorization for `gmail.send` with offline access,
+//! Connecting Gmail (docs/gmail.md): the Google authorization for `gmail.send` with offline access,
 //! the connection kept sealed, listed on the page and the API, and the encryption key rotated.
 
 use munji::{
@@ -44,7 +44,7 @@ pub async fn connect_gmail(app: &TestApp, browser: &Client, person: &Person) -> 
 }
 
 /// `munji keys rotate-encryption` with `test2:{new_key}` first and the old key still configured
-/// (as the README says to run it); what it printed.
+/// (as docs/gmail.md says to run it); what it printed.
 pub fn rotate_encryption(app: &TestApp, new_key: &str) -> String {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_munji"))
         .args(["keys", "rotate-encryption"])

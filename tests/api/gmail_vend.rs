@@ -1,4 +1,4 @@
-//! Vending Gmail access tokens to services (DESIGN §8, §10): only to services with `gmail.vend`
+//! Vending Gmail access tokens to services (docs/gmail.md): only to services with `gmail.vend`
 //! for their `gmail_targets`, only what the user equipped, refreshed once however many ask, a
 //! revoked grant reported as such, and never the refresh token.
 

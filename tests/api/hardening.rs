@@ -1,4 +1,4 @@
-//! Hardening (SECURITY.md, DESIGN §5, §6): rate limits that hold across instances with the
+//! Hardening (docs/security.md): rate limits that hold across instances with the
 //! right `Retry-After` and each area's error shape, CORS exactly where the standards allow it,
 //! and the security headers on every response.
 

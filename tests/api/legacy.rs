@@ -1,4 +1,4 @@
-//! The legacy e-mail fallback (DESIGN §2.2 step 2) and the tools that import legacy users.
+//! The legacy e-mail fallback (docs/legacy.md) and the tools that import legacy users.
 
 use std::process::Command;
 

@@ -1,4 +1,4 @@
-//! Account linking (DESIGN §2 rule 4): intents in the ephemeral store, bound to the user, the
+//! Account linking (docs/identity.md): intents in the ephemeral store, bound to the user, the
 //! browser and its session; `IDENTITY_ALREADY_LINKED`; `LAST_IDENTITY`; the API's link tickets.
 
 use munji::{store::identities, upstream::Provider};

@@ -1,4 +1,4 @@
-//! Social login (DESIGN §2 rules 1–3): sign-up, returning users, changed e-mails, never merging
+//! Social login (docs/identity.md): sign-up, returning users, changed e-mails, never merging
 //! by e-mail, consent, registration modes, and every way a callback's state can be wrong.
 
 use munji::{

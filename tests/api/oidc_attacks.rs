@@ -1,5 +1,5 @@
-//! Every authorization-server rule, attacked (SECURITY.md §7: authorize and redirect, PKCE and
-//! codes, client authentication, JWT validation).
+//! Every authorization-server rule, attacked (docs/security.md: authorize and redirect, PKCE
+//! and codes, client authentication, JWT validation).
 
 use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
 use munji::{

@@ -1,8 +1,9 @@
-//! Redirect URIs match the registered ones exactly (DESIGN §7, §10), with one exception
+//! Redirect URIs match the registered ones exactly (docs/tokens.md), with one exception
 //! (RFC 8252 §7.3): a public client's loopback URI registered without a port, on `127.0.0.1`
-//! or `[::1]` (never `localhost`), accepts any port. Everything else that SECURITY.md §7 item 2
-//! lists as a near miss is refused, and registration takes only https, http on the two
-//! loopback addresses, or a reverse-domain app scheme, never with a fragment.
+//! or `[::1]` (never `localhost`), accepts any port. Every near miss (a trailing slash, case, a
+//! query or fragment, `@` userinfo, `..`, an encoded dot, another port or scheme) is refused,
+//! and registration takes only https, http on the two loopback addresses, or a reverse-domain
+//! app scheme, never with a fragment.
 
 use munji::oidc::clients::{AUTHORIZATION_CODE, Client, check_redirect_uri};
 use proptest::{prelude::*, sample::select};
@@ -86,7 +87,7 @@ fn mutate(uri: &str, position: usize, replacement: char, kind: u8) -> String {
     chars.into_iter().collect()
 }
 
-/// The near misses of SECURITY.md §7 item 2 that keep the registered origin and port, plus
+/// The near misses (docs/security.md) that keep the registered origin and port, plus
 /// other spellings a URL parser would normalize to the same thing.
 fn near_misses(uri: &Uri, port: Option<u16>) -> Vec<String> {
     let Uri { scheme, host, path, query } = uri;

@@ -1,5 +1,5 @@
 //! `GET /api/v1/me/audit` and `GET /api/v1/me/gmail/audit`: the user's own audit events
-//! (DESIGN §10), newest first.
+//! (docs/routes.md), newest first.
 
 use chrono::{DateTime, Utc};
 use poem::web::Data;

@@ -1,4 +1,4 @@
-//! The `/api/v1` error envelope (DESIGN §6):
+//! The `/api/v1` error envelope (docs/routes.md):
 //! `{"error": {"code": "TOKEN_EXPIRED", "message": "…", "request_id": "…"}}`.
 //!
 //! Handlers return [`ApiError`]; everything else that fails under `/api/v1` (unknown route,

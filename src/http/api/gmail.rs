@@ -1,4 +1,5 @@
-//! `GET /api/v1/me/gmail`: the user's Gmail connections (DESIGN §10 shape). Tokens never appear.
+//! The user's Gmail connections under `/api/v1/me/gmail` (shapes in docs/routes.md). Tokens never
+//! appear.
 
 use chrono::{DateTime, Utc};
 use poem::web::Data;

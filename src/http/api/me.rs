@@ -1,4 +1,5 @@
-//! `GET /api/v1/me` and `GET /api/v1/me/identities` (DESIGN §10 shapes).
+//! `GET /api/v1/me` and the user's identities under `/api/v1/me/identities` (shapes in
+//! docs/routes.md).
 
 use chrono::{DateTime, Utc};
 use poem::web::Data;

@@ -1,5 +1,6 @@
 //! `POST /api/v1/gmail/access-token`: a service (client-credentials token with `gmail.vend`)
-//! asks for the access token of the Gmail connection a user equipped to a target (DESIGN §8).
+//! asks for the access token of the Gmail connection a user equipped to a target
+//! (docs/gmail.md).
 
 use chrono::{DateTime, Utc};
 use poem::web::Data;

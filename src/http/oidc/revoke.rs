@@ -43,7 +43,7 @@ pub async fn revoke(req: &Request, body: Body, state: Data<&AppState>) -> Respon
 pub async fn introspect(req: &Request, body: Body, state: Data<&AppState>) -> Response {
     let result = async {
         let (client, token) = client_and_token(req, body, &state).await?;
-        // DESIGN §10: open to clients that have a secret.
+        // Open to clients that have a secret: resource servers ask (docs/tokens.md).
         if client.is_public() {
             return Err(OAuthError::InvalidClient { basic: false });
         }

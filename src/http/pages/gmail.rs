@@ -1,6 +1,6 @@
-//! `POST /account/gmail/connect` and the end of its flow at `/callback/google` (DESIGN §8, §10):
+//! `POST /account/gmail/connect` and the end of its flow at `/callback/google` (docs/gmail.md):
 //! the same state rules as sign-in, and the connection is kept only in the browser session
-//! that started it (cross-user session fixation, SECURITY.md §3).
+//! that started it, so one person cannot finish another's connection (docs/security.md).
 
 use poem::{
     IntoResponse, Response, handler,

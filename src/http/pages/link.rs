@@ -1,4 +1,4 @@
-//! Linking and unlinking identities from the account page (DESIGN §2 rule 4, §6):
+//! Linking and unlinking identities from the account page (docs/identity.md):
 //! `POST /account/link/{provider}`, `GET /account/link/{provider}?ticket=…` (a link started
 //! through the API, finished in a browser signed in as the same user), the link's end at the
 //! provider callback, and `POST /account/unlink/{identity_id}`.
