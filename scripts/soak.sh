@@ -3,7 +3,7 @@
 # rotations, verifies, Gmail vends) and watch the server's memory: munji pinned to core 0, the
 # load generator to core 1, the server's RSS (VmRSS) sampled every 10 s into a file.
 #   scripts/soak.sh [SECONDS] [CONCURRENCY]          (default 600 s, 16 connections)
-# Ends with a block to paste into the README. Fails when more than 0.1% of operations fail.
+# Ends with a block to paste into docs/operations.md. Fails when more than 0.1% of operations fail.
 # Needs what scripts/load.sh needs (see scripts/lib/bench-env.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -70,7 +70,7 @@ git diff --quiet HEAD -- src migrations Cargo.toml Cargo.lock 2>/dev/null || com
 echo
 bench_server_log
 echo
-echo "----- soak summary (paste into the README) -----"
+echo "----- soak summary (paste into docs/operations.md) -----"
 cat <<BLOCK
 Soak, \`scripts/soak.sh $seconds $concurrency\` ($(date +%Y-%m-%d), commit $commit; release build;
 munji pinned to core 0, \`examples/load.rs --mode mixed\` with $concurrency connections to core 1,

@@ -22,7 +22,7 @@ use crate::{
     store::Db,
 };
 
-/// How long an authorization code lives (SECURITY.md: ASVS L3, ≤ 1 min).
+/// How long an authorization code lives (docs/tokens.md: at most a minute).
 pub const CODE_TTL: Duration = Duration::from_secs(60);
 /// How long a spent code is remembered, so a second redemption can revoke the first one's tokens.
 const SPENT_TTL: Duration = Duration::from_secs(600);

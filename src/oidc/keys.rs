@@ -1,5 +1,5 @@
 //! Signing keys (docs/tokens.md): generated here, stored sealed with a key derived from
-//! `secret_key`, published in the JWKS (from memory), rotated with an overlap: a new key is
+//! `secret_key`, published in the JWKS (read at most once a second), rotated with an overlap: a new key is
 //! published before it signs, a retired one stays published until its last token has expired.
 //!
 //! Each key is parsed once into a ready aws-lc-rs key pair, so minting a token is one signature

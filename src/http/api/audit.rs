@@ -22,7 +22,7 @@ pub struct AuditApi;
 #[derive(Object)]
 pub struct AuditEventView {
     pub at: DateTime<Utc>,
-    /// `signup`, `login`, `link`, `gmail_vend`, … (the list is in the README).
+    /// `signup`, `login`, `link`, `gmail_vend`, … (the list is in docs/routes.md).
     pub kind: String,
     /// Depends on the kind, e.g. `{"provider": "naver"}` or `{"client_id": "mailer", …}`.
     pub detail: serde_json::Value,

@@ -1,5 +1,5 @@
 //! `GET /callback/{provider}`: check the state, redeem the code, resolve who signed in
-//! (DESIGN §2), and sign the browser in, send it to sign-up, or explain why not.
+//! (docs/identity.md), and sign the browser in, send it to sign-up, or explain why not.
 //!
 //! Order matters: the state is checked (signature, single use, same browser, same provider)
 //! before anything is sent upstream, and nothing is written before the provider has vouched for
