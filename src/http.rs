@@ -8,6 +8,7 @@
 pub mod api;
 pub mod cors;
 pub mod middleware;
+pub mod oauth_response;
 pub mod oidc;
 pub mod ops;
 pub mod pages;

@@ -134,7 +134,10 @@ async fn connect(mut config: Config) -> anyhow::Result<AppState> {
 /// The signing key ring (made on first start) and the token service on top of it.
 pub async fn token_service(config: &Config, db: &Db) -> anyhow::Result<Tokens> {
     let secret = config.secret_key.as_ref().context("config key `secret_key` is required")?;
-    let overlap = crate::oidc::keys::publication_overlap(config.access_token_ttl.0);
+    let overlap = crate::oidc::keys::publication_overlap(
+        config.access_token_ttl.0,
+        std::time::Duration::from_secs(crate::oidc::tokens::LEEWAY_SECS),
+    );
     let alg = KeyAlg::for_config(config.signing_alg);
     let keys = Keys::load_or_create(db.clone(), secret.expose(), alg, overlap).await.context("loading signing keys")?;
     let hs256 = config.legacy_hs256_secret.expose_secret();

@@ -1,5 +1,7 @@
 //! `munji keys list | rotate`.
 
+use std::time::Duration;
+
 use anyhow::Context as _;
 use chrono::Utc;
 use clap::Subcommand;
@@ -7,7 +9,10 @@ use clap::Subcommand;
 use crate::{
     config::Config,
     gmail::vault::Vault,
-    oidc::keys::{PUBLISH_AHEAD, RELOAD_EVERY, publication_overlap},
+    oidc::{
+        keys::{PUBLISH_AHEAD, RELOAD_EVERY, publication_overlap},
+        tokens::LEEWAY_SECS,
+    },
     startup,
     store::{self, Db},
 };
@@ -39,7 +44,7 @@ pub async fn run(config: &Config, db: &Db, command: KeysCommand) -> anyhow::Resu
     let tokens = startup::token_service(config, db).await?;
     match command {
         KeysCommand::List => {
-            let overlap = publication_overlap(config.access_token_ttl.0);
+            let overlap = publication_overlap(config.access_token_ttl.0, Duration::from_secs(LEEWAY_SECS));
             let current = tokens.keys().ring().current().map(|k| k.kid.clone());
             let now = Utc::now();
             for key in store::keys::list_all(db).await? {

@@ -39,9 +39,9 @@ impl ResponseError for RateLimited {
 
     fn as_response(&self) -> Response {
         let mut resp = match self.group {
-            Group::OAuth => {
-                super::oidc::error_response(&OAuthError::SlowDown { retry_after_secs: self.retry_after.as_secs() })
-            }
+            Group::OAuth => super::oauth_response::error_response(&OAuthError::SlowDown {
+                retry_after_secs: self.retry_after.as_secs(),
+            }),
             Group::Pages | Group::Vend => (StatusCode::TOO_MANY_REQUESTS, self.to_string()).into_response(),
         };
         resp.headers_mut().insert(header::RETRY_AFTER, self.retry_after_header());

@@ -222,17 +222,17 @@ impl KeyRing {
 /// How often every instance reads the keys again.
 pub const RELOAD_EVERY: Duration = Duration::from_secs(20);
 
-/// How long a new key is published before it signs. The JWKS is served from each instance's
-/// memory, and every instance reads the keys again within [`RELOAD_EVERY`], so by the time a
-/// key signs its first token every instance already publishes it: a verifier that fetches the
-/// JWKS from any instance finds the key. A rotation thus signs within 25–45 s.
+/// How long a new key is published before it signs. `/jwks` shows a new key within a second,
+/// and every instance reads the keys again within [`RELOAD_EVERY`], so by the time a key signs
+/// its first token every instance already publishes it, whichever one a verifier asks. A
+/// rotation thus signs within 25–45 s.
 pub const PUBLISH_AHEAD: Duration = Duration::from_secs(25);
 
 /// How long a retired key stays published, for tokens that live `token_ttl`: it may go on
 /// signing until its successor does (up to [`PUBLISH_AHEAD`] + [`RELOAD_EVERY`] after the
 /// rotation), and its last token is accepted until its expiry plus the clock leeway.
-pub fn publication_overlap(token_ttl: Duration) -> Duration {
-    token_ttl + PUBLISH_AHEAD + RELOAD_EVERY + Duration::from_secs(crate::oidc::tokens::LEEWAY_SECS)
+pub fn publication_overlap(token_ttl: Duration, leeway: Duration) -> Duration {
+    token_ttl + PUBLISH_AHEAD + RELOAD_EVERY + leeway
 }
 
 /// The key ring, reloaded from the database every [`RELOAD_EVERY`] and whenever a token names
