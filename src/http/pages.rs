@@ -72,20 +72,23 @@ pub enum PageError {
     #[error("not found")]
     NotFound,
     #[error("a store is unavailable: {0}")]
-    Unavailable(String),
+    Unavailable(#[source] Cause),
     #[error("internal error: {0}")]
-    Internal(String),
+    Internal(#[source] Cause),
 }
+
+/// The error under an `Unavailable` or `Internal` page, kept for the log (never shown).
+pub type Cause = Box<dyn std::error::Error + Send + Sync>;
 
 impl From<EphemeralError> for PageError {
     fn from(e: EphemeralError) -> Self {
-        Self::Unavailable(e.to_string())
+        Self::Unavailable(e.into())
     }
 }
 
 impl From<StoreError> for PageError {
     fn from(e: StoreError) -> Self {
-        if e.is_unavailable() { Self::Unavailable(e.to_string()) } else { Self::Internal(format!("{e:?}")) }
+        if e.is_unavailable() { Self::Unavailable(e.into()) } else { Self::Internal(e.into()) }
     }
 }
 
@@ -102,7 +105,7 @@ impl From<crate::identity::IdentityError> for PageError {
     fn from(e: crate::identity::IdentityError) -> Self {
         match e {
             crate::identity::IdentityError::Store(e) => e.into(),
-            other => Self::Internal(other.to_string()),
+            other => Self::Internal(other.into()),
         }
     }
 }
@@ -200,7 +203,7 @@ fn error_page(lang: Lang, err: &poem::Error) -> Response {
         },
     };
     if status.is_server_error() {
-        tracing::error!(error.message = %err, "page failed");
+        tracing::error!(error.message = %err, error.cause_chain = ?err, "page failed");
     } else {
         tracing::info!(reason = %err, http.status = status.as_u16(), "page refused");
     }

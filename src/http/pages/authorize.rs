@@ -38,7 +38,7 @@ impl From<AuthorizeError> for PageError {
         match e {
             AuthorizeError::Clients(crate::oidc::clients::ClientError::Store(e)) => e.into(),
             AuthorizeError::Ephemeral(e) => e.into(),
-            other => PageError::Internal(other.to_string()),
+            other => PageError::Internal(other.into()),
         }
     }
 }

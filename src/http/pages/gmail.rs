@@ -136,7 +136,7 @@ pub(super) async fn finish(
     }
     let kept = connection::keep(&state.db, &state.vault, user_id, &grant).await.map_err(|e| match e {
         ConnectError::Store(e) => PageError::from(e),
-        other => PageError::Internal(other.to_string()),
+        other => PageError::Internal(other.into()),
     })?;
     let event = AuditEvent::GmailConnect {
         connection_id: kept.connection.id,
