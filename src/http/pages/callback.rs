@@ -42,7 +42,6 @@ pub async fn callback(
     let provider = enabled_provider(&state, &provider)?;
     let cookies = Cookies::new(jar, &state);
     let count = |outcome: &str| state.metrics.logins.with_label_values(&[provider.as_str(), outcome]).inc();
-
     let flow = state
         .secrets
         .state
@@ -52,19 +51,8 @@ pub async fn callback(
             tracing::warn!(reason = %e, "callback state refused");
             count("bad_state");
         })?;
-    let retry_href = match &flow.purpose {
-        Purpose::Login { return_to } => start_href(provider, return_to, false),
-        Purpose::Link { .. } | Purpose::GmailConnect { .. } => "/account".to_owned(),
-    };
-
     if let Some(error) = query.error.as_deref() {
-        if error == "access_denied" {
-            count("cancelled");
-            return Ok(cancelled_page(lang, retry_href));
-        }
-        count("upstream_error");
-        state.metrics.upstream_errors.with_label_values(&[provider.as_str(), "error_response"]).inc();
-        return Err(UpstreamError::BadResponse(format!("authorization error {error:?}")).into());
+        return refused_at_provider(&state, lang, provider, &flow.purpose, error);
     }
     let code = query.code.as_deref().filter(|c| !c.is_empty()).ok_or(PageError::BadRequest("no code"))?;
     let grant = Grant {
@@ -73,26 +61,23 @@ pub async fn callback(
         pkce_verifier: &flow.pkce_verifier,
         nonce: &flow.nonce,
     };
+    let upstream_failed = |e: UpstreamError, outcome: Option<&str>| {
+        tracing::warn!(error.message = %e, kind = e.kind(), "the provider step failed");
+        state.metrics.upstream_errors.with_label_values(&[provider.as_str(), e.kind()]).inc();
+        outcome.into_iter().for_each(count);
+        PageError::Upstream(e)
+    };
     if let Purpose::GmailConnect { user_id, sid } = &flow.purpose {
-        let connection = state.upstreams.connect_gmail(&grant).await.map_err(|e| {
-            tracing::warn!(error.message = %e, kind = e.kind(), "gmail connection failed upstream");
-            state.metrics.upstream_errors.with_label_values(&[provider.as_str(), e.kind()]).inc();
-            PageError::Upstream(e)
-        })?;
+        let connection = state.upstreams.connect_gmail(&grant).await.map_err(|e| upstream_failed(e, None))?;
         return super::gmail::finish(&state, &cookies, *user_id, sid, connection).await;
     }
-    let profile = state.upstreams.sign_in(provider, &grant).await.map_err(|e| {
-        tracing::warn!(error.message = %e, kind = e.kind(), "upstream sign-in failed");
-        state.metrics.upstream_errors.with_label_values(&[provider.as_str(), e.kind()]).inc();
-        count("upstream_error");
-        PageError::Upstream(e)
-    })?;
+    let profile =
+        state.upstreams.sign_in(provider, &grant).await.map_err(|e| upstream_failed(e, Some("upstream_error")))?;
     let return_to = match flow.purpose {
         Purpose::Login { return_to } => return_to,
         Purpose::Link { user_id, sid } => return super::link::finish(&state, &cookies, user_id, &sid, &profile).await,
         Purpose::GmailConnect { .. } => return Err(PageError::BadRequest("gmail flow")),
     };
-
     let previous = session::session_cookie(&cookies);
     match login::finish(&state, profile, &origin, previous.as_ref()).await? {
         LoginOutcome::SignedIn(signed_in) => {
@@ -104,6 +89,29 @@ pub async fn callback(
         LoginOutcome::LegacyAmbiguous => Err(PageError::LegacyAmbiguous),
         LoginOutcome::RegistrationClosed => Err(PageError::RegistrationClosed),
     }
+}
+
+/// The provider sent the browser back with `error` instead of a code: a cancel is a page that
+/// offers to try again, anything else an upstream failure.
+fn refused_at_provider(
+    state: &AppState,
+    lang: Lang,
+    provider: Provider,
+    purpose: &Purpose,
+    error: &str,
+) -> Result<Response, PageError> {
+    let count = |outcome: &str| state.metrics.logins.with_label_values(&[provider.as_str(), outcome]).inc();
+    if error == "access_denied" {
+        count("cancelled");
+        let retry_href = match purpose {
+            Purpose::Login { return_to } => start_href(provider, return_to, false),
+            Purpose::Link { .. } | Purpose::GmailConnect { .. } => "/account".to_owned(),
+        };
+        return Ok(cancelled_page(lang, retry_href));
+    }
+    count("upstream_error");
+    state.metrics.upstream_errors.with_label_values(&[provider.as_str(), "error_response"]).inc();
+    Err(UpstreamError::BadResponse(format!("authorization error {error:?}")).into())
 }
 
 fn cancelled_page(lang: Lang, retry_href: String) -> Response {
