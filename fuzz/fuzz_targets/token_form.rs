@@ -102,7 +102,7 @@ fuzz_target!(|data: &[u8]| {
         }
     }
 
-    let bound = grant::bindings(&RECORD, true, &CLIENT, &params).is_ok();
+    let bound = grant::bindings(&RECORD, true, &CLIENT, &grant::CodeRedemption::from_form(&params)).is_ok();
     let expected =
         param(&params, "redirect_uri") == Some(REDIRECT_URI) && param(&params, "code_verifier") == Some(VERIFIER);
     assert_eq!(bound, expected, "a code's bindings were judged wrongly");

@@ -1,27 +1,80 @@
-//! The token endpoint's grants (RFC 6749 §4.1.3, §4.4): one function per grant type, each
-//! returning the tokens to send or an [`OAuthError`].
+//! The token endpoint without HTTP (RFC 6749 §3.2): the request read into a [`TokenRequest`],
+//! then one module per grant type, each returning the tokens to send or an [`OAuthError`].
 
-use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
+mod authorization_code;
+mod client_credentials;
+mod refresh_token;
+
 use chrono::Utc;
-use sha2::{Digest as _, Sha256};
+use uuid::Uuid;
+
+pub use authorization_code::bindings;
 
 use super::{
-    authorize::{self, Claim, CodeRecord, Redemption},
-    clients::{AUTHORIZATION_CODE, CLIENT_CREDENTIALS, Client, REFRESH_TOKEN},
+    clients::Client,
     error::OAuthError,
     tokens::{AccessClaims, IdClaims, at_hash},
 };
-use uuid::Uuid;
+use crate::{crypto, state::AppState, store::users};
 
-use crate::{
-    crypto,
-    sessions::{self, Ending},
-    state::AppState,
-    store::{
-        refresh_tokens::{self, NewRefresh, Use},
-        users,
-    },
-};
+/// A token request, read from its form.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TokenRequest {
+    AuthorizationCode(CodeRedemption),
+    RefreshToken { refresh_token: String },
+    ClientCredentials { scope: Option<String> },
+}
+
+/// What `grant_type=authorization_code` presents.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CodeRedemption {
+    pub code: String,
+    pub redirect_uri: Option<String>,
+    pub code_verifier: Option<String>,
+}
+
+impl CodeRedemption {
+    /// The code's fields of a form (the code itself may be missing: then it is empty).
+    pub fn from_form(params: &[(String, String)]) -> Self {
+        let get = |name: &str| param(params, name).map(str::to_owned);
+        Self {
+            code: get("code").unwrap_or_default(),
+            redirect_uri: get("redirect_uri"),
+            code_verifier: get("code_verifier"),
+        }
+    }
+}
+
+impl TokenRequest {
+    /// Read the grant from a form whose parameters each appear once.
+    pub fn from_form(params: &[(String, String)]) -> Result<Self, OAuthError> {
+        let missing = |name: &str| OAuthError::InvalidRequest(format!("{name} is missing"));
+        match param(params, "grant_type") {
+            Some("authorization_code") => {
+                param(params, "code").ok_or_else(|| missing("code"))?;
+                Ok(Self::AuthorizationCode(CodeRedemption::from_form(params)))
+            }
+            Some("refresh_token") => {
+                let refresh_token = param(params, "refresh_token").ok_or_else(|| missing("refresh_token"))?;
+                Ok(Self::RefreshToken { refresh_token: refresh_token.to_owned() })
+            }
+            Some("client_credentials") => {
+                Ok(Self::ClientCredentials { scope: param(params, "scope").map(str::to_owned) })
+            }
+            Some(_) => Err(OAuthError::UnsupportedGrantType),
+            None => Err(missing("grant_type")),
+        }
+    }
+}
+
+/// Answer an authenticated client's token request.
+pub async fn exchange(state: &AppState, client: &Client, request: &TokenRequest) -> Result<Issued, OAuthError> {
+    match request {
+        TokenRequest::AuthorizationCode(redemption) => authorization_code::redeem(state, client, redemption).await,
+        TokenRequest::RefreshToken { refresh_token } => refresh_token::rotate(state, client, refresh_token).await,
+        TokenRequest::ClientCredentials { scope } => client_credentials::issue(state, client, scope.as_deref()),
+    }
+}
 
 /// What a successful grant hands out.
 #[derive(Debug, serde::Serialize)]
@@ -44,158 +97,6 @@ fn minting_failed(e: super::tokens::TokenError) -> OAuthError {
     tracing::error!(error.message = %e, "minting a token failed");
     OAuthError::ServerError
 }
-
-/// `grant_type=authorization_code`: one use, bound to client, redirect URI and PKCE challenge.
-/// A second redemption fails and revokes the session the first one's tokens belong to.
-pub async fn authorization_code(
-    state: &AppState,
-    client: &Client,
-    params: &[(String, String)],
-) -> Result<Issued, OAuthError> {
-    if !client.allows_grant(AUTHORIZATION_CODE) {
-        return Err(OAuthError::UnauthorizedClient);
-    }
-    let code = param(params, "code").ok_or_else(|| OAuthError::InvalidRequest("code is missing".into()))?;
-    let reused = |sid: String| async move {
-        sessions::end(state, Ending::One(&sid)).await?;
-        tracing::warn!(client.id = %client.id, "authorization code reused; its session is revoked");
-        Err(OAuthError::InvalidGrant("the code was already used; the tokens it gave are revoked"))
-    };
-    let record = match authorize::look_up_code(&state.ephemeral, &state.clock, code).await? {
-        Redemption::Found(record) => record,
-        Redemption::Unknown => return Err(OAuthError::InvalidGrant("the code is unknown or expired")),
-        Redemption::Reused { sid } => return reused(sid).await,
-    };
-    // The session must still be live. This is asked before the code is claimed: once claimed,
-    // a concurrent duplicate revokes the session, and that must not fail the one winner.
-    let live = sessions::is_alive(state, &record.sid).await?;
-    match authorize::claim_code(&state.ephemeral, &state.clock, code, &record).await? {
-        Claim::Won => {}
-        Claim::Lost => return reused(record.sid).await,
-        Claim::Expired => return Err(OAuthError::InvalidGrant("the code is unknown or expired")),
-    }
-    if let Err(refused) = bindings(&record, live, client, params) {
-        // Nothing was issued, so there is nothing for a later redemption to revoke.
-        authorize::forget_spent(&state.ephemeral, code).await?;
-        return Err(refused);
-    }
-    let refresh = if client.allows_grant(REFRESH_TOKEN) {
-        let token = crypto::random_token(32);
-        let new = NewRefresh {
-            token_hash: &crypto::sha256_hex(&token),
-            family_id: Uuid::new_v4(),
-            client_id: &client.id,
-            user_id: record.user_id,
-            sid: &record.sid,
-            scope: &record.scope,
-            auth_time: record.auth_time,
-            expires_at: Utc::now() + state.config.refresh_token_ttl.0,
-        };
-        refresh_tokens::insert(&state.db, &new, Utc::now()).await?;
-        Some(token)
-    } else {
-        None
-    };
-    let grant = UserGrant {
-        user_id: record.user_id,
-        sid: &record.sid,
-        scope: &record.scope,
-        auth_time: record.auth_time,
-        nonce: record.nonce.as_deref(),
-    };
-    user_tokens(state, client, &grant, refresh).await
-}
-
-/// A claimed code's bindings: a live session, the same client, redirect URI and PKCE verifier.
-/// Public for the `token_form` fuzz target: it is the part of a redemption that reads the form.
-pub fn bindings(
-    record: &CodeRecord,
-    live: bool,
-    client: &Client,
-    params: &[(String, String)],
-) -> Result<(), OAuthError> {
-    if !live {
-        return Err(OAuthError::InvalidGrant("the session has ended"));
-    }
-    if record.client_id != client.id {
-        return Err(OAuthError::InvalidGrant("the code was issued to another client"));
-    }
-    if param(params, "redirect_uri") != Some(record.redirect_uri.as_str()) {
-        return Err(OAuthError::InvalidGrant("redirect_uri differs from the authorization request"));
-    }
-    match (&record.code_challenge, param(params, "code_verifier")) {
-        (Some(challenge), Some(verifier)) => {
-            let computed = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
-            if !crypto::constant_time_eq(computed.as_bytes(), challenge.as_bytes()) {
-                return Err(OAuthError::InvalidGrant("PKCE verification failed"));
-            }
-        }
-        (Some(_), None) => return Err(OAuthError::InvalidGrant("code_verifier is missing")),
-        // A verifier for a code issued without a challenge is a downgrade attempt (RFC 9700).
-        (None, Some(_)) => return Err(OAuthError::InvalidGrant("the code was issued without a code_challenge")),
-        (None, None) => {}
-    }
-    Ok(())
-}
-
-/// `grant_type=refresh_token`: rotate at every use; a concurrent duplicate within the grace
-/// window gets the same successor; a replay after it revokes the family and its session.
-/// Another client's token is refused before anything changes.
-pub async fn refresh_token(
-    state: &AppState,
-    client: &Client,
-    params: &[(String, String)],
-) -> Result<Issued, OAuthError> {
-    if !client.allows_grant(REFRESH_TOKEN) {
-        return Err(OAuthError::UnauthorizedClient);
-    }
-    let presented =
-        param(params, "refresh_token").ok_or_else(|| OAuthError::InvalidRequest("refresh_token is missing".into()))?;
-    let hash = crypto::sha256_hex(presented);
-    let dead = OAuthError::InvalidGrant("the refresh token is invalid, expired or revoked");
-    let row = refresh_tokens::find(&state.db, &hash).await?.ok_or_else(|| dead.clone())?;
-    if row.client_id != client.id {
-        return Err(OAuthError::InvalidGrant("the refresh token was issued to another client"));
-    }
-    let next = crypto::random_token(32);
-    let successor = NewRefresh {
-        token_hash: &crypto::sha256_hex(&next),
-        family_id: row.family_id,
-        client_id: &row.client_id,
-        user_id: row.user_id,
-        sid: &row.sid,
-        scope: &row.scope,
-        auth_time: row.auth_time,
-        expires_at: row.expires_at,
-    };
-    let sealed = crypto::seal(&state.secrets.refresh_key, SUCCESSOR_CONTEXT, next.as_bytes());
-    let grace = chrono::Duration::from_std(state.config.refresh_token_grace.0).unwrap_or_default();
-    let now = Utc::now();
-    let (row, refresh) = match refresh_tokens::present(&state.db, &hash, &successor, &sealed, grace, now).await? {
-        Use::Rotated(row) => (row, next),
-        Use::Grace(row, sealed) => {
-            let successor = crypto::open(&state.secrets.refresh_key, SUCCESSOR_CONTEXT, &sealed)
-                .and_then(|b| String::from_utf8(b).ok())
-                .ok_or(OAuthError::ServerError)?;
-            (row, successor)
-        }
-        Use::Replayed(row) => {
-            sessions::end(state, Ending::One(&row.sid)).await?;
-            tracing::warn!(client.id = %client.id, "refresh token replayed; its family is revoked");
-            return Err(OAuthError::InvalidGrant("the refresh token was already used; its family is revoked"));
-        }
-        Use::Unknown | Use::Dead(_) => return Err(dead),
-    };
-    if !sessions::is_alive(state, &row.sid).await? {
-        return Err(dead);
-    }
-    let grant =
-        UserGrant { user_id: row.user_id, sid: &row.sid, scope: &row.scope, auth_time: row.auth_time, nonce: None };
-    user_tokens(state, client, &grant, Some(refresh)).await
-}
-
-/// The context successors are sealed under.
-const SUCCESSOR_CONTEXT: &str = "refresh token successor";
 
 /// A user's grant, whichever way it was obtained.
 struct UserGrant<'a> {
@@ -253,32 +154,6 @@ async fn user_tokens(
         id_token,
         refresh_token: refresh,
     })
-}
-
-/// `grant_type=client_credentials` (RFC 9068 §2.2): a service token, `sub` = `client_id`.
-pub async fn client_credentials(
-    state: &AppState,
-    client: &Client,
-    params: &[(String, String)],
-) -> Result<Issued, OAuthError> {
-    if !client.allows_grant(CLIENT_CREDENTIALS) || client.is_public() {
-        return Err(OAuthError::UnauthorizedClient);
-    }
-    let scope = match param(params, "scope") {
-        Some(requested) => {
-            let requested: Vec<&str> = requested.split(' ').filter(|s| !s.is_empty()).collect();
-            if requested.iter().any(|s| !client.scopes.iter().any(|allowed| allowed == s)) {
-                return Err(OAuthError::InvalidScope);
-            }
-            requested.join(" ")
-        }
-        None => client.scopes.join(" "),
-    };
-    let now = Utc::now().timestamp();
-    let ttl = state.config.access_token_ttl.0.as_secs();
-    let claims = access_claims(state, client.id.clone(), client, &scope, now);
-    let access_token = state.tokens.mint_access(&claims).map_err(minting_failed)?;
-    Ok(Issued { access_token, token_type: "Bearer", expires_in: ttl, scope, id_token: None, refresh_token: None })
 }
 
 /// The claims every access token has; a service token (RFC 9068 §2.2) has no others.

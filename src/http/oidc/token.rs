@@ -34,12 +34,5 @@ async fn exchange(req: &Request, body: Body, state: &AppState) -> Result<grant::
     let authorization = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
     let presented = client_auth::presented(authorization, &params, req.uri().query())?;
     let client = client_auth::authenticate(state, &presented, Evidence::of_token_form(&params)).await?;
-    let grant_type = params.iter().find(|(n, _)| n == "grant_type").map(|(_, v)| v.as_str());
-    match grant_type {
-        Some("authorization_code") => grant::authorization_code(state, &client, &params).await,
-        Some("refresh_token") => grant::refresh_token(state, &client, &params).await,
-        Some("client_credentials") => grant::client_credentials(state, &client, &params).await,
-        Some(_) => Err(OAuthError::UnsupportedGrantType),
-        None => Err(OAuthError::InvalidRequest("grant_type is missing".into())),
-    }
+    grant::exchange(state, &client, &grant::TokenRequest::from_form(&params)?).await
 }
