@@ -128,7 +128,7 @@ async fn legacy_backfill(db: &Db, profile: &UpstreamProfile, email: &str) -> Res
 
 /// Step 1: a known `(provider, uid)` signs in.
 async fn sign_in_known(db: &Db, profile: &UpstreamProfile) -> Result<Option<User>, IdentityError> {
-    let Some(identity) = identities::find_by_provider_uid(db, profile.provider.as_str(), &profile.uid).await? else {
+    let Some(identity) = identities::find_by_provider_uid(db, profile.provider, &profile.uid).await? else {
         return Ok(None);
     };
     identities::record_login(db, &identity, profile.email.as_deref(), profile.email_verified, Utc::now()).await?;
@@ -145,7 +145,7 @@ pub async fn sign_up(
 ) -> Result<User, IdentityError> {
     let user = NewUser { username: username.as_str(), display_name, email: profile.email.as_deref() };
     let identity = NewIdentity {
-        provider: profile.provider.as_str(),
+        provider: profile.provider,
         uid: &profile.uid,
         email: profile.email.as_deref(),
         email_verified: profile.email_verified,

@@ -21,9 +21,10 @@ use url::Url;
 
 use crate::config::{Config, ProviderConfig};
 
-/// One of the three upstream identity providers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+/// One of the three upstream identity providers. Stored as its lower-case name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, sqlx::Type)]
 #[serde(rename_all = "lowercase")]
+#[sqlx(type_name = "TEXT", rename_all = "lowercase")]
 pub enum Provider {
     Google,
     Naver,

@@ -47,12 +47,12 @@ pub async fn link(db: &Db, user_id: Uuid, profile: &UpstreamProfile) -> Result<L
         Some(_) => Linked::OwnedByOther,
         None => Linked::OwnedByOther,
     };
-    let existing = identities::find_by_provider_uid(db, profile.provider.as_str(), &profile.uid).await?;
+    let existing = identities::find_by_provider_uid(db, profile.provider, &profile.uid).await?;
     if existing.is_some() {
         return Ok(owner(existing));
     }
     let new = NewIdentity {
-        provider: profile.provider.as_str(),
+        provider: profile.provider,
         uid: &profile.uid,
         email: profile.email.as_deref(),
         email_verified: profile.email_verified,
@@ -62,7 +62,7 @@ pub async fn link(db: &Db, user_id: Uuid, profile: &UpstreamProfile) -> Result<L
         Ok(id) => Ok(Linked::New(id)),
         // Linked by someone (perhaps this user) between the look-up and the insert.
         Err(e) if e.on_constraint(PROVIDER_UID_KEY) => {
-            Ok(owner(identities::find_by_provider_uid(db, profile.provider.as_str(), &profile.uid).await?))
+            Ok(owner(identities::find_by_provider_uid(db, profile.provider, &profile.uid).await?))
         }
         Err(e) => Err(e.into()),
     }
@@ -120,7 +120,7 @@ pub async fn unlink(
     state.ephemeral.ping().await.map_err(SessionError::from)?;
     let outcome = identities::unlink(&state.db, user_id, identity_id, chrono::Utc::now()).await?;
     if let Unlinked::Removed(identity) = &outcome {
-        let provider = identity.provider.parse::<Provider>().unwrap_or(Provider::Google);
+        let provider = identity.provider;
         sessions::end(state, Ending::AllBut(user_id, keep_sid)).await?;
         audit::record(&state.db, Some(user_id), AuditEvent::Unlink { provider, identity_id }).await?;
     }

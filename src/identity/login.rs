@@ -130,5 +130,5 @@ fn missing_required(state: &AppState, profile: &UpstreamProfile) -> bool {
 
 /// The identity a just-created account signed up with, for the audit event.
 pub async fn signup_identity(state: &AppState, provider: Provider, uid: &str) -> Result<Option<Uuid>, StoreError> {
-    Ok(crate::store::identities::find_by_provider_uid(&state.db, provider.as_str(), uid).await?.map(|i| i.id))
+    Ok(crate::store::identities::find_by_provider_uid(&state.db, provider, uid).await?.map(|i| i.id))
 }

@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::{Db, Result, on_pool};
+use crate::upstream::Provider;
 
 /// The unique constraint on `(provider, uid)`.
 pub const PROVIDER_UID_KEY: &str = "identities_provider_uid_key";
@@ -12,7 +13,7 @@ pub const PROVIDER_UID_KEY: &str = "identities_provider_uid_key";
 pub struct Identity {
     pub id: Uuid,
     pub user_id: Uuid,
-    pub provider: String,
+    pub provider: Provider,
     /// `None` only for an imported legacy mapping that has not signed in yet.
     pub uid: Option<String>,
     pub email: Option<String>,
@@ -22,7 +23,7 @@ pub struct Identity {
 }
 
 pub struct NewIdentity<'a> {
-    pub provider: &'a str,
+    pub provider: Provider,
     pub uid: &'a str,
     pub email: Option<&'a str>,
     pub email_verified: bool,
@@ -36,7 +37,7 @@ pub(super) const INSERT: &str = "INSERT INTO identities
     (id, user_id, provider, uid, email, email_verified, linked_at, last_login_at)
     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
 
-pub async fn find_by_provider_uid(db: &Db, provider: &str, uid: &str) -> Result<Option<Identity>> {
+pub async fn find_by_provider_uid(db: &Db, provider: Provider, uid: &str) -> Result<Option<Identity>> {
     const SQL: &str = const_format::concatcp!("SELECT ", COLUMNS, " FROM identities WHERE provider = $1 AND uid = $2");
     Ok(on_pool!(db, pool => sqlx::query_as(SQL).bind(provider).bind(uid).fetch_optional(pool).await?))
 }

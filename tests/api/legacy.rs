@@ -56,7 +56,10 @@ async fn a_first_login_with_a_legacy_email_lands_in_the_legacy_user_and_pins_the
     // Assert: straight into the imported account, uid pinned, audited, counted.
     assert_eq!(location(&resp, &app.base_url).path(), "/account");
     assert_eq!(app.signed_in_username(&browser).await.as_deref(), Some("kim.minsu"));
-    let identity = identities::find_by_provider_uid(&app.state.db, "naver", "555001").await.unwrap().unwrap();
+    let identity = identities::find_by_provider_uid(&app.state.db, munji::upstream::Provider::Naver, "555001")
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(pending(&app).await, 5);
     let events = audit::list_for_user(&app.state.db, identity.user_id, 10).await.unwrap();
     let kinds: Vec<_> = events.iter().map(|e| e.kind.as_str()).collect();
@@ -135,7 +138,10 @@ async fn twenty_concurrent_first_logins_backfill_exactly_once(backend: Backend) 
         assert_eq!(resp.headers()["location"], "/account");
     }
 
-    let identity = identities::find_by_provider_uid(&app.state.db, "kakao", "424242").await.unwrap().unwrap();
+    let identity = identities::find_by_provider_uid(&app.state.db, munji::upstream::Provider::Kakao, "424242")
+        .await
+        .unwrap()
+        .unwrap();
     let events = audit::list_for_user(&app.state.db, identity.user_id, 100).await.unwrap();
     assert_eq!(events.iter().filter(|e| e.kind == "legacy_backfill").count(), 1);
     assert_eq!(events.iter().filter(|e| e.kind == "login").count(), 20);
@@ -156,7 +162,8 @@ async fn a_mapping_still_waiting_for_its_uid_is_no_way_to_sign_in(backend: Backe
     // kim.minsu claims the Naver mapping; the Google one still waits for its first login.
     let browser = app.browser();
     app.sign_in_with(&browser, Provider::Naver, &Person::new(41, "kim.minsu@naver.com")).await;
-    let naver = identities::find_by_provider_uid(&app.state.db, "naver", "41").await.unwrap().unwrap();
+    let naver =
+        identities::find_by_provider_uid(&app.state.db, munji::upstream::Provider::Naver, "41").await.unwrap().unwrap();
     let page = app.get_account(&browser).await.text().await.unwrap();
     let csrf = crate::helpers::social::form_value(&page, "csrf").unwrap();
     let resp = browser
@@ -206,7 +213,8 @@ async fn a_claimed_mapping_stays_retired_after_an_unlink_and_a_reimport(backend:
     let authorize = location(&account_form(&app, &browser, "/account/link/kakao").await, &app.base_url);
     let callback = app.provider_decides(&browser, &authorize, &Person::new(52, "kim@kakao.com"), true).await;
     assert_eq!(location(&browser.get(callback).send().await.unwrap(), &app.base_url).path(), "/account");
-    let naver = identities::find_by_provider_uid(&app.state.db, "naver", "51").await.unwrap().unwrap();
+    let naver =
+        identities::find_by_provider_uid(&app.state.db, munji::upstream::Provider::Naver, "51").await.unwrap().unwrap();
     let unlinked = account_form(&app, &browser, &format!("/account/unlink/{}", naver.id)).await;
     assert_eq!(unlinked.status(), 303);
     let pending_before = pending(&app).await;
@@ -336,7 +344,10 @@ async fn allauth_users_are_imported_with_their_identities_and_sign_in() {
         let kakao = app.browser();
         app.sign_in_with(&kakao, Provider::Kakao, &Person::new(3827731058, "lee@kakao.com")).await;
         assert_eq!(app.signed_in_username(&kakao).await.as_deref(), Some("lee.jiwoo"));
-        let choi = identities::find_by_provider_uid(&app.state.db, "naver", "abcDEF123opaque").await.unwrap().unwrap();
+        let choi = identities::find_by_provider_uid(&app.state.db, munji::upstream::Provider::Naver, "abcDEF123opaque")
+            .await
+            .unwrap()
+            .unwrap();
         let user = munji::store::users::find_by_id(&app.state.db, choi.user_id).await.unwrap().unwrap();
         assert_eq!((user.username.as_str(), choi.email.as_deref()), ("choi", Some("choi@naver.com")));
     }

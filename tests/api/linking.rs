@@ -68,7 +68,10 @@ async fn a_google_user_links_kakao_and_signs_in_with_either(backend: Backend) {
         assert_eq!(location(&resp, &app.base_url).path(), "/account", "{provider}");
         assert_eq!(app.signed_in_username(&fresh).await.as_deref(), Some("linker"), "{provider}");
     }
-    let kakao = identities::find_by_provider_uid(&app.state.db, "kakao", &kakao_person().uid).await.unwrap().unwrap();
+    let kakao = identities::find_by_provider_uid(&app.state.db, munji::upstream::Provider::Kakao, &kakao_person().uid)
+        .await
+        .unwrap()
+        .unwrap();
     let events = munji::store::audit::list_for_user(&app.state.db, kakao.user_id, 20).await.unwrap();
     assert!(events.iter().any(|e| e.kind == "link" && e.detail.0["provider"] == "kakao"));
 
@@ -139,7 +142,10 @@ async fn an_identity_owned_by_someone_else_is_refused(backend: Backend) {
 
     assert_eq!(resp.status(), 409);
     assert!(resp.text().await.unwrap().contains("IDENTITY_ALREADY_LINKED"));
-    let kakao = identities::find_by_provider_uid(&app.state.db, "kakao", &kakao_person().uid).await.unwrap().unwrap();
+    let kakao = identities::find_by_provider_uid(&app.state.db, munji::upstream::Provider::Kakao, &kakao_person().uid)
+        .await
+        .unwrap()
+        .unwrap();
     let owner = munji::store::users::find_by_id(&app.state.db, kakao.user_id).await.unwrap().unwrap();
     assert_eq!(owner.username, "owner", "still the owner's");
 }
@@ -150,7 +156,10 @@ async fn the_last_identity_cannot_be_unlinked_and_unlinking_ends_other_sessions(
     let browser = app.browser();
     app.sign_up_with(&browser, Provider::Google, &google_person(), "unlinker").await;
     let google =
-        identities::find_by_provider_uid(&app.state.db, "google", &google_person().uid).await.unwrap().unwrap();
+        identities::find_by_provider_uid(&app.state.db, munji::upstream::Provider::Google, &google_person().uid)
+            .await
+            .unwrap()
+            .unwrap();
 
     // Page and API both refuse the last identity.
     let csrf = csrf_of_account(&app, &browser).await;
@@ -196,7 +205,12 @@ async fn the_last_identity_cannot_be_unlinked_and_unlinking_ends_other_sessions(
         .unwrap();
     assert_eq!(resp.status(), 204);
 
-    assert!(identities::find_by_provider_uid(&app.state.db, "google", &google_person().uid).await.unwrap().is_none());
+    assert!(
+        identities::find_by_provider_uid(&app.state.db, munji::upstream::Provider::Google, &google_person().uid)
+            .await
+            .unwrap()
+            .is_none()
+    );
     assert_eq!(app.signed_in_username(&other_device).await, None, "the other device is signed out");
     let verify_url = app.url("/api/v1/verify");
     let verify = |token: String| {
@@ -248,7 +262,13 @@ async fn an_api_started_link_finishes_only_in_the_same_users_browser(backend: Ba
         list["identities"].as_array().unwrap().iter().map(|i| i["provider"].as_str().unwrap()).collect();
     assert_eq!(providers, ["google", "kakao"]);
     // Mallory's own identity stayed hers: nothing moved between accounts.
-    let mallory = identities::find_by_provider_uid(&app.state.db, "naver", "667").await.unwrap().unwrap();
-    let kakao = identities::find_by_provider_uid(&app.state.db, "kakao", &kakao_person().uid).await.unwrap().unwrap();
+    let mallory = identities::find_by_provider_uid(&app.state.db, munji::upstream::Provider::Naver, "667")
+        .await
+        .unwrap()
+        .unwrap();
+    let kakao = identities::find_by_provider_uid(&app.state.db, munji::upstream::Provider::Kakao, &kakao_person().uid)
+        .await
+        .unwrap()
+        .unwrap();
     assert_ne!(mallory.user_id, kakao.user_id);
 }

@@ -45,8 +45,7 @@ async fn a_new_user_signs_up_with_each_provider(backend: Backend) {
         assert_eq!(done.status(), 303, "{provider}");
         assert_eq!(location(&done, &app.base_url).path(), "/account");
         assert_eq!(app.signed_in_username(&browser).await.as_deref(), Some(format!("person{i}").as_str()));
-        let identity =
-            identities::find_by_provider_uid(&app.state.db, provider.as_str(), &person.uid).await.unwrap().unwrap();
+        let identity = identities::find_by_provider_uid(&app.state.db, provider, &person.uid).await.unwrap().unwrap();
         assert_eq!(identity.email.as_deref(), Some(person.email.as_str()));
         assert_eq!(identity.email_verified, provider != Provider::Naver, "Naver makes no claim");
         assert!(identity.last_login_at.is_some());
@@ -71,8 +70,7 @@ async fn the_same_uid_signs_in_to_the_same_account_and_a_changed_email_is_kept_i
         assert_eq!(again.status(), 303, "{provider}");
         assert_eq!(location(&again, &app.base_url).path(), "/account", "{provider}: straight in, no sign-up");
         assert_eq!(app.signed_in_username(&browser).await.as_deref(), Some(format!("returning{i}").as_str()));
-        let identity =
-            identities::find_by_provider_uid(&app.state.db, provider.as_str(), &person.uid).await.unwrap().unwrap();
+        let identity = identities::find_by_provider_uid(&app.state.db, provider, &person.uid).await.unwrap().unwrap();
         assert_eq!(identity.email.as_deref(), Some(moved.email.as_str()));
         let history = identities::email_history(&app.state.db, identity.id).await.unwrap();
         assert_eq!(history, vec![person.email.clone()], "{provider}");
@@ -95,8 +93,8 @@ async fn another_uid_with_a_known_email_is_another_person(backend: Backend) {
         assert_eq!(location(&callback, &app.base_url).path(), "/signup", "{provider}: never merged by e-mail");
         let done = app.sign_up_with(&browser, provider, &second, &format!("second{i}")).await;
         assert_eq!(done.status(), 303);
-        let a = identities::find_by_provider_uid(&app.state.db, provider.as_str(), &first.uid).await.unwrap().unwrap();
-        let b = identities::find_by_provider_uid(&app.state.db, provider.as_str(), &second.uid).await.unwrap().unwrap();
+        let a = identities::find_by_provider_uid(&app.state.db, provider, &first.uid).await.unwrap().unwrap();
+        let b = identities::find_by_provider_uid(&app.state.db, provider, &second.uid).await.unwrap().unwrap();
         assert_ne!(a.user_id, b.user_id, "{provider}");
     }
 }
@@ -247,7 +245,10 @@ async fn sign_out_ends_the_session_and_needs_the_csrf_field(backend: Backend) {
 }
 
 async fn sqlx_username_exists(app: &TestApp, username: &str) -> uuid::Uuid {
-    let identities = identities::find_by_provider_uid(&app.state.db, "naver", "9000").await.unwrap().unwrap();
+    let identities = identities::find_by_provider_uid(&app.state.db, munji::upstream::Provider::Naver, "9000")
+        .await
+        .unwrap()
+        .unwrap();
     let user = users::find_by_id(&app.state.db, identities.user_id).await.unwrap().unwrap();
     assert_eq!(user.username, username);
     user.id

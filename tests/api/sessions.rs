@@ -162,7 +162,10 @@ async fn a_sign_in_right_after_an_unlink_is_alive(backend: Backend) {
     let laptop_tokens = s.tokens(&laptop).await;
 
     let naver_identity =
-        munji::store::identities::find_by_provider_uid(&s.app.state.db, "naver", &naver().uid).await.unwrap().unwrap();
+        munji::store::identities::find_by_provider_uid(&s.app.state.db, munji::upstream::Provider::Naver, &naver().uid)
+            .await
+            .unwrap()
+            .unwrap();
     let resp = rp_http()
         .delete(s.app.url(&format!("/api/v1/me/identities/{}", naver_identity.id)))
         .bearer_auth(&laptop_tokens.access)

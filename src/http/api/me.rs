@@ -115,7 +115,7 @@ impl MeApi {
             .into_iter()
             .map(|i| IdentityView {
                 id: i.id,
-                provider: i.provider,
+                provider: i.provider.to_string(),
                 uid: i.uid,
                 email: i.email,
                 email_verified: i.email_verified,

@@ -36,8 +36,8 @@ pub async fn account_page(jar: &CookieJar, lang: Lang, state: Data<&AppState>) -
         .into_iter()
         .map(|i| views::IdentityRow {
             id: i.id.to_string(),
-            provider_name: i.provider.parse::<Provider>().map_or("?", Provider::display_name),
-            provider_id: i.provider,
+            provider_name: i.provider.display_name(),
+            provider_id: i.provider.as_str(),
             email: i.email,
             linked_at: time(i.linked_at),
             last_login_at: i.last_login_at.map(time),

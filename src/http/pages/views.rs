@@ -41,7 +41,7 @@ pub struct ConsentRequiredView {
 
 pub struct IdentityRow {
     pub id: String,
-    pub provider_id: String,
+    pub provider_id: &'static str,
     pub provider_name: &'static str,
     pub email: Option<String>,
     pub linked_at: String,
