@@ -14,15 +14,21 @@ pub enum ClientsCommand {
     List,
     /// Register a client; a confidential client's secret is printed once.
     Add {
+        /// The client's id, as apps send it (`client_id`); not a UUID.
         #[arg(long)]
         id: String,
+        /// Where the authorization code may be sent: https, http on 127.0.0.1 or [::1], or an
+        /// app scheme such as com.example.app:/cb. Repeat for several.
         #[arg(long = "redirect-uri", value_name = "URI")]
         redirect_uris: Vec<String>,
         /// authorization_code, refresh_token or client_credentials (default: the first two).
         #[arg(long = "grant", value_name = "TYPE")]
         grants: Vec<String>,
+        /// A scope the client may ask for (default: openid, profile, email; a service: gmail.vend).
+        /// Repeat for several.
         #[arg(long = "scope", value_name = "S")]
         scopes: Vec<String>,
+        /// A target a service may vend Gmail tokens for, or "*" for any. Repeat for several.
         #[arg(long = "gmail-target", value_name = "T")]
         gmail_targets: Vec<String>,
         /// No secret: the client must use PKCE.
@@ -38,13 +44,14 @@ pub async fn run(config: &Config, db: &Db, command: ClientsCommand) -> anyhow::R
         ClientsCommand::List => {
             for client in clients::list(config, db).await? {
                 println!(
-                    "{}\t{}\t{}\tgrants={}\tscopes={}\tredirect_uris={}",
+                    "{}\t{}\t{}\tgrants={}\tscopes={}\tredirect_uris={}\tgmail_targets={}",
                     client.id,
                     if client.is_public() { "public" } else { "confidential" },
                     if client.from_config { "config" } else { "database" },
                     client.grant_types.join(","),
                     client.scopes.join(","),
                     client.redirect_uris.join(","),
+                    client.gmail_targets.join(","),
                 );
             }
         }

@@ -8,6 +8,7 @@ mod helpers;
 mod browser;
 mod cli;
 mod faults;
+mod first_hour;
 mod gmail;
 mod gmail_vend;
 mod hardening;

@@ -1,0 +1,46 @@
+//! What a person meets in the first hour with the CLI: listings that show what was set, and
+//! help that explains every option.
+
+use std::process::{Command, Output};
+
+use crate::helpers::{Backend, TestApp};
+
+fn munji(app: &TestApp, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_munji"))
+        .args(args)
+        .env_clear()
+        .env("MUNJI_DATABASE_URL", &app.database_url)
+        .env("MUNJI_SECRET_KEY", crate::helpers::SECRET_KEY)
+        .output()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn clients_list_shows_a_services_gmail_targets() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let add = ["clients", "add", "--id", "mailer", "--grant", "client_credentials", "--scope", "gmail.vend"];
+    let targets = ["--gmail-target", "bot-1", "--gmail-target", "bot-2"];
+    let added = munji(&app, &[&add[..], &targets[..]].concat());
+    assert!(added.status.success(), "{}", String::from_utf8_lossy(&added.stderr));
+
+    let listed = String::from_utf8(munji(&app, &["clients", "list"]).stdout).unwrap();
+    let line = listed.lines().find(|l| l.starts_with("mailer\t")).expect("the client is listed");
+    assert!(line.ends_with("\tgmail_targets=bot-1,bot-2"), "{line}");
+}
+
+#[tokio::test]
+async fn clients_add_help_explains_every_option() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let help = String::from_utf8(munji(&app, &["clients", "add", "--help"]).stdout).unwrap();
+    for (option, words) in [
+        ("--id", "client_id"),
+        ("--redirect-uri", "authorization code may be sent"),
+        ("--grant", "client_credentials"),
+        ("--scope", "scope the client may ask for"),
+        ("--gmail-target", "vend Gmail tokens for"),
+        ("--public", "PKCE"),
+    ] {
+        let line = help.lines().skip_while(|l| !l.trim_start().starts_with(option)).take(3).collect::<String>();
+        assert!(line.contains(words), "{option} is not explained: {line:?}\n{help}");
+    }
+}
