@@ -114,6 +114,10 @@ fn check_row(line: usize, [legacy_id, username, display_name, email, provider]: 
     if !email_address::EmailAddress::is_valid(email) {
         return Err(bad(line, format!("malformed e-mail {email:?}")));
     }
+    // A domain without a dot (`han.yu@gmail`) is valid syntax but no address a provider reports.
+    if !email.rsplit_once('@').is_some_and(|(_, domain)| domain.contains('.')) {
+        return Err(bad(line, format!("malformed e-mail {email:?}: its domain has no dot")));
+    }
     // Providers are lower case; anything else is a bad row (docs/legacy.md).
     let provider = provider
         .parse::<Provider>()
@@ -167,6 +171,10 @@ mod tests {
             (format!("{HEADER}1,kim,Kim,kim@naver.com,facebook\n"), "line 2: unknown provider \"facebook\""),
             (format!("{HEADER}1,kim,Kim,kim@naver.com,Naver\n"), "line 2: unknown provider \"Naver\""),
             (format!("{HEADER}1,kim,Kim,not-an-email,naver\n"), "line 2: malformed e-mail"),
+            (
+                format!("{HEADER}1,han,Han,han.yu@gmail,google\n"),
+                "line 2: malformed e-mail \"han.yu@gmail\": its domain",
+            ),
             (format!("{HEADER}1,Kim Minsu,Kim,kim@naver.com,naver\n"), "line 2: username \"Kim Minsu\""),
             (format!("{HEADER},kim,Kim,kim@naver.com,naver\n"), "line 2: legacy_user_id is empty"),
             (
