@@ -2,8 +2,6 @@
 //! signed-in session, a sign-up still to finish, or a refusal, each with its audit event and
 //! its count in `munji_logins_total`. No HTTP here: the page maps the outcome to a response.
 
-use uuid::Uuid;
-
 use super::{IdentityError, Resolution};
 use crate::{
     audit::{self, AuditEvent},
@@ -11,7 +9,7 @@ use crate::{
     sessions::{self, CookieSecret, Ending, Origin, Session, SessionError},
     state::AppState,
     store::{StoreError, users::User},
-    upstream::{Provider, UpstreamProfile},
+    upstream::UpstreamProfile,
 };
 
 /// What a finished sign-in at a provider leads to.
@@ -126,9 +124,4 @@ fn missing_required(state: &AppState, profile: &UpstreamProfile) -> bool {
         RequiredField::Email => profile.email.is_none(),
         RequiredField::Name => profile.name.is_none(),
     })
-}
-
-/// The identity a just-created account signed up with, for the audit event.
-pub async fn signup_identity(state: &AppState, provider: Provider, uid: &str) -> Result<Option<Uuid>, StoreError> {
-    Ok(crate::store::identities::find_by_provider_uid(&state.db, provider, uid).await?.map(|i| i.id))
 }

@@ -20,7 +20,7 @@ use crate::{
     ephemeral::EphemeralError,
     sessions::{CookieSecret, Origin},
     state::AppState,
-    store::users,
+    store::{StoreError, identities, users},
     upstream::UpstreamProfile,
 };
 
@@ -119,7 +119,7 @@ pub async fn complete(
     let signed_in = match super::sign_up(&state.db, &pending.profile, &username, &display_name).await {
         Ok(user) => {
             state.metrics.logins.with_label_values(&[provider.as_str(), "signup"]).inc();
-            let identity_id = login::signup_identity(state, provider, &pending.profile.uid).await?;
+            let identity_id = signed_up_identity(state, &pending.profile).await?;
             login::sign_in(state, user, AuditEvent::Signup { provider, identity_id }, origin, previous).await?
         }
         Err(IdentityError::UsernameTaken) => {
@@ -141,4 +141,9 @@ pub async fn complete(
         Err(e) => return Err(e.into()),
     };
     Ok(SignupOutcome::SignedIn { signed_in: Box::new(signed_in), return_to })
+}
+
+/// The identity a just-created account signed up with, for the audit event.
+async fn signed_up_identity(state: &AppState, profile: &UpstreamProfile) -> Result<Option<uuid::Uuid>, StoreError> {
+    Ok(identities::find_by_provider_uid(&state.db, profile.provider, &profile.uid).await?.map(|i| i.id))
 }

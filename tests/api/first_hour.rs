@@ -1,19 +1,8 @@
 //! What a person meets in the first hour with the CLI: listings that show what was set, and
 //! help that explains every option.
 
-use std::process::{Command, Output};
-
+use super::oidc_more::munji_cli as munji;
 use crate::helpers::{Backend, TestApp};
-
-fn munji(app: &TestApp, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_munji"))
-        .args(args)
-        .env_clear()
-        .env("MUNJI_DATABASE_URL", &app.database_url)
-        .env("MUNJI_SECRET_KEY", crate::helpers::SECRET_KEY)
-        .output()
-        .unwrap()
-}
 
 #[tokio::test]
 async fn clients_list_shows_a_services_gmail_targets() {

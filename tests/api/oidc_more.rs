@@ -310,7 +310,8 @@ async fn with_the_ephemeral_store_down_verify_answers_503_never_valid() {
     }
 }
 
-fn munji_cli(app: &TestApp, args: &[&str]) -> std::process::Output {
+/// Run the `munji` binary against the app's database, with the test secret key.
+pub fn munji_cli(app: &TestApp, args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_munji"))
         .args(args)
         .env_clear()
