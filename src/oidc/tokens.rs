@@ -78,6 +78,65 @@ pub struct IdClaims {
     pub email: Option<String>,
 }
 
+/// What `/end-session` reads from an `id_token_hint`: one of munji's ID tokens, expired or not.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct HintClaims {
+    pub sub: String,
+    /// The client(s) the ID token was issued to.
+    #[serde(deserialize_with = "one_or_many")]
+    pub aud: Vec<String>,
+    #[serde(default)]
+    pub sid: Option<String>,
+}
+
+fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(String),
+        Many(Vec<String>),
+    }
+    Ok(match OneOrMany::deserialize(d)? {
+        OneOrMany::One(one) => vec![one],
+        OneOrMany::Many(many) => many,
+    })
+}
+
+/// The claims of a back-channel logout token (OpenID Connect Back-Channel Logout 1.0 §2.4):
+/// no `nonce`, and the logout event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogoutClaims {
+    pub iss: String,
+    pub aud: String,
+    pub iat: i64,
+    pub exp: i64,
+    pub jti: String,
+    pub sub: String,
+    pub sid: String,
+    pub events: serde_json::Value,
+}
+
+/// The event a logout token carries.
+pub const BACKCHANNEL_LOGOUT_EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
+
+/// How long a logout token is valid after it is signed (docs/logout.md: at most two minutes).
+pub const LOGOUT_TOKEN_TTL_SECS: i64 = 120;
+
+impl LogoutClaims {
+    pub fn new(issuer: &str, client_id: &str, sub: &str, sid: &str, jti: &str, now: i64) -> Self {
+        Self {
+            iss: issuer.to_owned(),
+            aud: client_id.to_owned(),
+            iat: now,
+            exp: now + LOGOUT_TOKEN_TTL_SECS,
+            jti: jti.to_owned(),
+            sub: sub.to_owned(),
+            sid: sid.to_owned(),
+            events: serde_json::json!({ BACKCHANNEL_LOGOUT_EVENT: {} }),
+        }
+    }
+}
+
 /// Why a token was refused. Only a genuinely expired token is `Expired`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TokenError {
@@ -128,6 +187,38 @@ impl Tokens {
         let ring = self.keys.ring();
         let key = ring.current().ok_or(TokenError::Invalid("no signing key"))?;
         Ok(key.sign_jwt("JWT", claims))
+    }
+
+    /// Sign a back-channel logout token (`typ: logout+jwt`), like an ID token.
+    pub fn mint_logout(&self, claims: &LogoutClaims) -> Result<String, TokenError> {
+        let ring = self.keys.ring();
+        let key = ring.current().ok_or(TokenError::Invalid("no signing key"))?;
+        Ok(key.sign_jwt("logout+jwt", claims))
+    }
+
+    /// Read an `id_token_hint`: an ID token munji signed (its key, its algorithm, this issuer),
+    /// whether or not it has expired. The audience is the caller's to check.
+    pub async fn verify_id_token_hint(&self, token: &str) -> Result<HintClaims, TokenError> {
+        if token.len() > 8192 {
+            return Err(TokenError::Invalid("too long"));
+        }
+        let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Invalid("unreadable header"))?;
+        if header.typ.as_deref() != Some("JWT") {
+            return Err(TokenError::Invalid("not an ID token"));
+        }
+        let kid = header.kid.as_deref().ok_or(TokenError::Invalid("no kid"))?;
+        let key = self.keys.find(kid).await.ok_or(TokenError::Invalid("unknown kid"))?;
+        if key.alg.jwt() != header.alg {
+            return Err(TokenError::Invalid("algorithm does not match the key"));
+        }
+        let mut validation = Validation::new(header.alg);
+        validation.validate_exp = false;
+        validation.validate_aud = false;
+        validation.set_issuer(&[&self.issuer]);
+        validation.set_required_spec_claims(&["iss", "sub", "aud"]);
+        jsonwebtoken::decode::<HintClaims>(token, &key.decoding, &validation)
+            .map(|data| data.claims)
+            .map_err(|_| TokenError::Invalid("not an ID token of this issuer"))
     }
 
     /// Verify an access token for this audience.
