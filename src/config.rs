@@ -176,6 +176,24 @@ pub struct ClientConfig {
     pub scopes: Vec<String>,
     #[serde(default)]
     pub gmail_targets: Vec<String>,
+    /// Shown to users (consent page, connected apps); default: the id.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// `false`: users are asked for consent before this client gets their tokens.
+    #[serde(default = "yes")]
+    pub first_party: bool,
+    /// Where `/end-session` may send the user afterwards (exact match).
+    #[serde(default)]
+    pub post_logout_redirect_uris: Vec<String>,
+    /// Where logout tokens are posted when a session this client holds tokens of ends.
+    #[serde(default)]
+    pub backchannel_logout_uri: Option<String>,
+    #[serde(default = "yes")]
+    pub backchannel_logout_session_required: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// The built-in defaults, as the TOML a user would write.

@@ -34,6 +34,21 @@ pub enum ClientsCommand {
         /// No secret: the client must use PKCE.
         #[arg(long)]
         public: bool,
+        /// The name users see on the consent page and in their connected apps (default: the id).
+        #[arg(long)]
+        name: Option<String>,
+        /// Ask users for consent before the client gets their tokens (default: first-party,
+        /// no consent page).
+        #[arg(long)]
+        third_party: bool,
+        /// Where /end-session may send the user after signing out (exact match). Repeat for
+        /// several.
+        #[arg(long = "post-logout-redirect-uri", value_name = "URI")]
+        post_logout_redirect_uris: Vec<String>,
+        /// Where munji posts a logout token when a session the client holds tokens of ends:
+        /// https, or http on 127.0.0.1 or [::1].
+        #[arg(long = "backchannel-logout-uri", value_name = "URI")]
+        backchannel_logout_uri: Option<String>,
     },
     /// Remove a client registered with `add`.
     Remove { id: String },
@@ -44,23 +59,50 @@ pub async fn run(config: &Config, db: &Db, command: ClientsCommand) -> anyhow::R
         ClientsCommand::List => {
             for client in clients::list(config, db).await? {
                 println!(
-                    "{}\t{}\t{}\tgrants={}\tscopes={}\tredirect_uris={}\tgmail_targets={}",
+                    "{}\t{}\t{}\t{}\tgrants={}\tscopes={}\tredirect_uris={}\tgmail_targets={}\t\
+                     post_logout_redirect_uris={}\tbackchannel_logout_uri={}",
                     client.id,
                     if client.is_public() { "public" } else { "confidential" },
                     if client.from_config { "config" } else { "database" },
+                    if client.first_party { "first-party" } else { "third-party" },
                     client.grant_types.join(","),
                     client.scopes.join(","),
                     client.redirect_uris.join(","),
                     client.gmail_targets.join(","),
+                    client.post_logout_redirect_uris.join(","),
+                    client.backchannel_logout_uri.as_deref().unwrap_or(""),
                 );
             }
         }
-        ClientsCommand::Add { id, redirect_uris, grants, scopes, gmail_targets, public } => {
+        ClientsCommand::Add {
+            id,
+            redirect_uris,
+            grants,
+            scopes,
+            gmail_targets,
+            public,
+            name,
+            third_party,
+            post_logout_redirect_uris,
+            backchannel_logout_uri,
+        } => {
             let grant_types =
                 if grants.is_empty() { vec![AUTHORIZATION_CODE.into(), REFRESH_TOKEN.into()] } else { grants };
             let scopes =
                 if scopes.is_empty() { vec!["openid".into(), "profile".into(), "email".into()] } else { scopes };
-            let new = NewClient { id: id.clone(), redirect_uris, grant_types, scopes, gmail_targets, public };
+            let new = NewClient {
+                id: id.clone(),
+                redirect_uris,
+                grant_types,
+                scopes,
+                gmail_targets,
+                public,
+                name,
+                first_party: !third_party,
+                post_logout_redirect_uris,
+                backchannel_logout_uri,
+                backchannel_logout_session_required: true,
+            };
             match clients::add(config, db, new).await? {
                 Some(secret) => {
                     println!("client_id: {id}");

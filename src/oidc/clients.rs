@@ -36,6 +36,14 @@ pub struct Client {
     pub gmail_targets: Vec<String>,
     /// Defined in `[[clients]]` rather than the database.
     pub from_config: bool,
+    /// What users see; the id unless a name was given.
+    pub name: String,
+    /// A first-party client gets tokens without a consent page (docs/consent.md).
+    pub first_party: bool,
+    pub post_logout_redirect_uris: Vec<String>,
+    /// Where logout tokens go (docs/logout.md).
+    pub backchannel_logout_uri: Option<String>,
+    pub backchannel_logout_session_required: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -90,6 +98,11 @@ impl Client {
             scopes,
             gmail_targets: config.gmail_targets.clone(),
             from_config: true,
+            name: config.name.clone().unwrap_or_else(|| config.id.clone()),
+            first_party: config.first_party,
+            post_logout_redirect_uris: config.post_logout_redirect_uris.clone(),
+            backchannel_logout_uri: config.backchannel_logout_uri.clone(),
+            backchannel_logout_session_required: config.backchannel_logout_session_required,
         }
     }
 
@@ -100,9 +113,14 @@ impl Client {
             grant_types: list(&stored.grant_types),
             scopes: list(&stored.scopes),
             gmail_targets: list(&stored.gmail_targets),
+            post_logout_redirect_uris: list(&stored.post_logout_redirect_uris),
+            name: stored.name.unwrap_or_else(|| stored.id.clone()),
             id: stored.id,
             secret_hash: stored.secret_hash,
             from_config: false,
+            first_party: stored.first_party,
+            backchannel_logout_uri: stored.backchannel_logout_uri,
+            backchannel_logout_session_required: stored.backchannel_logout_session_required,
         }
     }
 }
@@ -176,11 +194,28 @@ pub fn check_config(config: &Config) -> Result<(), ClientError> {
         if client.secret.is_none() && client.grant_types.iter().any(|g| g == CLIENT_CREDENTIALS) {
             return Err(at("a public client cannot use client_credentials".into()));
         }
-        for uri in &client.redirect_uris {
+        for uri in client.redirect_uris.iter().chain(&client.post_logout_redirect_uris) {
             check_redirect_uri(uri).map_err(|e| at(e.to_string()))?;
+        }
+        if let Some(uri) = &client.backchannel_logout_uri {
+            check_backchannel_uri(uri).map_err(|e| at(e.to_string()))?;
         }
     }
     Ok(())
+}
+
+/// A back-channel logout URI is https, or http on a loopback address; never a fragment.
+pub fn check_backchannel_uri(uri: &str) -> Result<(), ClientError> {
+    let refused =
+        || ClientError::Invalid(format!("back-channel logout URI {uri:?} must be https, or http on 127.0.0.1/[::1]"));
+    let parsed = Url::parse(uri).map_err(|_| refused())?;
+    let ok = parsed.fragment().is_none()
+        && match parsed.scheme() {
+            "https" => parsed.host_str().is_some(),
+            "http" => matches!(parsed.host_str(), Some("127.0.0.1" | "[::1]")),
+            _ => false,
+        };
+    if ok { Ok(()) } else { Err(refused()) }
 }
 
 /// The client named `id`: from the config first, else from the database.
@@ -231,6 +266,7 @@ pub async fn list(config: &Config, db: &Db) -> Result<Vec<Client>, ClientError> 
 }
 
 /// What `munji clients add` asks for.
+#[derive(Debug, Clone)]
 pub struct NewClient {
     pub id: String,
     pub redirect_uris: Vec<String>,
@@ -238,6 +274,30 @@ pub struct NewClient {
     pub scopes: Vec<String>,
     pub gmail_targets: Vec<String>,
     pub public: bool,
+    pub name: Option<String>,
+    pub first_party: bool,
+    pub post_logout_redirect_uris: Vec<String>,
+    pub backchannel_logout_uri: Option<String>,
+    pub backchannel_logout_session_required: bool,
+}
+
+impl Default for NewClient {
+    /// A confidential first-party client with nothing registered yet.
+    fn default() -> Self {
+        Self {
+            id: String::new(),
+            redirect_uris: vec![],
+            grant_types: vec![],
+            scopes: vec![],
+            gmail_targets: vec![],
+            public: false,
+            name: None,
+            first_party: true,
+            post_logout_redirect_uris: vec![],
+            backchannel_logout_uri: None,
+            backchannel_logout_session_required: true,
+        }
+    }
 }
 
 /// Register a client; returns its secret (shown once) unless it is public.
@@ -263,8 +323,14 @@ pub async fn add(config: &Config, db: &Db, new: NewClient) -> Result<Option<Stri
     if new.grant_types.iter().any(|g| g == AUTHORIZATION_CODE) && new.redirect_uris.is_empty() {
         return Err(ClientError::Invalid("authorization_code needs at least one --redirect-uri".into()));
     }
-    for uri in &new.redirect_uris {
+    for uri in new.redirect_uris.iter().chain(&new.post_logout_redirect_uris) {
         check_redirect_uri(uri)?;
+    }
+    if let Some(uri) = &new.backchannel_logout_uri {
+        check_backchannel_uri(uri)?;
+    }
+    if new.name.as_deref().is_some_and(|n| n.trim().is_empty() || n.chars().count() > 100) {
+        return Err(ClientError::Invalid("a client name is 1–100 characters".into()));
     }
     let secret = (!new.public).then(|| crypto::random_token(32));
     let json = |v: &Vec<String>| serde_json::to_string(v).unwrap_or_else(|_| "[]".into());
@@ -276,6 +342,11 @@ pub async fn add(config: &Config, db: &Db, new: NewClient) -> Result<Option<Stri
         scopes: json(&new.scopes),
         gmail_targets: json(&new.gmail_targets),
         created_at: Utc::now(),
+        name: new.name,
+        first_party: new.first_party,
+        post_logout_redirect_uris: json(&new.post_logout_redirect_uris),
+        backchannel_logout_uri: new.backchannel_logout_uri,
+        backchannel_logout_session_required: new.backchannel_logout_session_required,
     };
     store::clients::insert(db, &stored).await.map_err(|e| match e {
         store::StoreError::Conflict { .. } => ClientError::Exists(new.id.clone()),
@@ -297,6 +368,11 @@ mod tests {
             scopes: vec![],
             gmail_targets: vec![],
             from_config: false,
+            name: "app".into(),
+            first_party: true,
+            post_logout_redirect_uris: vec![],
+            backchannel_logout_uri: None,
+            backchannel_logout_session_required: true,
         }
     }
 

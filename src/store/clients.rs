@@ -14,20 +14,32 @@ pub struct StoredClient {
     pub scopes: String,
     pub gmail_targets: String,
     pub created_at: DateTime<Utc>,
+    pub name: Option<String>,
+    pub first_party: bool,
+    /// A JSON array of strings.
+    pub post_logout_redirect_uris: String,
+    pub backchannel_logout_uri: Option<String>,
+    pub backchannel_logout_session_required: bool,
 }
 
 /// The unique constraint a taken client id violates.
 pub const ID_KEY: &str = "clients_pkey";
 
-const COLUMNS: &str = "id, secret_hash, redirect_uris, grant_types, scopes, gmail_targets, created_at";
+const COLUMNS: &str = "id, secret_hash, redirect_uris, grant_types, scopes, gmail_targets, created_at, name, \
+    first_party, post_logout_redirect_uris, backchannel_logout_uri, backchannel_logout_session_required";
 
 pub async fn insert(db: &Db, client: &StoredClient) -> Result<()> {
-    const SQL: &str =
-        const_format::concatcp!("INSERT INTO clients (", COLUMNS, ") VALUES ($1, $2, $3, $4, $5, $6, $7)");
+    const SQL: &str = const_format::concatcp!(
+        "INSERT INTO clients (",
+        COLUMNS,
+        ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+    );
     on_pool!(db, pool => {
         sqlx::query(SQL)
             .bind(&client.id).bind(&client.secret_hash).bind(&client.redirect_uris).bind(&client.grant_types)
-            .bind(&client.scopes).bind(&client.gmail_targets).bind(client.created_at)
+            .bind(&client.scopes).bind(&client.gmail_targets).bind(client.created_at).bind(&client.name)
+            .bind(client.first_party).bind(&client.post_logout_redirect_uris).bind(&client.backchannel_logout_uri)
+            .bind(client.backchannel_logout_session_required)
             .execute(pool)
             .await?;
     });

@@ -76,6 +76,7 @@ async fn service_token(app: &TestApp, id: &str, scopes: &[&str], targets: &[&str
         scopes: scopes.iter().map(|s| s.to_string()).collect(),
         gmail_targets: targets.iter().map(|s| s.to_string()).collect(),
         public: false,
+        ..Default::default()
     };
     let secret = clients::add(&app.state.config, &app.state.db, new).await.unwrap().unwrap();
     client_credentials_token(&app.base_url, id, &secret).await

@@ -30,6 +30,7 @@ pub async fn register_web_client(app: &TestApp) -> String {
         scopes: vec!["openid".into(), "profile".into(), "email".into()],
         gmail_targets: vec![],
         public: false,
+        ..Default::default()
     };
     clients::add(&app.state.config, &app.state.db, new).await.unwrap().unwrap()
 }
@@ -43,6 +44,7 @@ pub async fn register_service_client(app: &TestApp, id: &str, scopes: &[&str]) -
         scopes: scopes.iter().map(|s| s.to_string()).collect(),
         gmail_targets: vec![],
         public: false,
+        ..Default::default()
     };
     clients::add(&app.state.config, &app.state.db, new).await.unwrap().unwrap()
 }

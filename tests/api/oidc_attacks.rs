@@ -34,6 +34,7 @@ async fn setup(backend: Backend) -> Setup {
         scopes: vec!["openid".into(), "profile".into()],
         gmail_targets: vec![],
         public: true,
+        ..Default::default()
     };
     clients::add(&app.state.config, &app.state.db, public).await.unwrap();
     let browser = app.browser();

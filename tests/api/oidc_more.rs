@@ -120,6 +120,7 @@ async fn in_hs256_mode_service_tokens_stay_asymmetric_and_the_shared_secret_cann
         scopes: vec!["gmail.vend".into()],
         gmail_targets: vec!["bot-1".into()],
         public: false,
+        ..Default::default()
     };
     let service_secret = munji::oidc::clients::add(&app.state.config, &app.state.db, new).await.unwrap().unwrap();
     let vend = |token: String| {
@@ -177,6 +178,11 @@ async fn userinfo_refuses_service_tokens_even_one_whose_sub_is_a_users_id(backen
         scopes: r#"["openid","profile","email"]"#.into(),
         gmail_targets: "[]".into(),
         created_at: chrono::Utc::now(),
+        name: None,
+        first_party: true,
+        post_logout_redirect_uris: "[]".into(),
+        backchannel_logout_uri: None,
+        backchannel_logout_session_required: true,
     };
     munji::store::clients::insert(&app.state.db, &posing).await.unwrap();
     let posing_token = client_credentials_token(&app.base_url, &user_id, posing_secret).await;

@@ -87,6 +87,7 @@ async fn spa_refresh_token(app: &TestApp, ip: &str) -> String {
         scopes: vec!["openid".into(), "profile".into()],
         gmail_targets: vec![],
         public: true,
+        ..Default::default()
     };
     clients::add(&app.state.config, &app.state.db, spa).await.unwrap();
     let browser = app.browser();

@@ -130,6 +130,7 @@ async fn refresh_tokens_are_bound_to_their_client() {
         scopes: vec!["openid".into()],
         gmail_targets: vec![],
         public: false,
+        ..Default::default()
     };
     let other_secret = clients::add(&g.app.state.config, &g.app.state.db, new).await.unwrap().unwrap();
 

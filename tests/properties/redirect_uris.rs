@@ -17,6 +17,11 @@ fn client(public: bool, uris: &[&str]) -> Client {
         scopes: vec!["openid".into()],
         gmail_targets: vec![],
         from_config: false,
+        name: "app".into(),
+        first_party: true,
+        post_logout_redirect_uris: vec![],
+        backchannel_logout_uri: None,
+        backchannel_logout_session_required: true,
     }
 }
 
