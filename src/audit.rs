@@ -78,6 +78,11 @@ pub enum AuditEvent<'a> {
     Logout {
         everywhere: bool,
     },
+    /// A back-channel logout token reached `client_id` (`delivered`) or was given up.
+    BackchannelLogout {
+        client_id: &'a str,
+        delivered: bool,
+    },
 }
 
 impl AuditEvent<'_> {
@@ -99,6 +104,7 @@ impl AuditEvent<'_> {
             Self::GmailRefresh { .. } => "gmail_refresh",
             Self::GmailRevoked { .. } => "gmail_revoked",
             Self::Logout { .. } => "logout",
+            Self::BackchannelLogout { .. } => "backchannel_logout",
         }
     }
 
@@ -130,6 +136,9 @@ impl AuditEvent<'_> {
             | Self::GmailRefresh { connection_id }
             | Self::GmailRevoked { connection_id } => json!({"connection_id": connection_id}),
             Self::Logout { everywhere } => json!({"everywhere": everywhere}),
+            Self::BackchannelLogout { client_id, delivered } => {
+                json!({"client_id": client_id, "outcome": if *delivered { "delivered" } else { "given_up" }})
+            }
         }
     }
 }

@@ -32,6 +32,16 @@ impl Lang {
         best.map_or_else(Self::default, |(_, lang)| lang)
     }
 
+    /// Pick from an OpenID `ui_locales` parameter (space-separated tags, preferred first): the
+    /// first of `ko`/`en`, or `None` when it names neither.
+    pub fn from_ui_locales(ui_locales: &str) -> Option<Self> {
+        ui_locales.split(' ').find_map(|tag| match tag.split('-').next().map(str::to_ascii_lowercase).as_deref() {
+            Some("ko") => Some(Lang::Ko),
+            Some("en") => Some(Lang::En),
+            _ => None,
+        })
+    }
+
     pub fn messages(self) -> &'static Messages {
         match self {
             Self::En => &EN,
@@ -121,6 +131,29 @@ pub struct Messages {
     pub err_not_found: &'static str,
     pub err_internal: &'static str,
     pub skip_to_content: &'static str,
+    pub end_session_title: &'static str,
+    pub end_session_lead: &'static str,
+    pub end_session_app: &'static str,
+    pub end_session_confirm: &'static str,
+    pub end_session_stay: &'static str,
+    pub signed_out_title: &'static str,
+    pub signed_out_lead: &'static str,
+    pub err_end_session: &'static str,
+    pub app_consent_title: &'static str,
+    pub app_consent_lead: &'static str,
+    pub app_consent_allow: &'static str,
+    pub app_consent_deny: &'static str,
+    pub app_consent_later: &'static str,
+    pub scope_openid: &'static str,
+    pub scope_profile: &'static str,
+    pub scope_email: &'static str,
+    pub scope_other: &'static str,
+    pub apps_title: &'static str,
+    pub apps_none: &'static str,
+    pub app_third_party: &'static str,
+    pub app_authorized: &'static str,
+    pub app_last_used: &'static str,
+    pub app_remove: &'static str,
 }
 
 pub static EN: Messages = Messages {
@@ -202,6 +235,29 @@ pub static EN: Messages = Messages {
     err_not_found: "This page does not exist.",
     err_internal: "Something went wrong on our side. Please try again.",
     skip_to_content: "Skip to content",
+    end_session_title: "Sign out of munji?",
+    end_session_lead: "An app asked munji to sign you out of this browser. Sign out only if you meant to.",
+    end_session_app: "Asked by",
+    end_session_confirm: "Sign out",
+    end_session_stay: "Stay signed in",
+    signed_out_title: "You are signed out",
+    signed_out_lead: "Your munji session in this browser has ended. You can close this window.",
+    err_end_session: "This sign-out request is not valid (an unknown app, a return address it did not register, or a token that is not ours). Nothing was changed and you were not sent anywhere.",
+    app_consent_title: "Allow this app to use your account?",
+    app_consent_lead: "This app is not run by the operator of munji. It asks for:",
+    app_consent_allow: "Allow",
+    app_consent_deny: "Deny",
+    app_consent_later: "You can remove the app at any time on your account page.",
+    scope_openid: "Know that it is you (your account id)",
+    scope_profile: "Your username and display name",
+    scope_email: "Your e-mail address",
+    scope_other: "Access the app named",
+    apps_title: "Connected apps",
+    apps_none: "No app holds access to your account.",
+    app_third_party: "Third-party",
+    app_authorized: "Allowed",
+    app_last_used: "Last used",
+    app_remove: "Remove",
 };
 
 pub static KO: Messages = Messages {
@@ -283,6 +339,29 @@ pub static KO: Messages = Messages {
     err_not_found: "페이지를 찾을 수 없습니다.",
     err_internal: "문제가 발생했습니다. 다시 시도해 주세요.",
     skip_to_content: "본문으로 건너뛰기",
+    end_session_title: "munji에서 로그아웃할까요?",
+    end_session_lead: "앱이 이 브라우저의 munji 로그아웃을 요청했습니다. 직접 요청한 경우에만 로그아웃하세요.",
+    end_session_app: "요청한 앱",
+    end_session_confirm: "로그아웃",
+    end_session_stay: "로그인 유지",
+    signed_out_title: "로그아웃되었습니다",
+    signed_out_lead: "이 브라우저의 munji 세션이 끝났습니다. 이 창을 닫아도 됩니다.",
+    err_end_session: "로그아웃 요청이 올바르지 않습니다 (알 수 없는 앱, 등록되지 않은 돌아갈 주소, 또는 munji가 발급하지 않은 토큰). 변경된 것은 없으며 다른 곳으로 보내지 않았습니다.",
+    app_consent_title: "이 앱이 계정을 사용하도록 허용할까요?",
+    app_consent_lead: "이 앱은 munji 운영자가 운영하지 않습니다. 앱이 요청하는 항목:",
+    app_consent_allow: "허용",
+    app_consent_deny: "거부",
+    app_consent_later: "계정 페이지에서 언제든지 앱을 삭제할 수 있습니다.",
+    scope_openid: "본인 확인 (계정 ID)",
+    scope_profile: "사용자 이름과 표시 이름",
+    scope_email: "이메일 주소",
+    scope_other: "앱이 요청한 권한",
+    apps_title: "연결된 앱",
+    apps_none: "계정에 접근할 수 있는 앱이 없습니다.",
+    app_third_party: "외부 앱",
+    app_authorized: "허용",
+    app_last_used: "마지막 사용",
+    app_remove: "삭제",
 };
 
 #[cfg(test)]
@@ -298,5 +377,12 @@ mod tests {
         assert_eq!(Lang::from_accept_language(Some("en;q=0.2, ko;q=0.7")), Lang::Ko);
         assert_eq!(Lang::from_accept_language(Some("ko;q=0, fr")), Lang::En);
         assert_eq!(Lang::from_accept_language(Some("garbage;;;,")), Lang::En);
+    }
+
+    #[test]
+    fn ui_locales_picks_the_first_supported_tag() {
+        assert_eq!(Lang::from_ui_locales("ko-KR en"), Some(Lang::Ko));
+        assert_eq!(Lang::from_ui_locales("fr en-GB ko"), Some(Lang::En));
+        assert_eq!(Lang::from_ui_locales("fr ja"), None);
     }
 }

@@ -26,6 +26,9 @@ pub struct Metrics {
     /// `munji_rate_limit_unchecked_total{group}`: requests let through because the ephemeral
     /// store could not count them.
     pub rate_limit_unchecked: IntCounterVec,
+    /// `munji_backchannel_deliveries_total{outcome}`: attempts to deliver a back-channel logout
+    /// token (`delivered`, `failed` (to be retried), `given_up`).
+    pub backchannel_deliveries: IntCounterVec,
 }
 
 impl Metrics {
@@ -69,7 +72,12 @@ impl Metrics {
             Opts::new("munji_rate_limit_unchecked_total", "Requests not rate-limited because the store was down"),
             &["group"],
         )?;
+        let backchannel_deliveries = IntCounterVec::new(
+            Opts::new("munji_backchannel_deliveries_total", "Back-channel logout delivery attempts, by outcome"),
+            &["outcome"],
+        )?;
         for metric in [
+            &backchannel_deliveries,
             &legacy_backfills,
             &logins,
             &upstream_errors,
@@ -93,6 +101,7 @@ impl Metrics {
             gmail_refreshes,
             rate_limited,
             rate_limit_unchecked,
+            backchannel_deliveries,
         })
     }
 

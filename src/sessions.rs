@@ -17,7 +17,7 @@
 
 mod marks;
 
-use std::net::IpAddr;
+use std::{collections::HashSet, net::IpAddr};
 
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
@@ -25,7 +25,10 @@ use uuid::Uuid;
 use crate::{
     crypto,
     ephemeral::EphemeralError,
-    oidc::tokens::{AccessClaims, TokenError},
+    oidc::{
+        clients,
+        tokens::{AccessClaims, TokenError},
+    },
     state::AppState,
     store::{
         StoreError,
@@ -143,8 +146,21 @@ pub async fn end(state: &AppState, ending: Ending<'_>) -> Result<Vec<String>> {
         }
     };
     marks::mark_ended(state, &sids).await?;
-    rows::delete(&state.db, &sids, now).await?;
+    let listening = clients_with_backchannel(state).await?;
+    let queued = rows::delete(&state.db, &sids, |client| listening.contains(client), state.clock.now()).await?;
+    if queued > 0 {
+        state.backchannel.wake();
+    }
     Ok(sids)
+}
+
+/// The clients that take back-channel logout tokens (docs/logout.md).
+async fn clients_with_backchannel(state: &AppState) -> Result<HashSet<String>> {
+    let all = clients::list(&state.config, &state.db).await.map_err(|e| match e {
+        clients::ClientError::Store(e) => SessionError::Store(e),
+        other => SessionError::Store(StoreError::Config(other.to_string())),
+    })?;
+    Ok(all.into_iter().filter(|c| c.backchannel_logout_uri.is_some()).map(|c| c.id).collect())
 }
 
 /// End the user's session `sid` (the sessions API and the account page). `false` if the user

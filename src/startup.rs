@@ -73,8 +73,11 @@ impl Application {
 
     /// Serve until `shutdown` resolves, then let in-flight requests finish (up to 30 s).
     pub async fn run_until(self, shutdown: impl Future<Output = ()>) -> std::io::Result<()> {
-        let purge = tokio::spawn(purge_expired(self.state.clone()));
-        let reload = tokio::spawn(reload_keys(self.state.clone()));
+        // Background work lives exactly as long as this server: when it stops, or this future is
+        // dropped (a test stopping an instance), the tasks stop too.
+        let _purge = AbortOnDrop(tokio::spawn(purge_expired(self.state.clone())));
+        let _reload = AbortOnDrop(tokio::spawn(reload_keys(self.state.clone())));
+        let _backchannel = AbortOnDrop(tokio::spawn(crate::oidc::backchannel::run(self.state.clone())));
         tracing::info!(
             addr = %self.local_addr,
             database = self.state.db.backend_name(),
@@ -85,11 +88,19 @@ impl Application {
         let result = Server::new_with_acceptor(self.acceptor)
             .run_with_graceful_shutdown(routes, shutdown, Some(GRACE_PERIOD))
             .await;
-        purge.abort();
-        reload.abort();
+        drop((_purge, _reload, _backchannel));
         self.state.db.close().await;
         tracing::info!("munji stopped");
         result
+    }
+}
+
+/// A background task that is aborted when this handle is dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 
@@ -128,6 +139,7 @@ async fn connect(mut config: Config) -> anyhow::Result<AppState> {
         vault,
         readiness: Default::default(),
         clock: Default::default(),
+        backchannel: Default::default(),
     }))
 }
 

@@ -48,6 +48,8 @@ pub struct Inner {
     pub readiness: Readiness,
     /// The time lifetimes are checked against (tests move it forward).
     pub clock: Clock,
+    /// Wakes this instance's back-channel logout deliverer.
+    pub backchannel: crate::oidc::backchannel::Wake,
 }
 
 /// One key per purpose, each derived from `secret_key`, so no two purposes share a key.

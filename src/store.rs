@@ -7,6 +7,7 @@
 //! Depends on nothing else in the crate.
 
 pub mod audit;
+pub mod backchannel;
 pub mod clients;
 mod error;
 pub mod gmail;

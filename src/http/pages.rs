@@ -7,6 +7,7 @@
 mod account;
 mod authorize;
 mod callback;
+mod end_session;
 mod gmail;
 pub mod link;
 mod login;
@@ -69,6 +70,8 @@ pub enum PageError {
     /// An authorization request that cannot be answered at the client's redirect URI.
     #[error("authorization request refused: {error}: {description}")]
     Authorize { error: &'static str, description: String },
+    #[error("end-session request refused: {0}")]
+    EndSession(#[from] crate::oidc::logout::Refusal),
     #[error("not found")]
     NotFound,
     #[error("a store is unavailable: {0}")]
@@ -126,9 +129,12 @@ impl poem::error::ResponseError for PageError {
     fn status(&self) -> StatusCode {
         match self {
             Self::State(StateError::Store(_)) | Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-            Self::BadRequest(_) | Self::State(_) | Self::Csrf | Self::SignupExpired | Self::Authorize { .. } => {
-                StatusCode::BAD_REQUEST
-            }
+            Self::BadRequest(_)
+            | Self::State(_)
+            | Self::Csrf
+            | Self::SignupExpired
+            | Self::Authorize { .. }
+            | Self::EndSession(_) => StatusCode::BAD_REQUEST,
             Self::Upstream(_) => StatusCode::BAD_GATEWAY,
             Self::RegistrationClosed => StatusCode::FORBIDDEN,
             Self::LegacyAmbiguous | Self::IdentityAlreadyLinked | Self::LastIdentity => StatusCode::CONFLICT,
@@ -150,6 +156,7 @@ impl PageError {
             Self::LastIdentity => Some("LAST_IDENTITY"),
             Self::GmailScopeMissing => Some("GMAIL_SCOPE_MISSING"),
             Self::Authorize { error, .. } => Some(error),
+            Self::EndSession(_) => Some("invalid_request"),
             _ => None,
         }
     }
@@ -170,6 +177,7 @@ impl PageError {
             Self::LinkExpired => t.err_link_expired,
             Self::GmailScopeMissing => t.err_gmail_scope_missing,
             Self::Authorize { .. } => t.err_authorize,
+            Self::EndSession(_) => t.err_end_session,
             Self::NotFound => t.err_not_found,
             Self::Internal(_) => t.err_internal,
         }
@@ -280,6 +288,7 @@ pub fn routes(state: &AppState) -> impl Endpoint + 'static {
         .at("/logout", post(account::logout))
         .at("/account/sessions/:id/end", post(account::end_session))
         .at("/authorize", get(authorize::authorize).with(IpLimit(Group::Pages)))
+        .at("/end-session", get(end_session::from_query).post(end_session::from_form).with(IpLimit(Group::Pages)))
         .at("/account/link/:provider", get(link::from_ticket).post(link::start))
         .at("/account/unlink/:identity_id", post(link::unlink))
         .at("/account/gmail/connect", post(gmail::connect))

@@ -127,8 +127,13 @@ pub async fn end(state: &AppState, cookies: &Cookies<'_>) -> Result<(), PageErro
     if let Some(session) = current(state, cookies).await? {
         sessions::end(state, Ending::One(&session.sid)).await?;
     }
-    cookies.clear(SESSION);
+    forget(cookies);
     Ok(())
+}
+
+/// Drop this browser's session cookie (its session has been ended by the caller).
+pub fn forget(cookies: &Cookies<'_>) {
+    cookies.clear(SESSION);
 }
 
 /// Where a request comes from, for the session list: its user agent and client address (the

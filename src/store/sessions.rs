@@ -4,7 +4,11 @@
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::{Db, Result, on_pool};
+use super::{
+    Db, Result,
+    backchannel::{SessionClient, TAKE_SESSION_CLIENTS, enqueue},
+    on_pool,
+};
 
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct SessionRow {
@@ -60,20 +64,27 @@ pub async fn sids_of_user(db: &Db, user_id: Uuid, now: DateTime<Utc>) -> Result<
     Ok(on_pool!(db, pool => sqlx::query_scalar(SQL).bind(user_id).bind(now).fetch_all(pool).await?))
 }
 
-/// Delete the sessions `sids` and revoke every refresh token issued under them, in one
-/// transaction.
-pub async fn delete(db: &Db, sids: &[String], now: DateTime<Utc>) -> Result<()> {
+/// Delete the sessions `sids`, revoke every refresh token issued under them and forget which
+/// clients they gave tokens to, in one transaction; the clients for which `notify` says yes get
+/// a back-channel logout queued in the same transaction. Returns how many were queued.
+pub async fn delete(db: &Db, sids: &[String], notify: impl Fn(&str) -> bool, now: DateTime<Utc>) -> Result<usize> {
     const SESSION: &str = "DELETE FROM sessions WHERE sid = $1";
     const REFRESH: &str = "UPDATE refresh_tokens SET revoked_at = $2 WHERE sid = $1 AND revoked_at IS NULL";
+    let mut queued = 0;
     on_pool!(db, pool => {
         let mut tx = pool.begin().await?;
         for sid in sids {
             sqlx::query(SESSION).bind(sid).execute(&mut *tx).await?;
             sqlx::query(REFRESH).bind(sid).bind(now).execute(&mut *tx).await?;
+            let clients: Vec<SessionClient> = sqlx::query_as(TAKE_SESSION_CLIENTS).bind(sid).fetch_all(&mut *tx).await?;
+            for client in clients.iter().filter(|c| notify(&c.client_id)) {
+                enqueue!(tx, client, now);
+                queued += 1;
+            }
         }
         tx.commit().await?;
     });
-    Ok(())
+    Ok(queued)
 }
 
 /// Note that the session was used now (callers do this at most once a minute per session).

@@ -103,6 +103,11 @@ impl TestApp {
     pub async fn get_metrics(&self) -> String {
         self.get("/metrics").await.text().await.expect("metrics body")
     }
+
+    /// Stop this instance's server and its background work (a restart; its stores stay).
+    pub fn stop(&self) {
+        self.server.abort();
+    }
 }
 
 impl Drop for TestApp {
@@ -116,6 +121,7 @@ impl Drop for TestApp {
 /// (as behind one load balancer), its own address, and configuration changed by `env`.
 pub struct Sibling {
     pub base_url: String,
+    pub state: AppState,
     server: tokio::task::JoinHandle<std::io::Result<()>>,
 }
 
@@ -131,8 +137,8 @@ impl TestApp {
         let base_url = format!("http://{}", listener.local_addr().expect("local addr"));
         let mut config = self.env.clone();
         config.extend(env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
-        let (_, server) = serve(config, listener).await;
-        Sibling { base_url, server }
+        let (state, server) = serve(config, listener).await;
+        Sibling { base_url, state, server }
     }
 }
 

@@ -5,6 +5,7 @@
 
 mod helpers;
 
+mod backchannel;
 mod browser;
 mod cli;
 mod faults;
@@ -16,6 +17,7 @@ mod instances;
 mod legacy;
 mod linking;
 mod login;
+mod logout;
 mod oidc;
 mod oidc_attacks;
 mod oidc_more;

@@ -33,7 +33,10 @@ pub fn configuration(state: Data<&AppState>) -> Json<serde_json::Value> {
                              "preferred_username", "name", "email"],
         "code_challenge_methods_supported": ["S256"],
         "authorization_response_iss_parameter_supported": true,
-        "prompt_values_supported": ["none", "login"],
+        "prompt_values_supported": ["none", "login", "consent"],
+        "end_session_endpoint": format!("{issuer}/end-session"),
+        "backchannel_logout_supported": true,
+        "backchannel_logout_session_supported": true,
     }))
 }
 

@@ -96,3 +96,20 @@ pub struct ErrorView {
     pub retry_label: &'static str,
     pub request_id: String,
 }
+
+/// The question before signing out for an app (`/end-session`): one form, carrying the request.
+#[derive(Template)]
+#[template(path = "end_session.html")]
+pub struct EndSessionView {
+    pub t: &'static Messages,
+    pub csrf: String,
+    /// The end-session parameters, as hidden fields.
+    pub fields: Vec<(&'static str, String)>,
+    pub client_name: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "signed_out.html")]
+pub struct SignedOutView {
+    pub t: &'static Messages,
+}

@@ -15,7 +15,10 @@ use crate::{
     },
     sessions::{self, Ending},
     state::AppState,
-    store::refresh_tokens::{self, NewRefresh},
+    store::{
+        backchannel,
+        refresh_tokens::{self, NewRefresh},
+    },
 };
 
 /// `grant_type=authorization_code`: one use, bound to client, redirect URI and PKCE challenge.
@@ -48,6 +51,8 @@ pub(super) async fn redeem(state: &AppState, client: &Client, request: &CodeRede
         authorize::forget_spent(&state.ephemeral, code).await?;
         return Err(refused);
     }
+    // The client holds tokens of this session from now on: it is told when the session ends.
+    backchannel::record_client(&state.db, &record.sid, &client.id, record.user_id, Utc::now()).await?;
     let refresh = if client.allows_grant(REFRESH_TOKEN) {
         let token = crypto::random_token(32);
         let new = NewRefresh {
