@@ -50,6 +50,18 @@ impl Lang {
     }
 }
 
+impl Messages {
+    /// A scope in plain words, for the consent page.
+    pub fn scope(&self, scope: &str) -> &'static str {
+        match scope {
+            "openid" => self.scope_openid,
+            "profile" => self.scope_profile,
+            "email" => self.scope_email,
+            _ => self.scope_other,
+        }
+    }
+}
+
 /// Every string a page shows.
 pub struct Messages {
     pub lang: &'static str,
@@ -251,7 +263,7 @@ pub static EN: Messages = Messages {
     scope_openid: "Know that it is you (your account id)",
     scope_profile: "Your username and display name",
     scope_email: "Your e-mail address",
-    scope_other: "Access the app named",
+    scope_other: "A permission this app defines",
     apps_title: "Connected apps",
     apps_none: "No app holds access to your account.",
     app_third_party: "Third-party",
@@ -355,7 +367,7 @@ pub static KO: Messages = Messages {
     scope_openid: "본인 확인 (계정 ID)",
     scope_profile: "사용자 이름과 표시 이름",
     scope_email: "이메일 주소",
-    scope_other: "앱이 요청한 권한",
+    scope_other: "앱이 정의한 권한",
     apps_title: "연결된 앱",
     apps_none: "계정에 접근할 수 있는 앱이 없습니다.",
     app_third_party: "외부 앱",

@@ -1,6 +1,7 @@
 //! The authorization server core (docs/tokens.md): signing keys, tokens, clients. No poem types
 //! here; `http::oidc` translates between HTTP and this module.
 
+pub mod apps;
 pub mod authorize;
 pub mod backchannel;
 pub mod client_auth;

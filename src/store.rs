@@ -9,6 +9,7 @@
 pub mod audit;
 pub mod backchannel;
 pub mod clients;
+pub mod consents;
 mod error;
 pub mod gmail;
 pub mod identities;

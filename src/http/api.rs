@@ -5,6 +5,7 @@
 //! Capabilities add their API structs to [`Apis`] as they arrive; the error envelope
 //! ([`error::ApiError`]) is shared by all of them.
 
+mod apps;
 mod audit;
 pub mod error;
 mod gmail;
@@ -17,8 +18,15 @@ mod verify;
 use poem_openapi::{OpenApiService, Tags};
 
 /// The tuple of every API struct.
-pub type Apis =
-    (me::MeApi, sessions::SessionsApi, gmail::GmailApi, audit::AuditApi, services::ServicesApi, verify::VerifyApi);
+pub type Apis = (
+    me::MeApi,
+    sessions::SessionsApi,
+    apps::AppsApi,
+    gmail::GmailApi,
+    audit::AuditApi,
+    services::ServicesApi,
+    verify::VerifyApi,
+);
 
 /// Groups of operations in the document.
 #[derive(Tags)]
@@ -34,8 +42,7 @@ pub enum ApiTags {
 /// The `/api/v1` service. The document does not depend on configuration: its only server entry
 /// is the relative `/api/v1`, so the committed copy equals the served one byte for byte.
 pub fn service() -> OpenApiService<Apis, ()> {
-    let apis =
-        (me::MeApi, sessions::SessionsApi, gmail::GmailApi, audit::AuditApi, services::ServicesApi, verify::VerifyApi);
+    let apis: Apis = Default::default();
     // No `.summary(...)`: poem-openapi declares OpenAPI 3.0, whose `info` has no `summary` (3.1
     // added it), and validators and client generators refuse a 3.0 document that carries one.
     OpenApiService::new(apis, "munji", env!("CARGO_PKG_VERSION"))

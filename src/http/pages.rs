@@ -95,6 +95,15 @@ impl From<StoreError> for PageError {
     }
 }
 
+impl From<crate::oidc::clients::ClientError> for PageError {
+    fn from(e: crate::oidc::clients::ClientError) -> Self {
+        match e {
+            crate::oidc::clients::ClientError::Store(e) => e.into(),
+            other => Self::Internal(other.into()),
+        }
+    }
+}
+
 impl From<crate::sessions::SessionError> for PageError {
     fn from(e: crate::sessions::SessionError) -> Self {
         match e {
@@ -287,7 +296,8 @@ pub fn routes(state: &AppState) -> impl Endpoint + 'static {
         .at("/account", get(account::account_page))
         .at("/logout", post(account::logout))
         .at("/account/sessions/:id/end", post(account::end_session))
-        .at("/authorize", get(authorize::authorize).with(IpLimit(Group::Pages)))
+        .at("/account/apps/:client_id/remove", post(account::remove_app))
+        .at("/authorize", get(authorize::authorize).post(authorize::consent_answer).with(IpLimit(Group::Pages)))
         .at("/end-session", get(end_session::from_query).post(end_session::from_form).with(IpLimit(Group::Pages)))
         .at("/account/link/:provider", get(link::from_ticket).post(link::start))
         .at("/account/unlink/:identity_id", post(link::unlink))

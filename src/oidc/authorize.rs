@@ -19,7 +19,7 @@ use crate::{
     ephemeral::{Ephemeral, EphemeralError},
     sessions::Session,
     state::AppState,
-    store::Db,
+    store::{Db, StoreError, consents},
 };
 
 /// How long an authorization code lives (docs/tokens.md: at most a minute).
@@ -38,6 +38,7 @@ pub struct Authorization {
     pub code_challenge: Option<String>,
     pub prompt_none: bool,
     pub prompt_login: bool,
+    pub prompt_consent: bool,
     pub max_age: Option<i64>,
 }
 
@@ -56,6 +57,15 @@ pub enum AuthorizeError {
     Clients(#[from] clients::ClientError),
     #[error(transparent)]
     Ephemeral(#[from] EphemeralError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The user's answer on the consent page (docs/consent.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConsentAnswer {
+    Allow,
+    Deny,
 }
 
 /// What `/authorize` answers.
@@ -67,12 +77,21 @@ pub enum Outcome {
     Page { error: &'static str, description: String },
     /// The browser signs in first, then comes back to `return_to`.
     SignIn { return_to: String },
+    /// Ask the user whether the client may have `scopes`; the answer comes back with `query`.
+    Consent { client_name: String, scopes: Vec<String>, query: String },
 }
 
 /// Decide the answer to the authorization request `query` for the browser's session, if any:
 /// an error page or redirect for a bad request, sign-in for a missing or too old session
-/// (`prompt=login`, `max_age`), `login_required` for `prompt=none` without one, or a code.
-pub async fn decide(state: &AppState, query: &str, session: Option<&Session>) -> Result<Outcome, AuthorizeError> {
+/// (`prompt=login`, `max_age`), `login_required` for `prompt=none` without one, the consent
+/// page (a third-party client without consent for these scopes, or `prompt=consent`), or a
+/// code. `answer` is the user's answer on the consent page, if this is one.
+pub async fn decide(
+    state: &AppState,
+    query: &str,
+    session: Option<&Session>,
+    answer: Option<ConsentAnswer>,
+) -> Result<Outcome, AuthorizeError> {
     let request = match check(&state.clients, &state.config, &state.db, query).await? {
         Ok(request) => request,
         Err(Refusal::Page { error, description }) => return Ok(Outcome::Page { error, description }),
@@ -93,6 +112,9 @@ pub async fn decide(state: &AppState, query: &str, session: Option<&Session>) ->
         // Sign in, then come back; without prompt=login, or it would ask forever.
         _ => return Ok(Outcome::SignIn { return_to: format!("/authorize?{}", without_prompt_login(query)) }),
     };
+    if let Some(refused) = consent(state, &request, session.user_id, query, answer).await? {
+        return Ok(refused);
+    }
     let record = CodeRecord {
         client_id: request.client.id.clone(),
         redirect_uri: request.redirect_uri.clone(),
@@ -106,6 +128,44 @@ pub async fn decide(state: &AppState, query: &str, session: Option<&Session>) ->
     };
     let code = issue_code(&state.ephemeral, &state.clock, &record).await?;
     Ok(Outcome::ToClient { redirect_uri: request.redirect_uri, params: vec![("code", code)], state: request.state })
+}
+
+/// Whether the request may go on to a code as far as consent goes: `None` if so (consent given
+/// before, or just now, or not needed), else the consent page or the error for the client.
+async fn consent(
+    state: &AppState,
+    request: &Authorization,
+    user_id: Uuid,
+    query: &str,
+    answer: Option<ConsentAnswer>,
+) -> Result<Option<Outcome>, AuthorizeError> {
+    let requested: Vec<String> = request.scope.split(' ').map(str::to_owned).collect();
+    let client = &request.client;
+    let given = if client.first_party { None } else { consents::find(&state.db, user_id, &client.id).await? };
+    let covered = client.first_party || given.as_ref().is_some_and(|g| requested.iter().all(|s| g.scopes.contains(s)));
+    if covered && !request.prompt_consent {
+        return Ok(None);
+    }
+    let to_client = |error: &'static str, description: &str| Outcome::ToClient {
+        redirect_uri: request.redirect_uri.clone(),
+        params: vec![("error", error.to_owned()), ("error_description", description.to_owned())],
+        state: request.state.clone(),
+    };
+    match answer {
+        Some(ConsentAnswer::Allow) => {
+            if !client.first_party {
+                let mut scopes = given.map(|g| g.scopes).unwrap_or_default();
+                scopes.extend(requested.into_iter().filter(|s| !scopes.contains(s)).collect::<Vec<_>>());
+                consents::save(&state.db, user_id, &client.id, &scopes, state.clock.now()).await?;
+            }
+            Ok(None)
+        }
+        Some(ConsentAnswer::Deny) => Ok(Some(to_client("access_denied", "the user did not allow this client"))),
+        None if request.prompt_none => Ok(Some(to_client("consent_required", "the user has not allowed this client"))),
+        None => {
+            Ok(Some(Outcome::Consent { client_name: client.name.clone(), scopes: requested, query: query.to_owned() }))
+        }
+    }
 }
 
 /// The query with any `prompt=login` left out.
@@ -216,6 +276,7 @@ pub async fn check(
         code_challenge: code_challenge.map(str::to_owned),
         prompt_none: prompts.contains(&"none"),
         prompt_login: prompts.contains(&"login"),
+        prompt_consent: prompts.contains(&"consent"),
         max_age,
         client,
     }))

@@ -138,3 +138,28 @@ pub async fn purge_expired(db: &Db, before: DateTime<Utc>) -> Result<u64> {
     const SQL: &str = "DELETE FROM refresh_tokens WHERE expires_at < $1";
     Ok(on_pool!(db, pool => sqlx::query(SQL).bind(before).execute(pool).await?.rows_affected()))
 }
+
+/// One client's live grants of a user: what it was allowed and when it got and last renewed
+/// its tokens (the connected apps list).
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct ClientGrant {
+    pub client_id: String,
+    pub scope: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// The user's unrevoked, unexpired refresh tokens (every rotation of each family), oldest first.
+pub async fn live_grants_of_user(db: &Db, user_id: Uuid, now: DateTime<Utc>) -> Result<Vec<ClientGrant>> {
+    const SQL: &str = "SELECT client_id, scope, created_at FROM refresh_tokens
+                       WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > $2 ORDER BY created_at";
+    Ok(on_pool!(db, pool => sqlx::query_as(SQL).bind(user_id).bind(now).fetch_all(pool).await?))
+}
+
+/// Revoke every refresh token `client_id` holds for the user. Returns how many.
+pub async fn revoke_client_of_user(db: &Db, user_id: Uuid, client_id: &str, now: DateTime<Utc>) -> Result<u64> {
+    const SQL: &str = "UPDATE refresh_tokens SET revoked_at = $3
+                       WHERE user_id = $1 AND client_id = $2 AND revoked_at IS NULL";
+    Ok(
+        on_pool!(db, pool => sqlx::query(SQL).bind(user_id).bind(client_id).bind(now).execute(pool).await?.rows_affected()),
+    )
+}

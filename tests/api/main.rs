@@ -8,6 +8,7 @@ mod helpers;
 mod backchannel;
 mod browser;
 mod cli;
+mod consent;
 mod faults;
 mod first_hour;
 mod gmail;

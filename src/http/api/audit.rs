@@ -16,6 +16,7 @@ use crate::{state::AppState, store::audit};
 const DEFAULT_LIMIT: i64 = 50;
 const MAX_LIMIT: i64 = 200;
 
+#[derive(Default)]
 pub struct AuditApi;
 
 /// Something that happened to the account.

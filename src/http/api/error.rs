@@ -212,6 +212,15 @@ impl From<crate::sessions::SessionError> for ApiError {
     }
 }
 
+impl From<crate::oidc::clients::ClientError> for ApiError {
+    fn from(e: crate::oidc::clients::ClientError) -> Self {
+        match e {
+            crate::oidc::clients::ClientError::Store(e) => e.into(),
+            other => Self::internal(&other),
+        }
+    }
+}
+
 fn validation_failed(err: poem::Error) -> ApiError {
     ApiError::new(ErrorCode::ValidationFailed, err.to_string())
 }

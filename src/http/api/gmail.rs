@@ -22,6 +22,7 @@ use crate::{
     store::gmail,
 };
 
+#[derive(Default)]
 pub struct GmailApi;
 
 /// A connected Gmail account.

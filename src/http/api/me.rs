@@ -18,6 +18,7 @@ use crate::{
     upstream::Provider,
 };
 
+#[derive(Default)]
 pub struct MeApi;
 
 /// The signed-in user.

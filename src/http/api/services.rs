@@ -30,6 +30,7 @@ use crate::{
 /// The scope a service token needs to vend.
 pub const VEND_SCOPE: &str = "gmail.vend";
 
+#[derive(Default)]
 pub struct ServicesApi;
 
 /// Whose Gmail, for which target.

@@ -12,6 +12,7 @@ use super::{
 };
 use crate::{sessions, state::AppState};
 
+#[derive(Default)]
 pub struct SessionsApi;
 
 /// One signed-in browser of the user.

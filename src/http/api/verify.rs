@@ -8,6 +8,7 @@ use poem_openapi::{ApiResponse, OpenApi};
 use super::{ApiTags, error::ApiError, security::AccessToken};
 use crate::state::AppState;
 
+#[derive(Default)]
 pub struct VerifyApi;
 
 #[derive(ApiResponse)]

@@ -11,6 +11,7 @@ use crate::{
     audit::{self, AuditEvent},
     http::session::{self, Cookies, check_csrf, csrf_token},
     i18n::Lang,
+    oidc::apps,
     sessions::{self, Ending},
     state::AppState,
     store::{gmail, identities, users},
@@ -76,7 +77,37 @@ pub async fn account_page(jar: &CookieJar, lang: Lang, state: Data<&AppState>) -
                 ip: s.ip,
             })
             .collect(),
+        apps: apps::list(&state, user.id)
+            .await?
+            .into_iter()
+            .map(|a| views::AppRow {
+                client_id: a.client_id,
+                name: a.name,
+                scopes: a.scopes.join(" "),
+                first_party: a.first_party,
+                authorized_at: time(a.authorized_at),
+                last_used_at: a.last_used_at.map(time),
+            })
+            .collect(),
     }))
+}
+
+/// `POST /account/apps/{client_id}/remove`: the app loses its access (docs/consent.md).
+#[handler]
+pub async fn remove_app(
+    Path(client_id): Path<String>,
+    Form(form): Form<CsrfForm>,
+    jar: &CookieJar,
+    state: Data<&AppState>,
+) -> Result<Redirect, PageError> {
+    let cookies = Cookies::new(jar, &state);
+    let Some(current) = session::signed_in_post(&state, &cookies, form.csrf.as_deref()).await? else {
+        return Ok(Redirect::see_other("/login?return_to=%2Faccount"));
+    };
+    if !apps::remove(&state, current.user_id, &client_id).await? {
+        return Err(PageError::NotFound);
+    }
+    Ok(Redirect::see_other("/account"))
 }
 
 #[derive(Debug, Deserialize)]

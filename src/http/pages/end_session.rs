@@ -75,9 +75,9 @@ async fn answer(
 impl From<LogoutError> for PageError {
     fn from(e: LogoutError) -> Self {
         match e {
-            LogoutError::Clients(crate::oidc::clients::ClientError::Store(e)) | LogoutError::Store(e) => e.into(),
+            LogoutError::Clients(e) => e.into(),
+            LogoutError::Store(e) => e.into(),
             LogoutError::Sessions(e) => e.into(),
-            other => PageError::Internal(other.into()),
         }
     }
 }

@@ -64,6 +64,17 @@ pub struct AccountView {
     pub gmail_available: bool,
     pub gmail_connections: Vec<GmailRow>,
     pub sessions: Vec<SessionRow>,
+    pub apps: Vec<AppRow>,
+}
+
+/// A connected app on the account page.
+pub struct AppRow {
+    pub client_id: String,
+    pub name: String,
+    pub scopes: String,
+    pub first_party: bool,
+    pub authorized_at: String,
+    pub last_used_at: Option<String>,
 }
 
 pub struct SessionRow {
@@ -112,4 +123,22 @@ pub struct EndSessionView {
 #[template(path = "signed_out.html")]
 pub struct SignedOutView {
     pub t: &'static Messages,
+}
+
+/// A requested scope: its name (e.g. `email`) and what it means in plain words.
+pub struct ScopeRow {
+    pub name: String,
+    pub description: &'static str,
+}
+
+/// The consent page for a third-party client: one form, two submit buttons named `decision`.
+#[derive(Template)]
+#[template(path = "consent.html")]
+pub struct ConsentView {
+    pub t: &'static Messages,
+    pub csrf: String,
+    pub client_name: String,
+    pub scopes: Vec<ScopeRow>,
+    /// The authorization request, sent back with the answer.
+    pub query: String,
 }
