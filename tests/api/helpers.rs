@@ -12,11 +12,16 @@ use munji::{
     upstream::Provider,
 };
 
+pub mod api;
+pub mod clients;
 #[path = "../support/databases.rs"]
 pub mod databases;
+pub mod oidc;
 pub mod social;
 
+use clients::RegisteredClient;
 use databases::{RedisPrefix, TestDatabase};
+use munji::oidc::clients::NewClient;
 
 pub const SECRET_KEY: &str = "dGVzdC1zZWNyZXQta2V5LW9mLWF0LWxlYXN0LTMyLWJ5dGVz";
 /// 32 bytes, base64: the Gmail token key of every test app (`test1`).
@@ -63,6 +68,8 @@ pub struct TestApp {
     pub client: reqwest::Client,
     /// The configuration it was built from, for [`TestApp::sibling`].
     env: Vec<(String, String)>,
+    /// The clients the builder registered ([`TestApp::registered`]).
+    clients: Vec<RegisteredClient>,
     server: tokio::task::JoinHandle<std::io::Result<()>>,
     dev_server: tokio::task::JoinHandle<std::io::Result<()>>,
     _database: TestDatabase,
@@ -73,6 +80,7 @@ pub struct TestAppBuilder {
     backend: Backend,
     redis_url: Option<String>,
     env: Vec<(String, String)>,
+    clients: Vec<NewClient>,
 }
 
 impl TestApp {
@@ -81,7 +89,7 @@ impl TestApp {
     }
 
     pub fn builder(backend: Backend) -> TestAppBuilder {
-        TestAppBuilder { backend, redis_url: None, env: vec![] }
+        TestAppBuilder { backend, redis_url: None, env: vec![], clients: vec![] }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -214,18 +222,24 @@ impl TestAppBuilder {
             .build()
             .expect("client");
         let database_url = database.url.clone();
-        TestApp {
+        let mut app = TestApp {
             base_url,
             dev_provider_url,
             database_url,
             state,
             client,
             env,
+            clients: vec![],
             server,
             dev_server,
             _database: database,
             _redis: redis,
+        };
+        for new in self.clients {
+            let registered = app.register(new).await;
+            app.clients.push(registered);
         }
+        app
     }
 }
 

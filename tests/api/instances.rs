@@ -13,7 +13,9 @@ use url::Url;
 
 use crate::helpers::{
     SECRET_KEY,
+    clients::RegisteredClient,
     databases::{RedisPrefix, TestDatabase},
+    oidc::service_token_at,
     social::{form_value, location},
 };
 
@@ -209,7 +211,7 @@ async fn vending_service_token(cluster: &Cluster, instance: &Instance, target: &
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     let secret = stdout.lines().find_map(|l| l.strip_prefix("client_secret: ")).unwrap().trim().to_owned();
-    super::oidc::client_credentials_token(&instance.url(""), "mailer", &secret).await
+    service_token_at(&instance.url(""), &RegisteredClient::claiming("mailer", &secret)).await
 }
 
 #[tokio::test]

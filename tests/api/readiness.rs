@@ -191,25 +191,19 @@ async fn rate_limits_fail_open_while_redis_is_down_and_hold_again_after() {
     let app = TestApp::builder(Backend::PostgresRedis)
         .redis_url(&redis.url())
         .env("MUNJI_RATE_LIMITS__OAUTH", "2/min")
+        .with_service_client("svc", &["gmail.vend"])
         .spawn()
         .await;
-    let secret = super::oidc::register_service_client(&app, "svc", &["gmail.vend"]).await;
-    let token = || {
-        super::oidc::rp_http()
-            .post(app.url("/token"))
-            .basic_auth("svc", Some(&secret))
-            .form(&[("grant_type", "client_credentials")])
-            .send()
-    };
+    let token = || app.client_credentials(app.registered("svc"));
 
     redis.stop();
     for _ in 0..4 {
-        assert_eq!(token().await.unwrap().status(), 200, "over the limit, but the limiter cannot count: open");
+        assert_eq!(token().await.status(), 200, "over the limit, but the limiter cannot count: open");
     }
     assert!(app.get_metrics().await.contains(r#"munji_rate_limit_unchecked_total{group="oauth"}"#));
 
     let _redis = PrivateRedis::start_on(redis.port);
     readyz_becomes(&app, 200, Duration::from_secs(10)).await;
-    let statuses = [token().await.unwrap().status(), token().await.unwrap().status(), token().await.unwrap().status()];
+    let statuses = [token().await.status(), token().await.status(), token().await.status()];
     assert_eq!(statuses.map(|s| s.as_u16()), [200, 200, 429], "counting again once Redis is back");
 }
