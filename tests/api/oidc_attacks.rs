@@ -14,7 +14,22 @@ use crate::helpers::{
     social::{Person, location},
 };
 
-crate::on_every_backend!(ten_parallel_redemptions_of_one_code_have_one_winner,);
+crate::on_every_backend!(
+    ten_parallel_redemptions_of_one_code_have_one_winner,
+    unknown_clients_and_redirect_uris_get_a_page_never_a_redirect,
+    duplicated_parameters_are_refused_on_a_page,
+    protocol_errors_go_back_to_a_verified_redirect_uri_with_state_and_iss,
+    prompt_none_without_a_session_answers_login_required_and_no_session_asks_to_sign_in,
+    a_public_clients_loopback_redirect_accepts_any_port,
+    a_reused_code_revokes_what_the_first_redemption_issued,
+    pkce_and_code_bindings_cannot_be_bent,
+    client_authentication_failures_look_alike_and_are_not_cached,
+    service_tokens_verify_with_the_client_id_only,
+    forged_and_malformed_tokens_are_refused_everywhere,
+    an_expired_token_says_so,
+    key_rotation_keeps_live_tokens_valid,
+    a_code_expires_after_sixty_seconds,
+);
 
 /// The clients `web` and `spa`, and a user signed in to `browser`.
 struct Setup {
@@ -74,9 +89,7 @@ impl Setup {
     }
 }
 
-#[tokio::test]
-async fn unknown_clients_and_redirect_uris_get_a_page_never_a_redirect() {
-    let backend = Backend::Sqlite;
+async fn unknown_clients_and_redirect_uris_get_a_page_never_a_redirect(backend: Backend) {
     let s = setup(backend).await;
     let near_misses = [
         "https://app.example/cb/",
@@ -105,9 +118,7 @@ async fn unknown_clients_and_redirect_uris_get_a_page_never_a_redirect() {
     assert_eq!(huge.status(), 400);
 }
 
-#[tokio::test]
-async fn duplicated_parameters_are_refused_on_a_page() {
-    let backend = Backend::Sqlite;
+async fn duplicated_parameters_are_refused_on_a_page(backend: Backend) {
     let s = setup(backend).await;
     for dup in ["redirect_uri", "client_id", "state", "code_challenge", "scope"] {
         let query = format!(
@@ -135,9 +146,7 @@ async fn duplicated_parameters_are_refused_on_a_page() {
     assert_eq!(error_of(resp).await, "invalid_request");
 }
 
-#[tokio::test]
-async fn protocol_errors_go_back_to_a_verified_redirect_uri_with_state_and_iss() {
-    let backend = Backend::Sqlite;
+async fn protocol_errors_go_back_to_a_verified_redirect_uri_with_state_and_iss(backend: Backend) {
     let s = setup(backend).await;
     let cases: [(&[(&str, &str)], &str); 5] = [
         (&[("client_id", "web"), ("redirect_uri", REDIRECT_URI), ("state", "st")], "invalid_request"),
@@ -196,9 +205,7 @@ async fn protocol_errors_go_back_to_a_verified_redirect_uri_with_state_and_iss()
     assert!(location(&scope, &s.app.base_url).query().unwrap().contains("error=invalid_scope"));
 }
 
-#[tokio::test]
-async fn prompt_none_without_a_session_answers_login_required_and_no_session_asks_to_sign_in() {
-    let backend = Backend::Sqlite;
+async fn prompt_none_without_a_session_answers_login_required_and_no_session_asks_to_sign_in(backend: Backend) {
     let s = setup(backend).await;
     let stranger = s.app.browser();
     let (_, challenge) = pkce();
@@ -226,9 +233,7 @@ async fn prompt_none_without_a_session_answers_login_required_and_no_session_ask
     assert!(!login.query().unwrap().contains("prompt%3Dlogin"));
 }
 
-#[tokio::test]
-async fn a_public_clients_loopback_redirect_accepts_any_port() {
-    let backend = Backend::Sqlite;
+async fn a_public_clients_loopback_redirect_accepts_any_port(backend: Backend) {
     let s = setup(backend).await;
     let (_, challenge) = pkce();
     let resp = s
@@ -267,9 +272,7 @@ async fn ten_parallel_redemptions_of_one_code_have_one_winner(backend: Backend) 
     assert_eq!(error_of(resp).await, "invalid_grant");
 }
 
-#[tokio::test]
-async fn a_reused_code_revokes_what_the_first_redemption_issued() {
-    let backend = Backend::Sqlite;
+async fn a_reused_code_revokes_what_the_first_redemption_issued(backend: Backend) {
     let s = setup(backend).await;
     let (code, verifier) = s.code().await;
     let first: Value = s.redeem(&code, &verifier).await.json().await.unwrap();
@@ -281,9 +284,7 @@ async fn a_reused_code_revokes_what_the_first_redemption_issued() {
     assert_eq!(s.verify(token).await.status(), 401);
 }
 
-#[tokio::test]
-async fn pkce_and_code_bindings_cannot_be_bent() {
-    let backend = Backend::Sqlite;
+async fn pkce_and_code_bindings_cannot_be_bent(backend: Backend) {
     let s = setup(backend).await;
     // Wrong verifier, then the right one: both fail (the code is spent).
     let (code, verifier) = s.code().await;
@@ -319,9 +320,7 @@ async fn pkce_and_code_bindings_cannot_be_bent() {
     assert_eq!(error_of(s.app.post_token(&form).await).await, "invalid_grant");
 }
 
-#[tokio::test]
-async fn client_authentication_failures_look_alike_and_are_not_cached() {
-    let backend = Backend::Sqlite;
+async fn client_authentication_failures_look_alike_and_are_not_cached(backend: Backend) {
     let s = setup(backend).await;
     let (code, verifier) = s.code().await;
     let form = [
@@ -357,9 +356,7 @@ async fn client_authentication_failures_look_alike_and_are_not_cached() {
     assert_eq!(error_of(password).await, "unsupported_grant_type");
 }
 
-#[tokio::test]
-async fn service_tokens_verify_with_the_client_id_only() {
-    let backend = Backend::Sqlite;
+async fn service_tokens_verify_with_the_client_id_only(backend: Backend) {
     let s = setup(backend).await;
     let bot = s.app.register(clients::service("bot", &["gmail.vend"], &[])).await;
     let resp = s.app.client_credentials(&bot).await;
@@ -393,9 +390,7 @@ fn signed(s: &Setup, claims: &Value) -> String {
     ring.current().unwrap().sign_jwt("at+jwt", claims)
 }
 
-#[tokio::test]
-async fn forged_and_malformed_tokens_are_refused_everywhere() {
-    let backend = Backend::Sqlite;
+async fn forged_and_malformed_tokens_are_refused_everywhere(backend: Backend) {
     let s = setup(backend).await;
     let (code, verifier) = s.code().await;
     let issued: Value = s.redeem(&code, &verifier).await.json().await.unwrap();
@@ -472,9 +467,7 @@ async fn forged_and_malformed_tokens_are_refused_everywhere() {
     assert_eq!(s.verify(&good).await.status(), 200, "the real one still works");
 }
 
-#[tokio::test]
-async fn an_expired_token_says_so() {
-    let backend = Backend::Sqlite;
+async fn an_expired_token_says_so(backend: Backend) {
     let s = setup(backend).await;
     let now = chrono::Utc::now().timestamp();
     let claims = munji::oidc::tokens::AccessClaims {
@@ -506,9 +499,7 @@ async fn an_expired_token_says_so() {
     assert_eq!(s.verify(&s.app.state.tokens.mint_access(&wrong_iss).unwrap()).await.status(), 401);
 }
 
-#[tokio::test]
-async fn key_rotation_keeps_live_tokens_valid() {
-    let backend = Backend::Sqlite;
+async fn key_rotation_keeps_live_tokens_valid(backend: Backend) {
     let s = setup(backend).await;
     let (code, verifier) = s.code().await;
     let before: Value = s.redeem(&code, &verifier).await.json().await.unwrap();
@@ -553,9 +544,7 @@ async fn key_rotation_keeps_live_tokens_valid() {
     assert_eq!(discovery["authorization_response_iss_parameter_supported"], true);
 }
 
-#[tokio::test]
-async fn a_code_expires_after_sixty_seconds() {
-    let backend = Backend::Sqlite;
+async fn a_code_expires_after_sixty_seconds(backend: Backend) {
     let s = setup(backend).await;
     let (code, verifier) = s.code().await;
     s.app.state.clock.advance(munji::oidc::authorize::CODE_TTL + std::time::Duration::from_secs(1));

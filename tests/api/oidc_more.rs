@@ -21,6 +21,10 @@ use crate::helpers::{
 crate::on_every_backend!(
     in_hs256_mode_service_tokens_stay_asymmetric_and_the_shared_secret_cannot_vend,
     userinfo_refuses_service_tokens_even_one_whose_sub_is_a_users_id,
+    the_hs256_migration_mode_macs_access_tokens_only_and_publishes_nothing_secret,
+    hs256_tokens_are_refused_when_the_mode_is_off,
+    max_age_forces_a_fresh_sign_in_and_userinfo_takes_a_post_body,
+    the_keys_and_clients_commands_manage_what_the_server_uses,
 );
 
 /// Sign a person up in a new browser and get the web client's token response for them.
@@ -35,9 +39,7 @@ fn header_of(token: &str) -> Value {
     serde_json::from_slice(&URL_SAFE_NO_PAD.decode(token.split('.').next().unwrap()).unwrap()).unwrap()
 }
 
-#[tokio::test]
-async fn the_hs256_migration_mode_macs_access_tokens_only_and_publishes_nothing_secret() {
-    let backend = Backend::Sqlite;
+async fn the_hs256_migration_mode_macs_access_tokens_only_and_publishes_nothing_secret(backend: Backend) {
     let secret_value = "a-shared-secret-of-at-least-32-bytes!";
     let app = TestApp::builder(backend)
         .env("MUNJI_SIGNING_ALG", "HS256")
@@ -178,9 +180,7 @@ async fn userinfo_refuses_service_tokens_even_one_whose_sub_is_a_users_id(backen
     assert_eq!(own.json::<Value>().await.unwrap()["sub"], user_id.as_str(), "the user's own token still reads it");
 }
 
-#[tokio::test]
-async fn hs256_tokens_are_refused_when_the_mode_is_off() {
-    let backend = Backend::Sqlite;
+async fn hs256_tokens_are_refused_when_the_mode_is_off(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let claims =
         serde_json::json!({"iss": app.base_url, "aud": app.base_url, "sub": "x", "exp": 4_000_000_000u64, "iat": 1});
@@ -195,9 +195,7 @@ async fn hs256_tokens_are_refused_when_the_mode_is_off() {
     assert_eq!(app.verify_status(&token).await, 401);
 }
 
-#[tokio::test]
-async fn max_age_forces_a_fresh_sign_in_and_userinfo_takes_a_post_body() {
-    let backend = Backend::Sqlite;
+async fn max_age_forces_a_fresh_sign_in_and_userinfo_takes_a_post_body(backend: Backend) {
     let app = TestApp::builder(backend).with_web_client().spawn().await;
     let (browser, body) = issued(&app).await;
     tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
@@ -289,9 +287,7 @@ pub fn munji_cli(app: &TestApp, args: &[&str]) -> std::process::Output {
         .unwrap()
 }
 
-#[tokio::test]
-async fn the_keys_and_clients_commands_manage_what_the_server_uses() {
-    let backend = Backend::Sqlite;
+async fn the_keys_and_clients_commands_manage_what_the_server_uses(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let before = String::from_utf8(munji_cli(&app, &["keys", "list"]).stdout).unwrap();
     assert_eq!(before.lines().count(), 1, "{before}");

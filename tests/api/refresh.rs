@@ -18,6 +18,12 @@ crate::on_every_backend!(
     twenty_parallel_uses_of_one_refresh_token_leave_one_live_head,
     a_replay_after_the_grace_window_revokes_the_family_and_the_session,
     purging_removes_only_expired_families,
+    refresh_tokens_are_bound_to_their_client,
+    sign_out_ends_the_refresh_tokens_of_the_session,
+    sign_out_everywhere_ends_every_session_and_token_of_the_user,
+    revocation_and_introspection_follow_the_rfcs,
+    a_revoked_service_token_is_refused_at_once,
+    a_refresh_family_expires_after_refresh_token_ttl_however_often_it_rotates,
 );
 
 /// A user signed in to `browser` through the `web` client, with its first tokens.
@@ -91,9 +97,7 @@ async fn a_replay_after_the_grace_window_revokes_the_family_and_the_session(back
     assert_eq!(refresh_tokens::live_heads(&g.app.state.db, g.family().await, Utc::now()).await.unwrap(), 0);
 }
 
-#[tokio::test]
-async fn refresh_tokens_are_bound_to_their_client() {
-    let backend = Backend::Sqlite;
+async fn refresh_tokens_are_bound_to_their_client(backend: Backend) {
     let g = grant(backend, "10s").await;
     let other = g.app.register(clients::web("other", "https://other.example/cb", &["openid"])).await;
 
@@ -103,9 +107,7 @@ async fn refresh_tokens_are_bound_to_their_client() {
     assert_eq!(g.refresh(&g.refresh).await.status(), 200);
 }
 
-#[tokio::test]
-async fn sign_out_ends_the_refresh_tokens_of_the_session() {
-    let backend = Backend::Sqlite;
+async fn sign_out_ends_the_refresh_tokens_of_the_session(backend: Backend) {
     let g = grant(backend, "10s").await;
     let account = g.app.get_account(&g.browser).await.text().await.unwrap();
     g.app.post_logout(&g.browser, &form_value(&account, "csrf").unwrap()).await;
@@ -113,9 +115,7 @@ async fn sign_out_ends_the_refresh_tokens_of_the_session() {
     assert_eq!(g.app.verify_status(&g.access).await, 401);
 }
 
-#[tokio::test]
-async fn sign_out_everywhere_ends_every_session_and_token_of_the_user() {
-    let backend = Backend::Sqlite;
+async fn sign_out_everywhere_ends_every_session_and_token_of_the_user(backend: Backend) {
     let g = grant(backend, "10s").await;
     // The same person on a second device.
     let phone = g.app.browser();
@@ -141,9 +141,7 @@ async fn sign_out_everywhere_ends_every_session_and_token_of_the_user() {
     assert_eq!(oauth_error(late).await, "invalid_grant", "no way back into an ended session");
 }
 
-#[tokio::test]
-async fn revocation_and_introspection_follow_the_rfcs() {
-    let backend = Backend::Sqlite;
+async fn revocation_and_introspection_follow_the_rfcs(backend: Backend) {
     let g = grant(backend, "10s").await;
     let (app, web) = (&g.app, g.web());
 
@@ -172,9 +170,7 @@ async fn revocation_and_introspection_follow_the_rfcs() {
     assert_eq!(app.signed_in_username(&g.browser).await, None, "the browser session ended too");
 }
 
-#[tokio::test]
-async fn a_revoked_service_token_is_refused_at_once() {
-    let backend = Backend::Sqlite;
+async fn a_revoked_service_token_is_refused_at_once(backend: Backend) {
     let app = TestApp::builder(backend).with_service_client("bot", &["gmail.vend"]).spawn().await;
     let bot = app.registered("bot");
     let token = &app.service_token(bot).await;
@@ -183,9 +179,7 @@ async fn a_revoked_service_token_is_refused_at_once() {
     assert_eq!(app.verify_status(token).await, 401);
 }
 
-#[tokio::test]
-async fn a_refresh_family_expires_after_refresh_token_ttl_however_often_it_rotates() {
-    let backend = Backend::Sqlite;
+async fn a_refresh_family_expires_after_refresh_token_ttl_however_often_it_rotates(backend: Backend) {
     let app = TestApp::builder(backend).env("MUNJI_REFRESH_TOKEN_TTL", "2s").with_web_client().spawn().await;
     let g = signed_up(app, "expiring").await;
     let rotated: Value = g.refresh(&g.refresh).await.json().await.unwrap();
