@@ -1,7 +1,12 @@
 //! `TestApp`: the real application on `127.0.0.1:0` against private stores, driven over HTTP.
 //!
 //! Every integration test runs on each backend through [`on_every_backend!`]:
-//! SQLite alone, PostgreSQL with its ephemeral table, and PostgreSQL with Redis.
+//! SQLite alone, PostgreSQL with its ephemeral table, and PostgreSQL with Redis; a test that
+//! is about one backend says so in a comment above it.
+//!
+//! Tests read as the scenario they check: the builder registers the clients a test needs
+//! ([`clients`]), and each endpoint is one method of `TestApp`: the provider's in [`oidc`],
+//! `/api/v1` in [`api`], the pages a browser visits in [`social`].
 
 use std::sync::LazyLock;
 
