@@ -56,6 +56,7 @@ async fn wait_for_path(browser: &fantoccini::Client, path: &str) {
     }
 }
 
+// A real browser is slow to start; pages and login run the flow on every backend.
 #[tokio::test]
 async fn a_person_signs_up_with_naver_in_a_real_browser_and_signs_out() {
     if std::env::var_os("SKIP_BROWSER_TEST").is_some() {

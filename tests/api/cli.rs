@@ -21,6 +21,7 @@ fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
+// Start-up fails on the configuration, before any store is opened.
 #[test]
 fn a_malformed_config_value_fails_start_up_naming_the_key() {
     let dir = tempfile::tempdir().unwrap();
@@ -35,6 +36,7 @@ fn a_malformed_config_value_fails_start_up_naming_the_key() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("config key `registration`"));
 }
 
+// Start-up fails on the configuration, before any store is opened.
 #[test]
 fn serve_without_a_secret_key_refuses_to_start() {
     let dir = tempfile::tempdir().unwrap();
@@ -44,6 +46,7 @@ fn serve_without_a_secret_key_refuses_to_start() {
     assert!(!dir.path().join("munji.db").exists(), "nothing is created when start-up fails");
 }
 
+// Start-up fails on the configuration, before any store is opened.
 #[test]
 fn serve_dev_refuses_a_non_loopback_bind() {
     let dir = tempfile::tempdir().unwrap();
@@ -52,6 +55,7 @@ fn serve_dev_refuses_a_non_loopback_bind() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("loopback"));
 }
 
+// `serve --dev` embeds SQLite: that is the backend it is about.
 #[tokio::test]
 async fn serve_dev_runs_with_no_configuration_and_stops_cleanly_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
@@ -90,6 +94,7 @@ async fn serve_dev_runs_with_no_configuration_and_stops_cleanly_on_sigterm() {
     assert!(status.success(), "{status}");
 }
 
+// Printing the document opens no store.
 #[test]
 fn openapi_prints_the_committed_document() {
     let dir = tempfile::tempdir().unwrap();
@@ -132,11 +137,13 @@ async fn migrate_then_revert_everything(database: TestDatabase) {
     db.close().await;
 }
 
+// Each backend has its own migrations: one test for each.
 #[tokio::test]
 async fn migrate_applies_and_reverts_on_sqlite() {
     migrate_then_revert_everything(TestDatabase::sqlite()).await;
 }
 
+// Each backend has its own migrations: one test for each.
 #[tokio::test]
 async fn migrate_applies_and_reverts_on_postgres() {
     migrate_then_revert_everything(TestDatabase::postgres().await).await;
@@ -149,6 +156,7 @@ const UUID_IDS: [&str; 3] = [
     "{0b6e4f8a-3c1d-4e2f-9a7b-5c6d7e8f9a0b}",
 ];
 
+// The id is refused before it reaches a store; a SQLite file is enough.
 #[test]
 fn clients_add_refuses_an_id_that_parses_as_a_uuid() {
     let dir = tempfile::tempdir().unwrap();
@@ -173,6 +181,7 @@ fn clients_add_refuses_an_id_that_parses_as_a_uuid() {
     assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
 }
 
+// Start-up fails on the configuration, before any store is opened.
 #[test]
 fn a_configured_client_whose_id_parses_as_a_uuid_stops_start_up_naming_it() {
     let dir = tempfile::tempdir().unwrap();

@@ -4,9 +4,10 @@
 use super::oidc_more::munji_cli as munji;
 use crate::helpers::{Backend, TestApp};
 
-#[tokio::test]
-async fn clients_list_shows_a_services_gmail_targets() {
-    let app = TestApp::spawn(Backend::Sqlite).await;
+crate::on_every_backend!(clients_list_shows_a_services_gmail_targets);
+
+async fn clients_list_shows_a_services_gmail_targets(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
     let add = ["clients", "add", "--id", "mailer", "--grant", "client_credentials", "--scope", "gmail.vend"];
     let targets = ["--gmail-target", "bot-1", "--gmail-target", "bot-2"];
     let added = munji(&app, &[&add[..], &targets[..]].concat());
@@ -14,9 +15,10 @@ async fn clients_list_shows_a_services_gmail_targets() {
 
     let listed = String::from_utf8(munji(&app, &["clients", "list"]).stdout).unwrap();
     let line = listed.lines().find(|l| l.starts_with("mailer\t")).expect("the client is listed");
-    assert!(line.ends_with("\tgmail_targets=bot-1,bot-2"), "{line}");
+    assert!(line.split('\t').any(|field| field == "gmail_targets=bot-1,bot-2"), "{line}");
 }
 
+// `--help` reads no store: one backend is enough.
 #[tokio::test]
 async fn clients_add_help_explains_every_option() {
     let app = TestApp::spawn(Backend::Sqlite).await;

@@ -9,9 +9,9 @@ use munji::{
 use reqwest::Client;
 use serde_json::Value;
 
-use super::oidc::{register_web_client, rp_http, tokens_for};
 use crate::helpers::{
     Backend, ENCRYPTION_KEY, TestApp,
+    oidc::rp_http,
     social::{Person, form_value, location},
 };
 
@@ -64,8 +64,7 @@ pub async fn signed_up(app: &TestApp) -> Client {
 }
 
 async fn a_connected_gmail_is_listed_with_its_scopes_and_kept_sealed(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    let secret = register_web_client(&app).await;
+    let app = TestApp::builder(backend).with_web_client().spawn().await;
     let browser = signed_up(&app).await;
 
     let done = connect_gmail(&app, &browser, &gmail_person()).await;
@@ -73,9 +72,8 @@ async fn a_connected_gmail_is_listed_with_its_scopes_and_kept_sealed(backend: Ba
     assert_eq!(location(&done, &app.base_url).path(), "/account");
     let page = app.get_account(&browser).await.text().await.unwrap();
     assert!(page.contains("sender@gmail.com"));
-    let (access, _) = tokens_for(&app, &browser, &secret).await;
-    let list: Value =
-        rp_http().get(app.url("/api/v1/me/gmail")).bearer_auth(&access).send().await.unwrap().json().await.unwrap();
+    let (access, _) = app.tokens_for(&browser).await;
+    let list = app.get_api_json("/me/gmail", &access).await;
     let connection = &list["connections"][0];
     assert_eq!(connection["gmail_address"], "sender@gmail.com");
     assert_eq!(connection["status"], "active");
@@ -140,47 +138,35 @@ async fn rotating_the_encryption_key_keeps_every_connection_readable(backend: Ba
 }
 
 async fn a_target_has_at_most_one_equipped_connection(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    let secret = register_web_client(&app).await;
+    let app = TestApp::builder(backend).with_web_client().spawn().await;
     let browser = signed_up(&app).await;
     connect_gmail(&app, &browser, &gmail_person()).await;
     connect_gmail(&app, &browser, &Person::new(9002, "second@gmail.com")).await;
     connect_gmail(&app, &browser, &Person { grant_gmail: false, ..Person::new(9003, "readonly@gmail.com") }).await;
-    let (access, _) = tokens_for(&app, &browser, &secret).await;
-    let http = rp_http();
-    let list = || async {
-        let body: Value =
-            http.get(app.url("/api/v1/me/gmail")).bearer_auth(&access).send().await.unwrap().json().await.unwrap();
-        body["connections"].as_array().unwrap().clone()
-    };
+    let (access, _) = app.tokens_for(&browser).await;
+    let list = || app.gmail_connections(&access);
     let ids: Vec<String> = list().await.iter().map(|c| c["id"].as_str().unwrap().to_owned()).collect();
-    let equip = |id: &str, target: &str| {
-        http.post(app.url(&format!("/api/v1/me/gmail/{id}/equip")))
-            .bearer_auth(&access)
-            .json(&serde_json::json!({"equipped_to": target}))
-            .send()
-    };
+    let equip = |id: &str, target: &'static str| app.post_equip(&access, id.to_owned(), target);
 
-    let first = equip(&ids[0], "bot-1").await.unwrap();
+    let first = equip(&ids[0], "bot-1").await;
     assert_eq!(first.status(), 200);
     assert_eq!(first.json::<Value>().await.unwrap()["equipped_to"], "bot-1");
     // Equipping the same target elsewhere moves it, in one change.
-    assert_eq!(equip(&ids[1], "bot-1").await.unwrap().status(), 200);
+    assert_eq!(equip(&ids[1], "bot-1").await.status(), 200);
     let now = list().await;
     assert_eq!(now[0]["equipped_to"], Value::Null);
     assert_eq!(now[1]["equipped_to"], "bot-1");
     // Another target is independent.
-    assert_eq!(equip(&ids[0], "bot-2").await.unwrap().status(), 200);
+    assert_eq!(equip(&ids[0], "bot-2").await.status(), 200);
     // A grant without gmail.send cannot be equipped; a bad target is refused.
-    let resp = equip(&ids[2], "bot-3").await.unwrap();
+    let resp = equip(&ids[2], "bot-3").await;
     assert_eq!(resp.status(), 422);
     assert_eq!(resp.json::<Value>().await.unwrap()["error"]["code"], "GMAIL_SCOPE_MISSING");
-    assert_eq!(equip(&ids[0], "has space").await.unwrap().status(), 422);
+    assert_eq!(equip(&ids[0], "has space").await.status(), 422);
     // Someone else's (or no) connection is 404.
-    assert_eq!(equip(&uuid::Uuid::new_v4().to_string(), "bot-1").await.unwrap().status(), 404);
+    assert_eq!(equip(&uuid::Uuid::new_v4().to_string(), "bot-1").await.status(), 404);
 
-    let unequip =
-        http.delete(app.url(&format!("/api/v1/me/gmail/{}/equip", ids[1]))).bearer_auth(&access).send().await.unwrap();
+    let unequip = app.delete_equip(&access, &ids[1]).await;
     assert_eq!(unequip.status(), 204);
     assert_eq!(list().await[1]["equipped_to"], Value::Null);
 
@@ -206,30 +192,23 @@ async fn a_target_has_at_most_one_equipped_connection(backend: Backend) {
 }
 
 async fn disconnecting_revokes_the_grant_at_google_then_deletes(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    let secret = register_web_client(&app).await;
+    let app = TestApp::builder(backend).with_web_client().spawn().await;
     let browser = signed_up(&app).await;
     connect_gmail(&app, &browser, &gmail_person()).await;
     let row = gmail::list_all(&app.state.db).await.unwrap().remove(0);
     let refresh =
         app.state.vault.open(&connect::context(row.id, "refresh"), row.refresh_token.as_deref().unwrap()).unwrap();
-    let (access, _) = tokens_for(&app, &browser, &secret).await;
-    let http = rp_http();
+    let (access, _) = app.tokens_for(&browser).await;
 
-    let other = http
-        .delete(app.url(&format!("/api/v1/me/gmail/{}", uuid::Uuid::new_v4())))
-        .bearer_auth(&access)
-        .send()
-        .await
-        .unwrap();
+    let other = app.delete_gmail(&access, uuid::Uuid::new_v4()).await;
     assert_eq!(other.status(), 404);
-    let resp = http.delete(app.url(&format!("/api/v1/me/gmail/{}", row.id))).bearer_auth(&access).send().await.unwrap();
+    let resp = app.delete_gmail(&access, row.id).await;
     assert_eq!(resp.status(), 204);
 
     assert!(gmail::list_all(&app.state.db).await.unwrap().is_empty());
     // Google (the imitation) no longer honours the refresh token.
     let google_token = format!("{}/dev/google/token", app.dev_provider_url);
-    let refused = http
+    let refused = rp_http()
         .post(google_token)
         .form(&[("grant_type", "refresh_token"), ("refresh_token", refresh.as_str())])
         .send()

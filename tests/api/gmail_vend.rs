@@ -6,7 +6,6 @@ use chrono::{Duration, Utc};
 use futures_util::future::join_all;
 use munji::{
     gmail::connect,
-    oidc::clients::{self, NewClient},
     store::gmail::{self, Refreshed},
     upstream::{GMAIL_SEND, Provider},
 };
@@ -17,9 +16,14 @@ use uuid::Uuid;
 use super::{
     faults::{Fault, faulty, mock_provider},
     gmail::{connect_gmail, gmail_person, rotate_encryption, signed_up},
-    oidc::{client_credentials_token, get_json_with, register_web_client, rp_http, tokens_for},
 };
-use crate::helpers::{Backend, TestApp, social::form_value};
+use crate::helpers::{
+    Backend, TestApp,
+    api::{error_code, post_vend},
+    clients,
+    oidc::rp_http,
+    social::form_value,
+};
 use wiremock::ResponseTemplate;
 
 crate::on_every_backend!(
@@ -45,56 +49,22 @@ struct Setup {
     user_id: Uuid,
     connection_id: Uuid,
     service_token: String,
-    web_secret: String,
 }
 
 async fn setup(backend: Backend, targets: &[&str]) -> Setup {
-    let app = TestApp::spawn(backend).await;
-    let web_secret = register_web_client(&app).await;
+    let app = TestApp::builder(backend).with_web_client().with_vending_client("mailer", targets).spawn().await;
     let browser = signed_up(&app).await;
     connect_gmail(&app, &browser, &gmail_person()).await;
-    let (user_token, _) = tokens_for(&app, &browser, &web_secret).await;
+    let (user_token, _) = app.tokens_for(&browser).await;
     let row = gmail::list_all(&app.state.db).await.unwrap().remove(0);
-    let equipped = rp_http()
-        .post(app.url(&format!("/api/v1/me/gmail/{}/equip", row.id)))
-        .bearer_auth(&user_token)
-        .json(&json!({"equipped_to": "bot-1"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(equipped.status(), 200);
-    let service_token = service_token(&app, "mailer", &["gmail.vend"], targets).await;
-    Setup { app, browser, user_token, user_id: row.user_id, connection_id: row.id, service_token, web_secret }
+    assert_eq!(app.post_equip(&user_token, row.id, "bot-1").await.status(), 200);
+    let service_token = app.service_token(app.registered("mailer")).await;
+    Setup { app, browser, user_token, user_id: row.user_id, connection_id: row.id, service_token }
 }
 
 /// Register a client-credentials client and return a token of it.
 async fn service_token(app: &TestApp, id: &str, scopes: &[&str], targets: &[&str]) -> String {
-    let new = NewClient {
-        id: id.into(),
-        redirect_uris: vec![],
-        grant_types: vec!["client_credentials".into()],
-        scopes: scopes.iter().map(|s| s.to_string()).collect(),
-        gmail_targets: targets.iter().map(|s| s.to_string()).collect(),
-        public: false,
-        ..Default::default()
-    };
-    let secret = clients::add(&app.state.config, &app.state.db, new).await.unwrap().unwrap();
-    client_credentials_token(&app.base_url, id, &secret).await
-}
-
-/// `POST {base}/api/v1/gmail/access-token`.
-async fn vend(base: &str, token: &str, user_id: Uuid, target: &str) -> Response {
-    rp_http()
-        .post(format!("{base}/api/v1/gmail/access-token"))
-        .bearer_auth(token)
-        .json(&json!({"user_id": user_id, "equipped_to": target}))
-        .send()
-        .await
-        .unwrap()
-}
-
-async fn error_code(resp: Response) -> String {
-    resp.json::<Value>().await.unwrap()["error"]["code"].as_str().unwrap().to_owned()
+    app.service_token(&app.register(clients::service(id, scopes, targets)).await).await
 }
 
 /// Make the stored access token look as if it had `left` to live.
@@ -135,7 +105,7 @@ async fn a_service_vends_a_working_access_token_and_nothing_else(backend: Backen
     let s = setup(backend, &["bot-1"]).await;
     let app = &s.app;
 
-    let resp = vend(&app.base_url, &s.service_token, s.user_id, "bot-1").await;
+    let resp = app.post_vend(&s.service_token, s.user_id, "bot-1").await;
 
     assert_eq!(resp.status(), 200);
     assert_eq!(resp.headers()["cache-control"], "no-store");
@@ -159,21 +129,20 @@ async fn a_service_vends_a_working_access_token_and_nothing_else(backend: Backen
     assert_eq!(google_stats(app).await["refreshes"], 0, "a fresh token is not refreshed");
 
     // Audited for the user (with the service and target), and counted.
-    let audit = get_json_with(app, "/api/v1/me/gmail/audit", &s.user_token).await;
+    let audit = app.get_api_json("/me/gmail/audit", &s.user_token).await;
     let events = audit["events"].as_array().unwrap();
     let kinds: Vec<&str> = events.iter().map(|e| e["kind"].as_str().unwrap()).collect();
     assert_eq!(kinds, ["gmail_vend", "gmail_equip", "gmail_connect"], "newest first, Gmail only");
     assert_eq!(events[0]["detail"]["client_id"], "mailer");
     assert_eq!(events[0]["detail"]["equipped_to"], "bot-1");
     assert!(events[0]["at"].as_str().unwrap().parse::<chrono::DateTime<Utc>>().is_ok());
-    let all = get_json_with(app, "/api/v1/me/audit?limit=2", &s.user_token).await;
+    let all = app.get_api_json("/me/audit?limit=2", &s.user_token).await;
     assert_eq!(all["events"].as_array().unwrap().len(), 2);
-    let everything = get_json_with(app, "/api/v1/me/audit", &s.user_token).await;
+    let everything = app.get_api_json("/me/audit", &s.user_token).await;
     assert!(everything["events"].as_array().unwrap().iter().any(|e| e["kind"] == "signup"));
-    let bad_limit = rp_http().get(app.url("/api/v1/me/audit?limit=0")).bearer_auth(&s.user_token).send().await.unwrap();
+    let bad_limit = app.get_api("/me/audit?limit=0", &s.user_token).await;
     assert_eq!(bad_limit.status(), 422);
-    let by_service =
-        rp_http().get(app.url("/api/v1/me/gmail/audit")).bearer_auth(&s.service_token).send().await.unwrap();
+    let by_service = app.get_api("/me/gmail/audit", &s.service_token).await;
     assert_eq!(by_service.status(), 403, "a service has no audit log of its own here");
     assert!(app.get_metrics().await.contains(r#"munji_gmail_vends_total{outcome="ok"} 1"#));
 }
@@ -184,13 +153,13 @@ async fn vending_follows_the_services_targets_and_the_users_choice(backend: Back
     let base = app.base_url.as_str();
 
     // bot-1 is not among mailer's targets.
-    let resp = vend(base, &s.service_token, s.user_id, "bot-1").await;
+    let resp = post_vend(base, &s.service_token, s.user_id, "bot-1").await;
     assert_eq!(resp.status(), 403);
     assert_eq!(error_code(resp).await, "FORBIDDEN");
     // A user's token, or a service without gmail.vend, may not vend at all.
-    assert_eq!(vend(base, &s.user_token, s.user_id, "bot-1").await.status(), 403);
+    assert_eq!(post_vend(base, &s.user_token, s.user_id, "bot-1").await.status(), 403);
     let reader = service_token(app, "reader", &["api"], &["*"]).await;
-    assert_eq!(vend(base, &reader, s.user_id, "bot-1").await.status(), 403);
+    assert_eq!(post_vend(base, &reader, s.user_id, "bot-1").await.status(), 403);
     // No token, or a forged one.
     let anonymous = rp_http()
         .post(app.url("/api/v1/gmail/access-token"))
@@ -199,15 +168,15 @@ async fn vending_follows_the_services_targets_and_the_users_choice(backend: Back
         .await
         .unwrap();
     assert_eq!(anonymous.status(), 401);
-    assert_eq!(error_code(vend(base, "e30.e30.e30", s.user_id, "bot-1").await).await, "INVALID_TOKEN");
+    assert_eq!(error_code(post_vend(base, "e30.e30.e30", s.user_id, "bot-1").await).await, "INVALID_TOKEN");
 
     // A service for any target: what is equipped vends, what is not is 404.
     let any = service_token(app, "any-bot", &["gmail.vend"], &["*"]).await;
-    assert_eq!(vend(base, &any, s.user_id, "bot-1").await.status(), 200);
-    let resp = vend(base, &any, s.user_id, "bot-2").await;
+    assert_eq!(post_vend(base, &any, s.user_id, "bot-1").await.status(), 200);
+    let resp = post_vend(base, &any, s.user_id, "bot-2").await;
     assert_eq!(resp.status(), 404);
     assert_eq!(error_code(resp).await, "GMAIL_NOT_EQUIPPED");
-    assert_eq!(error_code(vend(base, &any, Uuid::new_v4(), "bot-1").await).await, "USER_NOT_FOUND");
+    assert_eq!(error_code(post_vend(base, &any, Uuid::new_v4(), "bot-1").await).await, "USER_NOT_FOUND");
     let malformed = rp_http()
         .post(app.url("/api/v1/gmail/access-token"))
         .bearer_auth(&any)
@@ -219,17 +188,12 @@ async fn vending_follows_the_services_targets_and_the_users_choice(backend: Back
     assert_eq!(error_code(malformed).await, "VALIDATION_FAILED");
 
     // The user unequips: nothing to vend any more.
-    let unequip = rp_http()
-        .delete(app.url(&format!("/api/v1/me/gmail/{}/equip", s.connection_id)))
-        .bearer_auth(&s.user_token)
-        .send()
-        .await
-        .unwrap();
+    let unequip = app.delete_equip(&s.user_token, s.connection_id).await;
     assert_eq!(unequip.status(), 204);
-    assert_eq!(error_code(vend(base, &any, s.user_id, "bot-1").await).await, "GMAIL_NOT_EQUIPPED");
+    assert_eq!(error_code(post_vend(base, &any, s.user_id, "bot-1").await).await, "GMAIL_NOT_EQUIPPED");
 
     assert_eq!(gmail_events(app, s.user_id, "gmail_vend").await, 1, "only the one vend that succeeded is audited");
-    let refused = get_json_with(app, "/api/v1/me/gmail/audit", &s.user_token).await["events"]
+    let refused = app.get_api_json("/me/gmail/audit", &s.user_token).await["events"]
         .as_array()
         .unwrap()
         .iter()
@@ -253,10 +217,10 @@ async fn vending_follows_the_services_targets_and_the_users_choice(backend: Back
 async fn twenty_concurrent_vends_of_an_expiring_token_refresh_once(backend: Backend) {
     let s = setup(backend, &["bot-1"]).await;
     let app = &s.app;
-    let before = vend(&app.base_url, &s.service_token, s.user_id, "bot-1").await.json::<Value>().await.unwrap();
+    let before = app.post_vend(&s.service_token, s.user_id, "bot-1").await.json::<Value>().await.unwrap();
     expire_in(app, s.connection_id, Duration::seconds(30)).await;
 
-    let answers = join_all((0..20).map(|_| vend(&app.base_url, &s.service_token, s.user_id, "bot-1"))).await;
+    let answers = join_all((0..20).map(|_| app.post_vend(&s.service_token, s.user_id, "bot-1"))).await;
 
     let mut tokens = vec![];
     for answer in answers {
@@ -277,7 +241,7 @@ async fn twenty_concurrent_vends_of_an_expiring_token_refresh_once(backend: Back
     let other = app.sibling(&[]).await;
     expire_in(app, s.connection_id, Duration::seconds(-10)).await;
     let bases = [app.base_url.as_str(), other.base_url.as_str()];
-    let answers = join_all((0..50).map(|i| vend(bases[i % 2], &s.service_token, s.user_id, "bot-1"))).await;
+    let answers = join_all((0..50).map(|i| post_vend(bases[i % 2], &s.service_token, s.user_id, "bot-1"))).await;
     assert!(answers.iter().all(|a| a.status() == 200));
     assert_eq!(google_stats(app).await["refreshes"], 2, "one more refresh for both instances");
     assert!(app.get_metrics().await.contains(r#"munji_gmail_refreshes_total{outcome="ok"}"#));
@@ -298,28 +262,25 @@ async fn a_revoked_grant_needs_reauth_until_the_user_connects_again(backend: Bac
     assert_eq!(revoked.status(), 200);
     expire_in(app, s.connection_id, Duration::seconds(10)).await;
 
-    let resp = vend(&app.base_url, &s.service_token, s.user_id, "bot-1").await;
+    let resp = app.post_vend(&s.service_token, s.user_id, "bot-1").await;
 
     assert_eq!(resp.status(), 409);
     assert_eq!(error_code(resp).await, "GMAIL_TOKEN_REVOKED");
-    let list = get_json_with(app, "/api/v1/me/gmail", &s.user_token).await;
+    let list = app.get_api_json("/me/gmail", &s.user_token).await;
     assert_eq!(list["connections"][0]["status"], "needs_reauth");
     assert!(app.get_account(&s.browser).await.text().await.unwrap().contains("needs to be connected again"));
     // Asking again does not ask Google again.
-    assert_eq!(
-        error_code(vend(&app.base_url, &s.service_token, s.user_id, "bot-1").await).await,
-        "GMAIL_TOKEN_REVOKED"
-    );
+    assert_eq!(error_code(app.post_vend(&s.service_token, s.user_id, "bot-1").await).await, "GMAIL_TOKEN_REVOKED");
     assert_eq!(gmail_events(app, s.user_id, "gmail_revoked").await, 1);
 
     // Connecting the same address again renews the connection, target and all.
     connect_gmail(app, &s.browser, &gmail_person()).await;
-    let list = get_json_with(app, "/api/v1/me/gmail", &s.user_token).await;
+    let list = app.get_api_json("/me/gmail", &s.user_token).await;
     let connections = list["connections"].as_array().unwrap();
     assert_eq!(connections.len(), 1, "renewed, not duplicated");
     assert_eq!(connections[0]["status"], "active");
     assert_eq!(connections[0]["equipped_to"], "bot-1");
-    let resp = vend(&app.base_url, &s.service_token, s.user_id, "bot-1").await;
+    let resp = app.post_vend(&s.service_token, s.user_id, "bot-1").await;
     assert_eq!(resp.status(), 200);
     let token = resp.json::<Value>().await.unwrap()["access_token"].as_str().unwrap().to_owned();
     assert_eq!(send_mail(app, &token).await.status(), 200);
@@ -335,7 +296,8 @@ async fn a_failing_google_answers_upstream_unavailable_and_keeps_the_connection(
         let broken = app
             .sibling(&[("MUNJI_PROVIDERS__GOOGLE__ISSUER_URL", &google.uri()), ("MUNJI_UPSTREAM_TIMEOUT", "1s")])
             .await;
-        let answers = join_all((0..10).map(|_| vend(&broken.base_url, &s.service_token, s.user_id, "bot-1"))).await;
+        let answers =
+            join_all((0..10).map(|_| post_vend(&broken.base_url, &s.service_token, s.user_id, "bot-1"))).await;
         for answer in answers {
             assert_eq!(answer.status(), 502, "{fault:?}");
             assert_eq!(error_code(answer).await, "UPSTREAM_UNAVAILABLE");
@@ -350,7 +312,7 @@ async fn a_failing_google_answers_upstream_unavailable_and_keeps_the_connection(
 
     let row = gmail::find(&app.state.db, s.connection_id).await.unwrap().unwrap();
     assert_eq!(row.status, munji::store::gmail::ConnectionStatus::Active, "an outage is not a revocation");
-    assert_eq!(vend(&app.base_url, &s.service_token, s.user_id, "bot-1").await.status(), 200, "Google is back");
+    assert_eq!(app.post_vend(&s.service_token, s.user_id, "bot-1").await.status(), 200, "Google is back");
 }
 
 async fn after_rotating_the_encryption_key_every_connection_still_vends(backend: Backend) {
@@ -375,7 +337,7 @@ async fn after_rotating_the_encryption_key_every_connection_still_vends(backend:
     let rotated = app.sibling(&[("MUNJI_ENCRYPTION_KEYS", "test2:bmV3LWVuY3J5cHRpb24ta2V5LW9mLTMyLWJ5dGVzISE=")]).await;
     expire_in(app, second.id, Duration::seconds(-1)).await;
     for target in ["bot-1", "bot-2"] {
-        let resp = vend(&rotated.base_url, &s.service_token, s.user_id, target).await;
+        let resp = post_vend(&rotated.base_url, &s.service_token, s.user_id, target).await;
         assert_eq!(resp.status(), 200, "{target}");
         let token = resp.json::<Value>().await.unwrap()["access_token"].as_str().unwrap().to_owned();
         assert_eq!(send_mail(app, &token).await.status(), 200);
@@ -405,7 +367,7 @@ async fn a_refresh_that_lands_after_a_reconnect_changes_nothing(backend: Backend
     let after = gmail::find(&app.state.db, s.connection_id).await.unwrap().unwrap();
     assert_eq!(after.access_token, renewed.access_token, "the reconnect's token stays");
     assert_eq!(after.status, munji::store::gmail::ConnectionStatus::Active);
-    assert_eq!(vend(&app.base_url, &s.service_token, s.user_id, "bot-1").await.status(), 200);
+    assert_eq!(app.post_vend(&s.service_token, s.user_id, "bot-1").await.status(), 200);
 }
 
 /// How many audit events of `user_id` there are in all.
@@ -425,11 +387,11 @@ async fn refusals_count_against_the_callers_vend_limit_and_past_it_write_nothing
     // As large as a request body may be.
     let huge = "x".repeat(64 * 1024 - 100);
     for _ in 0..3 {
-        assert_eq!(vend(base, &s.user_token, s.user_id, "bot-1").await.status(), 403);
+        assert_eq!(post_vend(base, &s.user_token, s.user_id, "bot-1").await.status(), 403);
     }
     let written = all_events(app, s.user_id).await;
     for target in ["bot-1", "bot-2", huge.as_str()] {
-        let resp = vend(base, &s.user_token, s.user_id, target).await;
+        let resp = post_vend(base, &s.user_token, s.user_id, target).await;
         if target == huge {
             assert_eq!(resp.status(), 422, "a malformed target is refused before anything else");
             continue;
@@ -444,10 +406,10 @@ async fn refusals_count_against_the_callers_vend_limit_and_past_it_write_nothing
     // Per caller: a service without gmail.vend has a budget of its own, and so has the service
     // that may vend, which still does.
     for expected in [403, 403, 403, 429] {
-        assert_eq!(vend(base, &reader, s.user_id, "bot-1").await.status(), expected);
+        assert_eq!(post_vend(base, &reader, s.user_id, "bot-1").await.status(), expected);
     }
     assert_eq!(gmail_events(app, s.user_id, "gmail_vend_refused").await, 6);
-    assert_eq!(vend(base, &s.service_token, s.user_id, "bot-1").await.status(), 200);
+    assert_eq!(post_vend(base, &s.service_token, s.user_id, "bot-1").await.status(), 200);
 }
 
 async fn a_malformed_target_is_a_validation_error_and_writes_nothing(backend: Backend) {
@@ -461,17 +423,11 @@ async fn a_malformed_target_is_a_validation_error_and_writes_nothing(backend: Ba
 
     for target in bad {
         for token in [&s.service_token, &s.user_token] {
-            let resp = vend(base, token, s.user_id, target).await;
+            let resp = post_vend(base, token, s.user_id, target).await;
             assert_eq!(resp.status(), 422, "vend {:?}", target.get(..20));
             assert_eq!(error_code(resp).await, "VALIDATION_FAILED");
         }
-        let equip = rp_http()
-            .post(app.url(&format!("/api/v1/me/gmail/{}/equip", s.connection_id)))
-            .bearer_auth(&s.user_token)
-            .json(&json!({"equipped_to": target}))
-            .send()
-            .await
-            .unwrap();
+        let equip = app.post_equip(&s.user_token, s.connection_id, target).await;
         assert_eq!(equip.status(), 422, "equip {:?}", target.get(..20));
         assert_eq!(error_code(equip).await, "VALIDATION_FAILED");
     }
@@ -495,7 +451,7 @@ async fn a_malformed_target_is_a_validation_error_and_writes_nothing(backend: Ba
     // The longest and oddest target allowed is a target like any other.
     let edge = format!("a.b_c:d-{}", "9".repeat(56));
     assert_eq!(edge.len(), 64);
-    assert_eq!(error_code(vend(base, &s.service_token, s.user_id, &edge).await).await, "GMAIL_NOT_EQUIPPED");
+    assert_eq!(error_code(post_vend(base, &s.service_token, s.user_id, &edge).await).await, "GMAIL_NOT_EQUIPPED");
 }
 
 async fn equipping_and_unequipping_have_a_limit_per_user(backend: Backend) {
@@ -537,7 +493,7 @@ async fn equipping_and_unequipping_have_a_limit_per_user(backend: Backend) {
     let other = app.browser();
     app.sign_up_with(&other, Provider::Kakao, &crate::helpers::social::Person::new(77, "other@kakao.com"), "other")
         .await;
-    let (other_token, _) = tokens_for(app, &other, &s.web_secret).await;
+    let (other_token, _) = app.tokens_for(&other).await;
     let missing = format!("{}/api/v1/me/gmail/{}/equip", limited.base_url, Uuid::new_v4());
     let resp =
         http.post(missing).bearer_auth(&other_token).json(&json!({"equipped_to": "bot-1"})).send().await.unwrap();
@@ -555,7 +511,7 @@ async fn a_short_lived_token_from_google_is_handed_out_with_its_real_expiry(back
     let other = app.sibling(&[("MUNJI_PROVIDERS__GOOGLE__ISSUER_URL", &google.uri())]).await;
     expire_in(app, s.connection_id, Duration::seconds(-5)).await;
 
-    let answers = join_all((0..10).map(|_| vend(&other.base_url, &s.service_token, s.user_id, "bot-1"))).await;
+    let answers = join_all((0..10).map(|_| post_vend(&other.base_url, &s.service_token, s.user_id, "bot-1"))).await;
 
     for answer in answers {
         assert_eq!(answer.status(), 200);
@@ -574,7 +530,7 @@ async fn a_short_lived_token_from_google_is_handed_out_with_its_real_expiry(back
     let google = mock_provider(Provider::Google, expired).await;
     let broken = app.sibling(&[("MUNJI_PROVIDERS__GOOGLE__ISSUER_URL", &google.uri())]).await;
     expire_in(app, s.connection_id, Duration::seconds(-5)).await;
-    let resp = vend(&broken.base_url, &s.service_token, s.user_id, "bot-1").await;
+    let resp = post_vend(&broken.base_url, &s.service_token, s.user_id, "bot-1").await;
     assert_eq!(resp.status(), 502);
     assert_eq!(error_code(resp).await, "UPSTREAM_UNAVAILABLE");
 }

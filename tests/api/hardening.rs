@@ -5,11 +5,8 @@
 use reqwest::{Method, Response};
 use serde_json::Value;
 
-use super::{
-    oidc::{client_credentials_token, register_service_client, rp_http},
-    rate_limits::{behind_proxy, client_credentials_from, introspect_from},
-};
-use crate::helpers::{Backend, TestApp};
+use super::rate_limits::{behind_proxy, client_credentials_from, introspect_from};
+use crate::helpers::{Backend, TestApp, clients::RegisteredClient, oidc::rp_http};
 
 crate::on_every_backend!(
     a_page_limit_holds_across_two_instances,
@@ -51,14 +48,19 @@ async fn a_page_limit_holds_across_two_instances(backend: Backend) {
 }
 
 async fn the_oauth_limit_counts_per_ip_and_per_client(backend: Backend) {
-    let app = behind_proxy(backend, "OAUTH", "3/min").await;
-    let secret = register_service_client(&app, "svc", &["gmail.vend"]).await;
+    let app = behind_proxy(backend, "OAUTH", "3/min")
+        .with_service_client("svc", &["gmail.vend"])
+        .with_service_client("svc2", &["gmail.vend"])
+        .spawn()
+        .await;
+    let svc = app.registered("svc");
 
     // Per IP: a wrong secret counts too (guessing is what the limit is for).
-    assert_eq!(client_credentials_from(&app, "198.51.100.1", "svc", "wrong").await.status(), 401);
-    assert_eq!(client_credentials_from(&app, "198.51.100.1", "svc", &secret).await.status(), 200);
-    assert_eq!(client_credentials_from(&app, "198.51.100.1", "svc", &secret).await.status(), 200);
-    let limited = client_credentials_from(&app, "198.51.100.1", "svc", &secret).await;
+    let guess = RegisteredClient::claiming("svc", "wrong");
+    assert_eq!(client_credentials_from(&app, "198.51.100.1", &guess).await.status(), 401);
+    assert_eq!(client_credentials_from(&app, "198.51.100.1", svc).await.status(), 200);
+    assert_eq!(client_credentials_from(&app, "198.51.100.1", svc).await.status(), 200);
+    let limited = client_credentials_from(&app, "198.51.100.1", svc).await;
     assert_eq!(limited.status(), 429);
     retry_after(&limited);
     assert_eq!(limited.headers()["cache-control"], "no-store");
@@ -67,40 +69,38 @@ async fn the_oauth_limit_counts_per_ip_and_per_client(backend: Backend) {
 
     // Per client: two successes so far (the refusal came before authentication); one more from
     // anywhere, then the client is over its limit whatever address it comes from.
-    assert_eq!(client_credentials_from(&app, "198.51.100.2", "svc", &secret).await.status(), 200);
-    let resp = client_credentials_from(&app, "198.51.100.3", "svc", &secret).await;
+    assert_eq!(client_credentials_from(&app, "198.51.100.2", svc).await.status(), 200);
+    let resp = client_credentials_from(&app, "198.51.100.3", svc).await;
     assert_eq!(resp.status(), 429, "a new IP, but the client is over its limit");
     assert_eq!(resp.json::<Value>().await.unwrap()["error"], "slow_down");
-    let other = register_service_client(&app, "svc2", &["gmail.vend"]).await;
-    let fresh = client_credentials_from(&app, "198.51.100.4", "svc2", &other).await;
+    let other = app.registered("svc2");
+    let fresh = client_credentials_from(&app, "198.51.100.4", other).await;
     assert_eq!(fresh.status(), 200, "another client from another address is not affected");
     // /revoke and /introspect share the group.
-    assert_eq!(introspect_from(&app, "198.51.100.1", "svc2", "x").await.status(), 429);
+    let guess = RegisteredClient::claiming("svc2", "x");
+    assert_eq!(introspect_from(&app, "198.51.100.1", &guess).await.status(), 429);
 }
 
 async fn the_vend_limit_counts_per_service(backend: Backend) {
-    let app = TestApp::builder(backend).env("MUNJI_RATE_LIMITS__VEND", "2/min").spawn().await;
-    let mut tokens = vec![];
-    for id in ["mailer-a", "mailer-b"] {
-        let secret = register_service_client(&app, id, &["gmail.vend"]).await;
-        tokens.push(client_credentials_token(&app.base_url, id, &secret).await);
-    }
-    let vend = |token: String| {
-        rp_http()
-            .post(app.url("/api/v1/gmail/access-token"))
-            .bearer_auth(token)
-            .json(&serde_json::json!({"user_id": uuid::Uuid::new_v4(), "equipped_to": "bot-1"}))
-            .send()
-    };
+    let app = TestApp::builder(backend)
+        .env("MUNJI_RATE_LIMITS__VEND", "2/min")
+        .with_service_client("mailer-a", &["gmail.vend"])
+        .with_service_client("mailer-b", &["gmail.vend"])
+        .spawn()
+        .await;
+    let (a, b) =
+        (app.service_token(app.registered("mailer-a")).await, app.service_token(app.registered("mailer-b")).await);
+    // Vends for someone nobody equipped: refused, but counted.
+    let vend = async |token: &str| app.post_vend(token, uuid::Uuid::new_v4(), "bot-1").await;
     // Refused for the targets (403) but counted all the same.
     for _ in 0..2 {
-        assert_eq!(vend(tokens[0].clone()).await.unwrap().status(), 403);
+        assert_eq!(vend(&a).await.status(), 403);
     }
-    let limited = vend(tokens[0].clone()).await.unwrap();
+    let limited = vend(&a).await;
     assert_eq!(limited.status(), 429);
     retry_after(&limited);
     assert_eq!(limited.json::<Value>().await.unwrap()["error"]["code"], "RATE_LIMIT_EXCEEDED");
-    assert_eq!(vend(tokens[1].clone()).await.unwrap().status(), 403, "another service has its own count");
+    assert_eq!(vend(&b).await.status(), 403, "another service has its own count");
 }
 
 async fn preflight(app: &TestApp, path: &str, origin: &str) -> Response {

@@ -1,7 +1,12 @@
 //! `TestApp`: the real application on `127.0.0.1:0` against private stores, driven over HTTP.
 //!
 //! Every integration test runs on each backend through [`on_every_backend!`]:
-//! SQLite alone, PostgreSQL with its ephemeral table, and PostgreSQL with Redis.
+//! SQLite alone, PostgreSQL with its ephemeral table, and PostgreSQL with Redis; a test that
+//! is about one backend says so in a comment above it.
+//!
+//! Tests read as the scenario they check: the builder registers the clients a test needs
+//! ([`clients`]), and each endpoint is one method of `TestApp`: the provider's in [`oidc`],
+//! `/api/v1` in [`api`], the pages a browser visits in [`social`].
 
 use std::sync::LazyLock;
 
@@ -12,11 +17,16 @@ use munji::{
     upstream::Provider,
 };
 
+pub mod api;
+pub mod clients;
 #[path = "../support/databases.rs"]
 pub mod databases;
+pub mod oidc;
 pub mod social;
 
+use clients::RegisteredClient;
 use databases::{RedisPrefix, TestDatabase};
+use munji::oidc::clients::NewClient;
 
 pub const SECRET_KEY: &str = "dGVzdC1zZWNyZXQta2V5LW9mLWF0LWxlYXN0LTMyLWJ5dGVz";
 /// 32 bytes, base64: the Gmail token key of every test app (`test1`).
@@ -63,6 +73,8 @@ pub struct TestApp {
     pub client: reqwest::Client,
     /// The configuration it was built from, for [`TestApp::sibling`].
     env: Vec<(String, String)>,
+    /// The clients the builder registered ([`TestApp::registered`]).
+    clients: Vec<RegisteredClient>,
     server: tokio::task::JoinHandle<std::io::Result<()>>,
     dev_server: tokio::task::JoinHandle<std::io::Result<()>>,
     _database: TestDatabase,
@@ -73,6 +85,7 @@ pub struct TestAppBuilder {
     backend: Backend,
     redis_url: Option<String>,
     env: Vec<(String, String)>,
+    clients: Vec<NewClient>,
 }
 
 impl TestApp {
@@ -81,7 +94,7 @@ impl TestApp {
     }
 
     pub fn builder(backend: Backend) -> TestAppBuilder {
-        TestAppBuilder { backend, redis_url: None, env: vec![] }
+        TestAppBuilder { backend, redis_url: None, env: vec![], clients: vec![] }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -220,18 +233,24 @@ impl TestAppBuilder {
             .build()
             .expect("client");
         let database_url = database.url.clone();
-        TestApp {
+        let mut app = TestApp {
             base_url,
             dev_provider_url,
             database_url,
             state,
             client,
             env,
+            clients: vec![],
             server,
             dev_server,
             _database: database,
             _redis: redis,
+        };
+        for new in self.clients {
+            let registered = app.register(new).await;
+            app.clients.push(registered);
         }
+        app
     }
 }
 

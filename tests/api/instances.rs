@@ -13,7 +13,9 @@ use url::Url;
 
 use crate::helpers::{
     SECRET_KEY,
+    clients::RegisteredClient,
     databases::{RedisPrefix, TestDatabase},
+    oidc::service_token_at,
     social::{form_value, location},
 };
 
@@ -155,6 +157,7 @@ async fn kakao_linked(instance: &Instance, browser: &Client, uid: &str) -> bool 
     page.contains(&format!("{uid}@example.com"))
 }
 
+// Several instances share state only through PostgreSQL and Redis.
 #[tokio::test]
 async fn a_link_started_on_one_instance_finishes_on_another_and_survives_a_restart() {
     let (cluster, port_a, a, b) = Cluster::two_instances().await;
@@ -209,9 +212,10 @@ async fn vending_service_token(cluster: &Cluster, instance: &Instance, target: &
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     let secret = stdout.lines().find_map(|l| l.strip_prefix("client_secret: ")).unwrap().trim().to_owned();
-    super::oidc::client_credentials_token(&instance.url(""), "mailer", &secret).await
+    service_token_at(&instance.url(""), &RegisteredClient::claiming("mailer", &secret)).await
 }
 
+// Several instances share state only through PostgreSQL and Redis.
 #[tokio::test]
 async fn twenty_vends_of_an_expired_gmail_token_on_two_processes_refresh_it_once() {
     let (cluster, _, a, b) = Cluster::two_instances().await;

@@ -25,6 +25,7 @@ crate::on_every_backend!(
     a_mapping_still_waiting_for_its_uid_is_no_way_to_sign_in,
     the_csv_import_is_all_or_nothing_and_idempotent,
     a_claimed_mapping_stays_retired_after_an_unlink_and_a_reimport,
+    allauth_users_are_imported_with_their_identities_and_sign_in,
 );
 
 const USERS_CSV: &str = include_str!("../../fixtures/legacy/users.csv");
@@ -309,46 +310,43 @@ async fn allauth_site() -> TestDatabase {
     site
 }
 
-#[tokio::test]
-async fn allauth_users_are_imported_with_their_identities_and_sign_in() {
-    for backend in [Backend::Sqlite, Backend::Postgres] {
-        let site = allauth_site().await;
-        let app = TestApp::spawn(backend).await;
+async fn allauth_users_are_imported_with_their_identities_and_sign_in(backend: Backend) {
+    let site = allauth_site().await;
+    let app = TestApp::spawn(backend).await;
 
-        let out = munji_cli(&app, &["legacy", "import-allauth", "--database-url", &site.url]);
+    let out = munji_cli(&app, &["legacy", "import-allauth", "--database-url", &site.url]);
 
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        let stdout = String::from_utf8_lossy(&out.stdout).to_string();
-        assert!(stdout.contains("users: 3 created, 0 already present; mappings: 4 created"), "{stdout}");
-        assert!(stdout.contains("skipped 1 facebook account(s)"), "{stdout}");
-        let again = munji_cli(&app, &["legacy", "import-allauth", "--database-url", &site.url]);
-        assert!(
-            String::from_utf8_lossy(&again.stdout)
-                .contains("users: 0 created, 3 already present; mappings: 0 created, 4 already present")
-        );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(stdout.contains("users: 3 created, 0 already present; mappings: 4 created"), "{stdout}");
+    assert!(stdout.contains("skipped 1 facebook account(s)"), "{stdout}");
+    let again = munji_cli(&app, &["legacy", "import-allauth", "--database-url", &site.url]);
+    assert!(
+        String::from_utf8_lossy(&again.stdout)
+            .contains("users: 0 created, 3 already present; mappings: 0 created, 4 already present")
+    );
 
-        // A Google uid from allauth signs straight in; no e-mail needed to match.
-        let browser = app.browser();
-        app.sign_in_with(
-            &browser,
-            Provider::Google,
-            &Person { uid: "109876543210987654321".into(), ..Person::new(0, "new@gmail.com") },
-        )
-        .await;
-        assert_eq!(app.signed_in_username(&browser).await.as_deref(), Some("kim"));
-        // The Naver account without a uid waits for kim's primary e-mail.
-        let naver = app.browser();
-        app.sign_in_with(&naver, Provider::Naver, &Person::new(61, "kim@example.com")).await;
-        assert_eq!(app.signed_in_username(&naver).await.as_deref(), Some("kim"));
-        // Django usernames are made valid: "Lee.Jiwoo" → "lee.jiwoo", "choi@example.com" → "choi".
-        let kakao = app.browser();
-        app.sign_in_with(&kakao, Provider::Kakao, &Person::new(3827731058, "lee@kakao.com")).await;
-        assert_eq!(app.signed_in_username(&kakao).await.as_deref(), Some("lee.jiwoo"));
-        let choi = identities::find_by_provider_uid(&app.state.db, munji::upstream::Provider::Naver, "abcDEF123opaque")
-            .await
-            .unwrap()
-            .unwrap();
-        let user = munji::store::users::find_by_id(&app.state.db, choi.user_id).await.unwrap().unwrap();
-        assert_eq!((user.username.as_str(), choi.email.as_deref()), ("choi", Some("choi@naver.com")));
-    }
+    // A Google uid from allauth signs straight in; no e-mail needed to match.
+    let browser = app.browser();
+    app.sign_in_with(
+        &browser,
+        Provider::Google,
+        &Person { uid: "109876543210987654321".into(), ..Person::new(0, "new@gmail.com") },
+    )
+    .await;
+    assert_eq!(app.signed_in_username(&browser).await.as_deref(), Some("kim"));
+    // The Naver account without a uid waits for kim's primary e-mail.
+    let naver = app.browser();
+    app.sign_in_with(&naver, Provider::Naver, &Person::new(61, "kim@example.com")).await;
+    assert_eq!(app.signed_in_username(&naver).await.as_deref(), Some("kim"));
+    // Django usernames are made valid: "Lee.Jiwoo" → "lee.jiwoo", "choi@example.com" → "choi".
+    let kakao = app.browser();
+    app.sign_in_with(&kakao, Provider::Kakao, &Person::new(3827731058, "lee@kakao.com")).await;
+    assert_eq!(app.signed_in_username(&kakao).await.as_deref(), Some("lee.jiwoo"));
+    let choi = identities::find_by_provider_uid(&app.state.db, munji::upstream::Provider::Naver, "abcDEF123opaque")
+        .await
+        .unwrap()
+        .unwrap();
+    let user = munji::store::users::find_by_id(&app.state.db, choi.user_id).await.unwrap().unwrap();
+    assert_eq!((user.username.as_str(), choi.email.as_deref()), ("choi", Some("choi@naver.com")));
 }

@@ -6,7 +6,6 @@ use reqwest::Client;
 use serde_json::Value;
 use url::Url;
 
-use super::oidc::{get_json_with, register_web_client, rp_http, tokens_for};
 use crate::helpers::{
     Backend, TestApp,
     social::{Person, form_value, location},
@@ -151,8 +150,7 @@ async fn an_identity_owned_by_someone_else_is_refused(backend: Backend) {
 }
 
 async fn the_last_identity_cannot_be_unlinked_and_unlinking_ends_other_sessions(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    let secret = register_web_client(&app).await;
+    let app = TestApp::builder(backend).with_web_client().spawn().await;
     let browser = app.browser();
     app.sign_up_with(&browser, Provider::Google, &google_person(), "unlinker").await;
     let google =
@@ -171,13 +169,8 @@ async fn the_last_identity_cannot_be_unlinked_and_unlinking_ends_other_sessions(
         .unwrap();
     assert_eq!(resp.status(), 409);
     assert!(resp.text().await.unwrap().contains("LAST_IDENTITY"));
-    let (access, _) = tokens_for(&app, &browser, &secret).await;
-    let resp = rp_http()
-        .delete(app.url(&format!("/api/v1/me/identities/{}", google.id)))
-        .bearer_auth(&access)
-        .send()
-        .await
-        .unwrap();
+    let (access, _) = app.tokens_for(&browser).await;
+    let resp = app.delete_identity(&access, google.id).await;
     assert_eq!(resp.status(), 409);
     assert_eq!(resp.json::<Value>().await.unwrap()["error"]["code"], "LAST_IDENTITY");
 
@@ -187,22 +180,12 @@ async fn the_last_identity_cannot_be_unlinked_and_unlinking_ends_other_sessions(
     browser.get(callback).send().await.unwrap();
     let other_device = app.browser();
     app.sign_in_with(&other_device, Provider::Kakao, &kakao_person()).await;
-    let (other_access, _) = tokens_for(&app, &other_device, &secret).await;
-    let (access, _) = tokens_for(&app, &browser, &secret).await;
+    let (other_access, _) = app.tokens_for(&other_device).await;
+    let (access, _) = app.tokens_for(&browser).await;
 
-    let someone_elses = rp_http()
-        .delete(app.url(&format!("/api/v1/me/identities/{}", uuid::Uuid::new_v4())))
-        .bearer_auth(&access)
-        .send()
-        .await
-        .unwrap();
+    let someone_elses = app.delete_identity(&access, uuid::Uuid::new_v4()).await;
     assert_eq!(someone_elses.status(), 404);
-    let resp = rp_http()
-        .delete(app.url(&format!("/api/v1/me/identities/{}", google.id)))
-        .bearer_auth(&access)
-        .send()
-        .await
-        .unwrap();
+    let resp = app.delete_identity(&access, google.id).await;
     assert_eq!(resp.status(), 204);
 
     assert!(
@@ -212,27 +195,20 @@ async fn the_last_identity_cannot_be_unlinked_and_unlinking_ends_other_sessions(
             .is_none()
     );
     assert_eq!(app.signed_in_username(&other_device).await, None, "the other device is signed out");
-    let verify_url = app.url("/api/v1/verify");
-    let verify = |token: String| {
-        let url = verify_url.clone();
-        async move { rp_http().get(url).bearer_auth(token).send().await.unwrap().status() }
-    };
-    assert_eq!(verify(other_access).await, 401);
-    assert_eq!(verify(access).await, 200, "the caller's session stays");
+    assert_eq!(app.verify_status(&other_access).await, 401);
+    assert_eq!(app.verify_status(&access).await, 200, "the caller's session stays");
     assert_eq!(app.signed_in_username(&browser).await.as_deref(), Some("unlinker"));
 }
 
 async fn an_api_started_link_finishes_only_in_the_same_users_browser(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    let secret = register_web_client(&app).await;
+    let app = TestApp::builder(backend).with_web_client().spawn().await;
     let browser = app.browser();
     app.sign_up_with(&browser, Provider::Google, &google_person(), "apiuser").await;
-    let (access, _) = tokens_for(&app, &browser, &secret).await;
-    let link_url = app.url("/api/v1/me/identities/kakao/link");
+    let (access, _) = app.tokens_for(&browser).await;
     let start = |access: String| {
-        let url = link_url.clone();
+        let app = &app;
         async move {
-            let resp = rp_http().post(url).bearer_auth(access).send().await.unwrap();
+            let resp = app.post_identity_link(&access, "kakao").await;
             assert_eq!(resp.status(), 200);
             Url::parse(resp.json::<Value>().await.unwrap()["authorize_url"].as_str().unwrap()).unwrap()
         }
@@ -257,7 +233,7 @@ async fn an_api_started_link_finishes_only_in_the_same_users_browser(backend: Ba
     let authorize = location(&resp, &app.base_url);
     let callback = app.provider_decides(&browser, &authorize, &kakao_person(), true).await;
     assert_eq!(location(&browser.get(callback).send().await.unwrap(), &app.base_url).path(), "/account");
-    let list = get_json_with(&app, "/api/v1/me/identities", &access).await;
+    let list = app.get_api_json("/me/identities", &access).await;
     let providers: Vec<&str> =
         list["identities"].as_array().unwrap().iter().map(|i| i["provider"].as_str().unwrap()).collect();
     assert_eq!(providers, ["google", "kakao"]);

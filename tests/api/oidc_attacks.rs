@@ -2,44 +2,46 @@
 //! and codes, client authentication, JWT validation).
 
 use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
-use munji::{
-    oidc::clients::{self, NewClient},
-    upstream::Provider,
-};
+use munji::upstream::Provider;
 use reqwest::{Client, Response};
 use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
 
-use super::oidc::{REDIRECT_URI, register_service_client, register_web_client, rp_http};
 use crate::helpers::{
     Backend, TestApp,
+    clients::{self, RegisteredClient, WEB_REDIRECT_URI as REDIRECT_URI},
+    oidc::{oauth_error as error_of, rp_http},
     social::{Person, location},
 };
 
-crate::on_every_backend!(ten_parallel_redemptions_of_one_code_have_one_winner);
+crate::on_every_backend!(
+    ten_parallel_redemptions_of_one_code_have_one_winner,
+    unknown_clients_and_redirect_uris_get_a_page_never_a_redirect,
+    duplicated_parameters_are_refused_on_a_page,
+    protocol_errors_go_back_to_a_verified_redirect_uri_with_state_and_iss,
+    prompt_none_without_a_session_answers_login_required_and_no_session_asks_to_sign_in,
+    a_public_clients_loopback_redirect_accepts_any_port,
+    a_reused_code_revokes_what_the_first_redemption_issued,
+    pkce_and_code_bindings_cannot_be_bent,
+    client_authentication_failures_look_alike_and_are_not_cached,
+    service_tokens_verify_with_the_client_id_only,
+    forged_and_malformed_tokens_are_refused_everywhere,
+    an_expired_token_says_so,
+    key_rotation_keeps_live_tokens_valid,
+    a_code_expires_after_sixty_seconds,
+);
 
+/// The clients `web` and `spa`, and a user signed in to `browser`.
 struct Setup {
     app: TestApp,
     browser: Client,
-    secret: String,
 }
 
 async fn setup(backend: Backend) -> Setup {
-    let app = TestApp::spawn(backend).await;
-    let secret = register_web_client(&app).await;
-    let public = NewClient {
-        id: "spa".into(),
-        redirect_uris: vec!["https://spa.example/cb".into(), "http://127.0.0.1/cb".into()],
-        grant_types: vec!["authorization_code".into()],
-        scopes: vec!["openid".into(), "profile".into()],
-        gmail_targets: vec![],
-        public: true,
-        ..Default::default()
-    };
-    clients::add(&app.state.config, &app.state.db, public).await.unwrap();
+    let app = TestApp::builder(backend).with_web_client().with_spa_client().spawn().await;
     let browser = app.browser();
     app.sign_up_with(&browser, Provider::Kakao, &Person::new(7, "attacked@example.com"), "attacked").await;
-    Setup { app, browser, secret }
+    Setup { app, browser }
 }
 
 fn pkce() -> (String, String) {
@@ -49,8 +51,12 @@ fn pkce() -> (String, String) {
 }
 
 impl Setup {
+    fn web(&self) -> &RegisteredClient {
+        self.app.web_client()
+    }
+
     async fn authorize(&self, params: &[(&str, &str)]) -> Response {
-        self.browser.get(self.app.url("/authorize")).query(params).send().await.unwrap()
+        self.app.get_authorize(&self.browser, params).await
     }
 
     async fn authorize_raw(&self, query: &str) -> Response {
@@ -60,49 +66,31 @@ impl Setup {
     /// A code for `web` with PKCE; returns (code, verifier).
     async fn code(&self) -> (String, String) {
         let (verifier, challenge) = pkce();
-        let resp = self
-            .authorize(&[
-                ("client_id", "web"),
-                ("redirect_uri", REDIRECT_URI),
-                ("response_type", "code"),
-                ("scope", "openid profile"),
-                ("state", "s1"),
-                ("code_challenge", &challenge),
-                ("code_challenge_method", "S256"),
-            ])
-            .await;
-        let back = location(&resp, &self.app.base_url);
-        let code = back.query_pairs().find(|(k, _)| k == "code").unwrap().1.into_owned();
-        (code, verifier)
+        let extra = [
+            ("scope", "openid profile"),
+            ("state", "s1"),
+            ("code_challenge", challenge.as_str()),
+            ("code_challenge_method", "S256"),
+        ];
+        (self.app.authorize_code(&self.browser, self.web(), &extra).await, verifier)
     }
 
+    /// `web` posts `form` to `/token`.
     async fn token(&self, form: &[(&str, &str)]) -> Response {
-        rp_http().post(self.app.url("/token")).basic_auth("web", Some(&self.secret)).form(form).send().await.unwrap()
+        self.app.post_token_as(self.web(), form).await
     }
 
     async fn redeem(&self, code: &str, verifier: &str) -> Response {
-        self.token(&[
-            ("grant_type", "authorization_code"),
-            ("code", code),
-            ("redirect_uri", REDIRECT_URI),
-            ("code_verifier", verifier),
-        ])
-        .await
+        self.app.redeem_code(self.web(), code, Some(verifier)).await
     }
 
     async fn verify(&self, token: &str) -> Response {
-        rp_http().get(self.app.url("/api/v1/verify")).bearer_auth(token).send().await.unwrap()
+        self.app.get_verify(token).await
     }
 }
 
-async fn error_of(resp: Response) -> String {
-    let body: Value = resp.json().await.unwrap();
-    body["error"].as_str().unwrap().to_owned()
-}
-
-#[tokio::test]
-async fn unknown_clients_and_redirect_uris_get_a_page_never_a_redirect() {
-    let s = setup(Backend::Sqlite).await;
+async fn unknown_clients_and_redirect_uris_get_a_page_never_a_redirect(backend: Backend) {
+    let s = setup(backend).await;
     let near_misses = [
         "https://app.example/cb/",
         "https://APP.example/cb",
@@ -130,9 +118,8 @@ async fn unknown_clients_and_redirect_uris_get_a_page_never_a_redirect() {
     assert_eq!(huge.status(), 400);
 }
 
-#[tokio::test]
-async fn duplicated_parameters_are_refused_on_a_page() {
-    let s = setup(Backend::Sqlite).await;
+async fn duplicated_parameters_are_refused_on_a_page(backend: Backend) {
+    let s = setup(backend).await;
     for dup in ["redirect_uri", "client_id", "state", "code_challenge", "scope"] {
         let query = format!(
             "client_id=web&redirect_uri={}&response_type=code&state=a&scope=openid&code_challenge={}&code_challenge_method=S256&{dup}=again",
@@ -148,9 +135,9 @@ async fn duplicated_parameters_are_refused_on_a_page() {
         "grant_type=authorization_code&code={code}&code={code}&redirect_uri={}&code_verifier={verifier}",
         url::form_urlencoded::byte_serialize(REDIRECT_URI.as_bytes()).collect::<String>()
     );
-    let resp = rp_http()
-        .post(s.app.url("/token"))
-        .basic_auth("web", Some(&s.secret))
+    let resp = s
+        .app
+        .token_request(Some(s.web()))
         .header("content-type", "application/x-www-form-urlencoded")
         .body(body)
         .send()
@@ -159,9 +146,8 @@ async fn duplicated_parameters_are_refused_on_a_page() {
     assert_eq!(error_of(resp).await, "invalid_request");
 }
 
-#[tokio::test]
-async fn protocol_errors_go_back_to_a_verified_redirect_uri_with_state_and_iss() {
-    let s = setup(Backend::Sqlite).await;
+async fn protocol_errors_go_back_to_a_verified_redirect_uri_with_state_and_iss(backend: Backend) {
+    let s = setup(backend).await;
     let cases: [(&[(&str, &str)], &str); 5] = [
         (&[("client_id", "web"), ("redirect_uri", REDIRECT_URI), ("state", "st")], "invalid_request"),
         (
@@ -219,9 +205,8 @@ async fn protocol_errors_go_back_to_a_verified_redirect_uri_with_state_and_iss()
     assert!(location(&scope, &s.app.base_url).query().unwrap().contains("error=invalid_scope"));
 }
 
-#[tokio::test]
-async fn prompt_none_without_a_session_answers_login_required_and_no_session_asks_to_sign_in() {
-    let s = setup(Backend::Sqlite).await;
+async fn prompt_none_without_a_session_answers_login_required_and_no_session_asks_to_sign_in(backend: Backend) {
+    let s = setup(backend).await;
     let stranger = s.app.browser();
     let (_, challenge) = pkce();
     let params = [
@@ -235,7 +220,7 @@ async fn prompt_none_without_a_session_answers_login_required_and_no_session_ask
     let silent =
         stranger.get(s.app.url("/authorize")).query(&params).query(&[("prompt", "none")]).send().await.unwrap();
     assert!(location(&silent, &s.app.base_url).query().unwrap().contains("error=login_required"));
-    let interactive = stranger.get(s.app.url("/authorize")).query(&params).send().await.unwrap();
+    let interactive = s.app.get_authorize(&stranger, &params).await;
     let login = location(&interactive, &s.app.base_url);
     assert_eq!(login.path(), "/login");
     let return_to = login.query_pairs().find(|(k, _)| k == "return_to").unwrap().1.into_owned();
@@ -248,9 +233,8 @@ async fn prompt_none_without_a_session_answers_login_required_and_no_session_ask
     assert!(!login.query().unwrap().contains("prompt%3Dlogin"));
 }
 
-#[tokio::test]
-async fn a_public_clients_loopback_redirect_accepts_any_port() {
-    let s = setup(Backend::Sqlite).await;
+async fn a_public_clients_loopback_redirect_accepts_any_port(backend: Backend) {
+    let s = setup(backend).await;
     let (_, challenge) = pkce();
     let resp = s
         .authorize(&[
@@ -269,23 +253,9 @@ async fn a_public_clients_loopback_redirect_accepts_any_port() {
 async fn ten_parallel_redemptions_of_one_code_have_one_winner(backend: Backend) {
     let s = setup(backend).await;
     let (code, verifier) = s.code().await;
-    let attempts: Vec<_> = (0..10)
-        .map(|_| {
-            let (url, secret, code, verifier) = (s.app.url("/token"), s.secret.clone(), code.clone(), verifier.clone());
-            tokio::spawn(async move {
-                let form = [
-                    ("grant_type", "authorization_code"),
-                    ("code", code.as_str()),
-                    ("redirect_uri", REDIRECT_URI),
-                    ("code_verifier", verifier.as_str()),
-                ];
-                rp_http().post(url).basic_auth("web", Some(secret)).form(&form).send().await.unwrap()
-            })
-        })
-        .collect();
+    let attempts = (0..10).map(|_| s.redeem(&code, &verifier));
     let mut winners = Vec::new();
-    for attempt in attempts {
-        let resp = attempt.await.unwrap();
+    for resp in futures_util::future::join_all(attempts).await {
         assert_eq!(resp.headers()["cache-control"], "no-store");
         if resp.status() == 200 {
             winners.push(resp.json::<Value>().await.unwrap());
@@ -302,9 +272,8 @@ async fn ten_parallel_redemptions_of_one_code_have_one_winner(backend: Backend) 
     assert_eq!(error_of(resp).await, "invalid_grant");
 }
 
-#[tokio::test]
-async fn a_reused_code_revokes_what_the_first_redemption_issued() {
-    let s = setup(Backend::Sqlite).await;
+async fn a_reused_code_revokes_what_the_first_redemption_issued(backend: Backend) {
+    let s = setup(backend).await;
     let (code, verifier) = s.code().await;
     let first: Value = s.redeem(&code, &verifier).await.json().await.unwrap();
     let token = first["access_token"].as_str().unwrap();
@@ -315,9 +284,8 @@ async fn a_reused_code_revokes_what_the_first_redemption_issued() {
     assert_eq!(s.verify(token).await.status(), 401);
 }
 
-#[tokio::test]
-async fn pkce_and_code_bindings_cannot_be_bent() {
-    let s = setup(Backend::Sqlite).await;
+async fn pkce_and_code_bindings_cannot_be_bent(backend: Backend) {
+    let s = setup(backend).await;
     // Wrong verifier, then the right one: both fail (the code is spent).
     let (code, verifier) = s.code().await;
     assert_eq!(error_of(s.redeem(&code, &pkce().0).await).await, "invalid_grant");
@@ -338,9 +306,7 @@ async fn pkce_and_code_bindings_cannot_be_bent() {
         .await;
     assert_eq!(error_of(resp).await, "invalid_grant");
     // Downgrade: a code issued without a challenge, redeemed with a verifier.
-    let resp = s.authorize(&[("client_id", "web"), ("redirect_uri", REDIRECT_URI), ("response_type", "code")]).await;
-    let back = location(&resp, &s.app.base_url);
-    let code = back.query_pairs().find(|(k, _)| k == "code").unwrap().1.into_owned();
+    let code = s.app.authorize_code(&s.browser, s.web(), &[]).await;
     assert_eq!(error_of(s.redeem(&code, &pkce().0).await).await, "invalid_grant");
     // Another client redeems web's code.
     let (code, verifier) = s.code().await;
@@ -351,13 +317,11 @@ async fn pkce_and_code_bindings_cannot_be_bent() {
         ("code_verifier", verifier.as_str()),
         ("client_id", "spa"),
     ];
-    let resp = rp_http().post(s.app.url("/token")).form(&form).send().await.unwrap();
-    assert_eq!(error_of(resp).await, "invalid_grant");
+    assert_eq!(error_of(s.app.post_token(&form).await).await, "invalid_grant");
 }
 
-#[tokio::test]
-async fn client_authentication_failures_look_alike_and_are_not_cached() {
-    let s = setup(Backend::Sqlite).await;
+async fn client_authentication_failures_look_alike_and_are_not_cached(backend: Backend) {
+    let s = setup(backend).await;
     let (code, verifier) = s.code().await;
     let form = [
         ("grant_type", "authorization_code"),
@@ -365,9 +329,8 @@ async fn client_authentication_failures_look_alike_and_are_not_cached() {
         ("redirect_uri", REDIRECT_URI),
         ("code_verifier", verifier.as_str()),
     ];
-    let http = rp_http();
-    let wrong_secret = http.post(s.app.url("/token")).basic_auth("web", Some("nope")).form(&form).send().await.unwrap();
-    let unknown = http.post(s.app.url("/token")).basic_auth("ghost", Some("nope")).form(&form).send().await.unwrap();
+    let wrong_secret = s.app.post_token_as(&RegisteredClient::claiming("web", "nope"), &form).await;
+    let unknown = s.app.post_token_as(&RegisteredClient::claiming("ghost", "nope"), &form).await;
     assert_eq!(wrong_secret.status(), 401);
     assert_eq!(unknown.status(), 401);
     assert!(wrong_secret.headers()["www-authenticate"].to_str().unwrap().starts_with("Basic"));
@@ -376,41 +339,27 @@ async fn client_authentication_failures_look_alike_and_are_not_cached() {
     assert_eq!(a, b, "no client enumeration");
 
     let mut both = form.to_vec();
-    both.push(("client_secret", &s.secret));
-    let resp = http.post(s.app.url("/token")).basic_auth("web", Some(&s.secret)).form(&both).send().await.unwrap();
-    assert_eq!(resp.status(), 401);
-    let resp = http
-        .post(format!("{}?client_secret={}", s.app.url("/token"), s.secret))
+    both.push(("client_secret", s.web().secret()));
+    assert_eq!(s.token(&both).await.status(), 401);
+    let resp = rp_http()
+        .post(format!("{}?client_secret={}", s.app.url("/token"), s.web().secret()))
         .form(&[("client_id", "web")])
         .send()
         .await
         .unwrap();
     assert_eq!(resp.status(), 401);
-    let none = http.post(s.app.url("/token")).form(&form).send().await.unwrap();
-    assert_eq!(none.status(), 401);
-    let json = http
-        .post(s.app.url("/token"))
-        .basic_auth("web", Some(&s.secret))
-        .json(&json!({"grant_type": "client_credentials"}))
-        .send()
-        .await
-        .unwrap();
+    assert_eq!(s.app.post_token(&form).await.status(), 401);
+    let json =
+        s.app.token_request(Some(s.web())).json(&json!({"grant_type": "client_credentials"})).send().await.unwrap();
     assert_eq!(error_of(json).await, "invalid_request");
     let password = s.token(&[("grant_type", "password"), ("username", "u"), ("password", "p")]).await;
     assert_eq!(error_of(password).await, "unsupported_grant_type");
 }
 
-#[tokio::test]
-async fn service_tokens_verify_with_the_client_id_only() {
-    let s = setup(Backend::Sqlite).await;
-    let secret = register_service_client(&s.app, "bot", &["gmail.vend"]).await;
-    let resp = rp_http()
-        .post(s.app.url("/token"))
-        .basic_auth("bot", Some(&secret))
-        .form(&[("grant_type", "client_credentials")])
-        .send()
-        .await
-        .unwrap();
+async fn service_tokens_verify_with_the_client_id_only(backend: Backend) {
+    let s = setup(backend).await;
+    let bot = s.app.register(clients::service("bot", &["gmail.vend"], &[])).await;
+    let resp = s.app.client_credentials(&bot).await;
     assert_eq!(resp.status(), 200);
     let body: Value = resp.json().await.unwrap();
     assert_eq!(body["scope"], "gmail.vend");
@@ -419,8 +368,7 @@ async fn service_tokens_verify_with_the_client_id_only() {
     assert_eq!(verify.status(), 200);
     assert_eq!(verify.headers()["x-client-id"], "bot");
     assert!(verify.headers().get("x-user-id").is_none());
-    let me = rp_http().get(s.app.url("/api/v1/me")).bearer_auth(token).send().await.unwrap();
-    assert_eq!(me.status(), 403);
+    assert_eq!(s.app.get_me(token).await.status(), 403);
     // web may not use client_credentials.
     let resp = s.token(&[("grant_type", "client_credentials")]).await;
     assert_eq!(error_of(resp).await, "unauthorized_client");
@@ -442,9 +390,8 @@ fn signed(s: &Setup, claims: &Value) -> String {
     ring.current().unwrap().sign_jwt("at+jwt", claims)
 }
 
-#[tokio::test]
-async fn forged_and_malformed_tokens_are_refused_everywhere() {
-    let s = setup(Backend::Sqlite).await;
+async fn forged_and_malformed_tokens_are_refused_everywhere(backend: Backend) {
+    let s = setup(backend).await;
     let (code, verifier) = s.code().await;
     let issued: Value = s.redeem(&code, &verifier).await.json().await.unwrap();
     let good = issued["access_token"].as_str().unwrap().to_owned();
@@ -453,7 +400,7 @@ async fn forged_and_malformed_tokens_are_refused_everywhere() {
     let kid = header.kid.unwrap();
     let parts: Vec<&str> = good.split('.').collect();
     let claims: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[1]).unwrap()).unwrap();
-    let jwks: Value = rp_http().get(s.app.url("/jwks")).send().await.unwrap().json().await.unwrap();
+    let jwks: Value = s.app.get_jwks().await.json().await.unwrap();
     let public_jwk = jwks["keys"][0].to_string();
 
     let with = |patch: Value| {
@@ -520,9 +467,8 @@ async fn forged_and_malformed_tokens_are_refused_everywhere() {
     assert_eq!(s.verify(&good).await.status(), 200, "the real one still works");
 }
 
-#[tokio::test]
-async fn an_expired_token_says_so() {
-    let s = setup(Backend::Sqlite).await;
+async fn an_expired_token_says_so(backend: Backend) {
+    let s = setup(backend).await;
     let now = chrono::Utc::now().timestamp();
     let claims = munji::oidc::tokens::AccessClaims {
         iss: s.app.state.tokens.issuer.clone(),
@@ -553,9 +499,8 @@ async fn an_expired_token_says_so() {
     assert_eq!(s.verify(&s.app.state.tokens.mint_access(&wrong_iss).unwrap()).await.status(), 401);
 }
 
-#[tokio::test]
-async fn key_rotation_keeps_live_tokens_valid() {
-    let s = setup(Backend::Sqlite).await;
+async fn key_rotation_keeps_live_tokens_valid(backend: Backend) {
+    let s = setup(backend).await;
     let (code, verifier) = s.code().await;
     let before: Value = s.redeem(&code, &verifier).await.json().await.unwrap();
     let old_token = before["access_token"].as_str().unwrap().to_owned();
@@ -564,7 +509,7 @@ async fn key_rotation_keeps_live_tokens_valid() {
     let keys = s.app.state.tokens.keys();
     let new_kid = keys.rotate_in(true).await.unwrap();
     keys.reload().await.unwrap(); // what every instance does every 20 s
-    let jwks: Value = rp_http().get(s.app.url("/jwks")).send().await.unwrap().json().await.unwrap();
+    let jwks: Value = s.app.get_jwks().await.json().await.unwrap();
     let kids: Vec<&str> = jwks["keys"].as_array().unwrap().iter().map(|k| k["kid"].as_str().unwrap()).collect();
     assert!(kids.contains(&old_kid.as_str()) && kids.contains(&new_kid.as_str()), "{kids:?}: both published");
 
@@ -575,13 +520,17 @@ async fn key_rotation_keeps_live_tokens_valid() {
     assert_eq!(jsonwebtoken::decode_header(meanwhile).unwrap().kid.as_deref(), Some(old_kid.as_str()));
 
     // Once it has been published for longer than every instance takes to read it, it signs.
-    let munji::store::Db::Sqlite(pool) = &s.app.state.db else { unreachable!() };
-    sqlx::query("UPDATE signing_keys SET created_at = $1 WHERE kid = $2")
-        .bind(chrono::Utc::now() - munji::oidc::keys::PUBLISH_AHEAD)
-        .bind(&new_kid)
-        .execute(pool)
-        .await
-        .unwrap();
+    let (published, sql) = (
+        chrono::Utc::now() - munji::oidc::keys::PUBLISH_AHEAD,
+        "UPDATE signing_keys SET created_at = $1 WHERE kid = $2",
+    );
+    match &s.app.state.db {
+        munji::store::Db::Postgres(pool) => {
+            sqlx::query(sql).bind(published).bind(&new_kid).execute(pool).await.map(drop)
+        }
+        munji::store::Db::Sqlite(pool) => sqlx::query(sql).bind(published).bind(&new_kid).execute(pool).await.map(drop),
+    }
+    .unwrap();
     keys.reload().await.unwrap();
     let (code, verifier) = s.code().await;
     let after: Value = s.redeem(&code, &verifier).await.json().await.unwrap();
@@ -590,15 +539,13 @@ async fn key_rotation_keeps_live_tokens_valid() {
     assert_eq!(s.verify(&old_token).await.status(), 200, "the retired key still verifies");
     assert_eq!(s.verify(meanwhile).await.status(), 200);
     assert_eq!(s.verify(new_token).await.status(), 200);
-    let discovery: Value =
-        rp_http().get(s.app.url("/.well-known/openid-configuration")).send().await.unwrap().json().await.unwrap();
+    let discovery = s.app.get_discovery().await;
     assert_eq!(discovery["code_challenge_methods_supported"], json!(["S256"]));
     assert_eq!(discovery["authorization_response_iss_parameter_supported"], true);
 }
 
-#[tokio::test]
-async fn a_code_expires_after_sixty_seconds() {
-    let s = setup(Backend::Sqlite).await;
+async fn a_code_expires_after_sixty_seconds(backend: Backend) {
+    let s = setup(backend).await;
     let (code, verifier) = s.code().await;
     s.app.state.clock.advance(munji::oidc::authorize::CODE_TTL + std::time::Duration::from_secs(1));
     assert_eq!(error_of(s.redeem(&code, &verifier).await).await, "invalid_grant");

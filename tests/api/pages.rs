@@ -1,4 +1,4 @@
-//! Page behaviour that does not depend on the storage backend: languages, security headers,
+//! Page behaviour, the same on every storage backend: languages, security headers,
 //! cookie attributes, redirects that stay local, the sign-up form's rules, session rotation.
 
 use munji::upstream::Provider;
@@ -9,9 +9,21 @@ use crate::helpers::{
     social::{Person, form_value, location},
 };
 
-#[tokio::test]
-async fn the_login_page_offers_each_provider_in_the_browsers_language() {
-    let app = TestApp::spawn(Backend::Sqlite).await;
+crate::on_every_backend!(
+    the_login_page_offers_each_provider_in_the_browsers_language,
+    pages_send_a_strict_csp_and_no_script,
+    unknown_providers_and_paths_get_a_404_page_with_the_request_id,
+    cookies_are_http_only_lax_and_secure_behind_https,
+    the_dev_provider_is_not_mounted_outside_dev_mode,
+    return_to_stays_on_munji,
+    the_signup_form_explains_bad_usernames_and_creates_nothing_until_valid,
+    signup_without_a_pending_sign_in_is_refused,
+    the_session_id_changes_at_every_sign_in,
+    a_provider_whose_discovery_fails_shows_the_error_page_at_login,
+);
+
+async fn the_login_page_offers_each_provider_in_the_browsers_language(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
 
     let en = app.get("/login").await;
     assert_eq!(en.status(), 200);
@@ -27,9 +39,8 @@ async fn the_login_page_offers_each_provider_in_the_browsers_language() {
     assert!(html.contains("Google로 계속하기") && html.contains("lang=\"ko\""), "{html}");
 }
 
-#[tokio::test]
-async fn pages_send_a_strict_csp_and_no_script() {
-    let app = TestApp::spawn(Backend::Sqlite).await;
+async fn pages_send_a_strict_csp_and_no_script(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
     for path in ["/login", "/account", "/nowhere", "/callback/google"] {
         let resp = app.get(path).await;
         let headers = resp.headers().clone();
@@ -45,9 +56,8 @@ async fn pages_send_a_strict_csp_and_no_script() {
     assert_eq!(css.headers()["content-type"], "text/css; charset=utf-8");
 }
 
-#[tokio::test]
-async fn unknown_providers_and_paths_get_a_404_page_with_the_request_id() {
-    let app = TestApp::spawn(Backend::Sqlite).await;
+async fn unknown_providers_and_paths_get_a_404_page_with_the_request_id(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
     for path in ["/login/facebook", "/callback/github?code=x&state=y", "/no/such/page"] {
         let resp = app.client.get(app.url(path)).header("X-Request-Id", "req-404-page").send().await.unwrap();
         assert_eq!(resp.status(), 404, "{path}");
@@ -55,9 +65,8 @@ async fn unknown_providers_and_paths_get_a_404_page_with_the_request_id() {
     }
 }
 
-#[tokio::test]
-async fn cookies_are_http_only_lax_and_secure_behind_https() {
-    let app = TestApp::spawn(Backend::Sqlite).await;
+async fn cookies_are_http_only_lax_and_secure_behind_https(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
     let resp = app.client.get(app.url("/login/naver")).send().await.unwrap();
     let cookie = resp.headers()["set-cookie"].to_str().unwrap().to_owned();
     assert!(cookie.starts_with("munji_browser="), "{cookie}");
@@ -66,7 +75,7 @@ async fn cookies_are_http_only_lax_and_secure_behind_https() {
     }
     assert!(!cookie.contains("Secure"));
 
-    let https = TestApp::builder(Backend::Sqlite).env("MUNJI_PUBLIC_URL", "https://id.example").spawn().await;
+    let https = TestApp::builder(backend).env("MUNJI_PUBLIC_URL", "https://id.example").spawn().await;
     let resp = https.client.get(https.url("/login/naver")).send().await.unwrap();
     let cookie = resp.headers()["set-cookie"].to_str().unwrap().to_owned();
     assert!(cookie.starts_with("__Host-munji_browser=") && cookie.contains("Secure"), "{cookie}");
@@ -74,16 +83,14 @@ async fn cookies_are_http_only_lax_and_secure_behind_https() {
     assert!(page.headers().contains_key("strict-transport-security"));
 }
 
-#[tokio::test]
-async fn the_dev_provider_is_not_mounted_outside_dev_mode() {
-    let app = TestApp::spawn(Backend::Sqlite).await;
+async fn the_dev_provider_is_not_mounted_outside_dev_mode(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
     let resp = app.get("/dev/google/.well-known/openid-configuration").await;
     assert_eq!(resp.status(), 404);
 }
 
-#[tokio::test]
-async fn return_to_stays_on_munji() {
-    let app = TestApp::builder(Backend::Sqlite).env("MUNJI_REGISTRATION", "auto").spawn().await;
+async fn return_to_stays_on_munji(backend: Backend) {
+    let app = TestApp::builder(backend).env("MUNJI_REGISTRATION", "auto").spawn().await;
     let cases = [
         ("//evil.example", "/account"),
         ("https://evil.example/x", "/account"),
@@ -107,9 +114,8 @@ async fn return_to_stays_on_munji() {
     }
 }
 
-#[tokio::test]
-async fn the_signup_form_explains_bad_usernames_and_creates_nothing_until_valid() {
-    let app = TestApp::spawn(Backend::Sqlite).await;
+async fn the_signup_form_explains_bad_usernames_and_creates_nothing_until_valid(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
     app.sign_up_with(&app.browser(), Provider::Google, &Person::new(1, "taken@example.com"), "taken").await;
 
     let browser = app.browser();
@@ -146,15 +152,13 @@ async fn the_signup_form_explains_bad_usernames_and_creates_nothing_until_valid(
     assert_eq!(app.count_users().await, 2);
 }
 
-#[tokio::test]
-async fn signup_without_a_pending_sign_in_is_refused() {
-    let app = TestApp::spawn(Backend::Sqlite).await;
+async fn signup_without_a_pending_sign_in_is_refused(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
     assert_eq!(app.get("/signup").await.status(), 400);
 }
 
-#[tokio::test]
-async fn the_session_id_changes_at_every_sign_in() {
-    let app = TestApp::spawn(Backend::Sqlite).await;
+async fn the_session_id_changes_at_every_sign_in(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
     let browser = app.browser();
     let person = Person::new(77, "rotate@example.com");
     let first = app.sign_up_with(&browser, Provider::Kakao, &person, "rotating").await;
@@ -177,10 +181,9 @@ async fn the_session_id_changes_at_every_sign_in() {
     assert_eq!(app.signed_in_username(&browser).await.as_deref(), Some("rotating"));
 }
 
-#[tokio::test]
-async fn a_provider_whose_discovery_fails_shows_the_error_page_at_login() {
+async fn a_provider_whose_discovery_fails_shows_the_error_page_at_login(backend: Backend) {
     let silent = MockServer::start().await; // answers 404 to everything
-    let app = TestApp::builder(Backend::Sqlite).upstream(Provider::Google, &silent.uri()).spawn().await;
+    let app = TestApp::builder(backend).upstream(Provider::Google, &silent.uri()).spawn().await;
     let resp = app.get("/login/google").await;
     assert_eq!(resp.status(), 502);
 }

@@ -4,18 +4,16 @@
 //! `X-Forwarded-For` line, an IPv6 client counted by its /64.
 
 use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
-use munji::{
-    oidc::clients::{self, NewClient},
-    upstream::Provider,
-};
+use munji::upstream::Provider;
 use reqwest::Response;
 use serde_json::Value;
 use sha2::{Digest as _, Sha256};
 
-use super::oidc::{register_service_client, rp_http};
 use crate::helpers::{
-    Backend, TestApp,
-    social::{Person, location},
+    Backend, TestApp, TestAppBuilder,
+    clients::{RegisteredClient, SPA_REDIRECT_URI as SPA_REDIRECT},
+    oidc::rp_http,
+    social::Person,
 };
 
 crate::on_every_backend!(
@@ -25,16 +23,12 @@ crate::on_every_backend!(
     ipv6_clients_are_counted_by_their_64,
 );
 
-const SPA_REDIRECT: &str = "https://spa.example/cb";
-
 /// An app whose `group` limit (`PAGES`, `OAUTH`) is `rate`, behind a trusted proxy: the test's
 /// socket, so each request names its client's address in `X-Forwarded-For`.
-pub async fn behind_proxy(backend: Backend, group: &str, rate: &str) -> TestApp {
+pub fn behind_proxy(backend: Backend, group: &str, rate: &str) -> TestAppBuilder {
     TestApp::builder(backend)
         .env(&format!("MUNJI_RATE_LIMITS__{group}"), rate)
         .env("MUNJI_RATE_LIMITS__TRUSTED_PROXIES", "127.0.0.0/8")
-        .spawn()
-        .await
 }
 
 async fn status_and_error(resp: Response) -> (u16, String) {
@@ -43,67 +37,36 @@ async fn status_and_error(resp: Response) -> (u16, String) {
     (status, body["error"].as_str().unwrap_or_default().to_owned())
 }
 
-/// A form POST to `path` as if from `ip`.
-async fn post_from(app: &TestApp, ip: &str, path: &str, form: &[(&str, &str)]) -> Response {
-    rp_http().post(app.url(path)).header("x-forwarded-for", ip).form(form).send().await.unwrap()
-}
-
-/// A form POST to `path` as if from `ip`, authenticated as `id` with `secret` (Basic).
-async fn post_with_secret(
+/// A form POST to `path` as if from `ip`, authenticated as `client` if it has a secret.
+async fn post_from(
     app: &TestApp,
     ip: &str,
     path: &str,
-    id: &str,
-    secret: &str,
+    client: Option<&RegisteredClient>,
     form: &[(&str, &str)],
 ) -> Response {
-    rp_http()
-        .post(app.url(path))
-        .header("x-forwarded-for", ip)
-        .basic_auth(id, Some(secret))
-        .form(form)
-        .send()
-        .await
-        .unwrap()
+    app.oauth_post(path, client).header("x-forwarded-for", ip).form(form).send().await.unwrap()
 }
 
-/// `POST /token` client credentials for `id` with `secret`, as if from `ip`.
-pub async fn client_credentials_from(app: &TestApp, ip: &str, id: &str, secret: &str) -> Response {
-    post_with_secret(app, ip, "/token", id, secret, &[("grant_type", "client_credentials")]).await
+/// `POST /token` client credentials for `client`, as if from `ip`.
+pub async fn client_credentials_from(app: &TestApp, ip: &str, client: &RegisteredClient) -> Response {
+    post_from(app, ip, "/token", Some(client), &[("grant_type", "client_credentials")]).await
 }
 
-/// `POST /introspect` of a junk token by `id` with `secret`, as if from `ip`.
-pub async fn introspect_from(app: &TestApp, ip: &str, id: &str, secret: &str) -> Response {
-    post_with_secret(app, ip, "/introspect", id, secret, &[("token", "x")]).await
+/// `POST /introspect` of a junk token by `client`, as if from `ip`.
+pub async fn introspect_from(app: &TestApp, ip: &str, client: &RegisteredClient) -> Response {
+    post_from(app, ip, "/introspect", Some(client), &[("token", "x")]).await
 }
 
-/// Register the public client `spa`, sign a person in and have `spa` redeem a code for them
-/// from `ip`; the refresh token.
+/// Sign a person in and have the public client `spa` redeem a code for them from `ip`; the
+/// refresh token.
 async fn spa_refresh_token(app: &TestApp, ip: &str) -> String {
-    let spa = NewClient {
-        id: "spa".into(),
-        redirect_uris: vec![SPA_REDIRECT.into()],
-        grant_types: vec!["authorization_code".into(), "refresh_token".into()],
-        scopes: vec!["openid".into(), "profile".into()],
-        gmail_targets: vec![],
-        public: true,
-        ..Default::default()
-    };
-    clients::add(&app.state.config, &app.state.db, spa).await.unwrap();
     let browser = app.browser();
     app.sign_up_with(&browser, Provider::Kakao, &Person::new(21, "spa-user@example.com"), "spauser").await;
     let verifier = URL_SAFE_NO_PAD.encode(rand::random::<[u8; 32]>());
     let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
-    let authorize = [
-        ("client_id", "spa"),
-        ("redirect_uri", SPA_REDIRECT),
-        ("response_type", "code"),
-        ("scope", "openid profile"),
-        ("code_challenge", &challenge),
-        ("code_challenge_method", "S256"),
-    ];
-    let resp = browser.get(app.url("/authorize")).query(&authorize).send().await.unwrap();
-    let code = location(&resp, &app.base_url).query_pairs().find(|(k, _)| k == "code").unwrap().1.into_owned();
+    let pkce = [("scope", "openid profile"), ("code_challenge", &challenge), ("code_challenge_method", "S256")];
+    let code = app.authorize_code(&browser, app.spa_client(), &pkce).await;
     let form = [
         ("grant_type", "authorization_code"),
         ("client_id", "spa"),
@@ -111,13 +74,13 @@ async fn spa_refresh_token(app: &TestApp, ip: &str) -> String {
         ("redirect_uri", SPA_REDIRECT),
         ("code_verifier", &verifier),
     ];
-    next_refresh_token(post_from(app, ip, "/token", &form).await).await
+    next_refresh_token(post_from(app, ip, "/token", None, &form).await).await
 }
 
 /// `spa` refreshes `token` from `ip`.
 async fn refresh_from(app: &TestApp, ip: &str, token: &str) -> Response {
-    post_from(app, ip, "/token", &[("grant_type", "refresh_token"), ("client_id", "spa"), ("refresh_token", token)])
-        .await
+    let form = [("grant_type", "refresh_token"), ("client_id", "spa"), ("refresh_token", token)];
+    post_from(app, ip, "/token", None, &form).await
 }
 
 /// The refresh token of a token response that must be a success.
@@ -127,7 +90,7 @@ async fn next_refresh_token(resp: Response) -> String {
 }
 
 async fn junk_from_one_address_does_not_spend_a_public_clients_budget(backend: Backend) {
-    let app = behind_proxy(backend, "OAUTH", "4/min").await;
+    let app = behind_proxy(backend, "OAUTH", "4/min").with_spa_client().spawn().await;
     let user = "198.51.100.20";
     let mut refresh = spa_refresh_token(&app, user).await;
 
@@ -138,8 +101,8 @@ async fn junk_from_one_address_does_not_spend_a_public_clients_budget(backend: B
     assert_eq!(status_and_error(refresh_from(&app, attacker, "junk").await).await, invalid_grant);
     let code =
         [("grant_type", "authorization_code"), ("client_id", "spa"), ("code", "junk"), ("redirect_uri", SPA_REDIRECT)];
-    assert_eq!(status_and_error(post_from(&app, attacker, "/token", &code).await).await, invalid_grant);
-    let revoke = post_from(&app, attacker, "/revoke", &[("client_id", "spa"), ("token", "junk")]).await;
+    assert_eq!(status_and_error(post_from(&app, attacker, "/token", None, &code).await).await, invalid_grant);
+    let revoke = post_from(&app, attacker, "/revoke", None, &[("client_id", "spa"), ("token", "junk")]).await;
     assert_eq!(revoke.status(), 200, "the same answer for an unknown token");
     assert_eq!(status_and_error(refresh_from(&app, attacker, "junk2").await).await, invalid_grant);
     let limited = refresh_from(&app, attacker, "junk3").await;
@@ -156,19 +119,19 @@ async fn junk_from_one_address_does_not_spend_a_public_clients_budget(backend: B
 }
 
 async fn a_wrong_secret_does_not_spend_the_clients_budget(backend: Backend) {
-    let app = behind_proxy(backend, "OAUTH", "3/min").await;
-    let secret = register_service_client(&app, "svc", &["gmail.vend"]).await;
+    let app = behind_proxy(backend, "OAUTH", "3/min").with_service_client("svc", &["gmail.vend"]).spawn().await;
+    let (svc, guess) = (app.registered("svc"), RegisteredClient::claiming("svc", "wrong"));
     let guesser = "203.0.113.7";
-    assert_eq!(client_credentials_from(&app, guesser, "svc", "wrong").await.status(), 401);
-    assert_eq!(client_credentials_from(&app, guesser, "svc", "wrong").await.status(), 401);
-    assert_eq!(introspect_from(&app, guesser, "svc", "wrong").await.status(), 401);
-    let limited = client_credentials_from(&app, guesser, "svc", "wrong").await;
+    assert_eq!(client_credentials_from(&app, guesser, &guess).await.status(), 401);
+    assert_eq!(client_credentials_from(&app, guesser, &guess).await.status(), 401);
+    assert_eq!(introspect_from(&app, guesser, &guess).await.status(), 401);
+    let limited = client_credentials_from(&app, guesser, &guess).await;
     assert_eq!(status_and_error(limited).await, (429, "slow_down".into()), "the address is over its budget");
     // The client's whole budget is still there, from other addresses.
     for ip in ["198.51.100.1", "198.51.100.2", "198.51.100.3"] {
-        assert_eq!(client_credentials_from(&app, ip, "svc", &secret).await.status(), 200, "{ip}");
+        assert_eq!(client_credentials_from(&app, ip, svc).await.status(), 200, "{ip}");
     }
-    let over = client_credentials_from(&app, "198.51.100.4", "svc", &secret).await;
+    let over = client_credentials_from(&app, "198.51.100.4", svc).await;
     assert_eq!(status_and_error(over).await, (429, "slow_down".into()), "three proven requests spent it");
 }
 
@@ -182,7 +145,7 @@ async fn login_with_forwarded(app: &TestApp, lines: &[&str]) -> u16 {
 }
 
 async fn every_forwarded_for_line_is_read_as_one_list(backend: Backend) {
-    let app = behind_proxy(backend, "PAGES", "2/min").await;
+    let app = behind_proxy(backend, "PAGES", "2/min").spawn().await;
     // The client writes a line of its own, a new address each time; the trusted proxy appends
     // a line with the address it saw. That address is the one counted.
     let real = "198.51.100.5";
@@ -194,7 +157,7 @@ async fn every_forwarded_for_line_is_read_as_one_list(backend: Backend) {
 }
 
 async fn ipv6_clients_are_counted_by_their_64(backend: Backend) {
-    let app = behind_proxy(backend, "PAGES", "2/min").await;
+    let app = behind_proxy(backend, "PAGES", "2/min").spawn().await;
     assert_eq!(login_with_forwarded(&app, &["2001:db8:1:2::1"]).await, 303);
     assert_eq!(login_with_forwarded(&app, &["2001:db8:1:2:aaaa:bbbb:cccc:dddd"]).await, 303);
     assert_eq!(login_with_forwarded(&app, &["2001:db8:1:2::ffff"]).await, 429, "the same /64 shares one budget");

@@ -75,6 +75,7 @@ async fn readyz_becomes(app: &TestApp, status: u16, within: Duration) -> (Value,
     }
 }
 
+// Stopping a redis-server needs the Redis backend.
 #[tokio::test]
 async fn readyz_names_redis_while_it_is_down_and_recovers_without_a_restart() {
     let mut redis = PrivateRedis::start();
@@ -94,6 +95,7 @@ async fn readyz_names_redis_while_it_is_down_and_recovers_without_a_restart() {
     eprintln!("readyz saw redis come back after {took:?}");
 }
 
+// Stopping PostgreSQL while Redis stays up needs that one backend.
 #[tokio::test]
 async fn readyz_names_postgres_while_it_refuses_connections_and_recovers() {
     // With Redis as the ephemeral store, only the database goes away.
@@ -128,6 +130,7 @@ pub async fn postgres_allows_connections(app: &TestApp, allowed: bool) {
 /// by the first call after it. Whether the second call came within the second is measured
 /// from the client's side (send of the first to answer of the second), so a slow machine
 /// makes a round inconclusive, never wrong; such a round is run again.
+// Stopping a redis-server needs the Redis backend.
 #[tokio::test]
 async fn readyz_checks_the_stores_at_most_once_a_second() {
     let mut redis = PrivateRedis::start();
@@ -158,6 +161,7 @@ async fn readyz_checks_the_stores_at_most_once_a_second() {
     assert!(conclusive, "five rounds in a row took over 0.9 s between the two calls");
 }
 
+// Stopping a redis-server needs the Redis backend.
 #[tokio::test]
 async fn a_callback_while_redis_is_down_shows_a_503_page_and_signs_nobody_in_then_recovers() {
     use munji::upstream::Provider;
@@ -185,31 +189,26 @@ async fn a_callback_while_redis_is_down_shows_a_503_page_and_signs_nobody_in_the
     assert_eq!(location(&resp, &app.base_url).path(), "/signup");
 }
 
+// Stopping a redis-server needs the Redis backend.
 #[tokio::test]
 async fn rate_limits_fail_open_while_redis_is_down_and_hold_again_after() {
     let mut redis = PrivateRedis::start();
     let app = TestApp::builder(Backend::PostgresRedis)
         .redis_url(&redis.url())
         .env("MUNJI_RATE_LIMITS__OAUTH", "2/min")
+        .with_service_client("svc", &["gmail.vend"])
         .spawn()
         .await;
-    let secret = super::oidc::register_service_client(&app, "svc", &["gmail.vend"]).await;
-    let token = || {
-        super::oidc::rp_http()
-            .post(app.url("/token"))
-            .basic_auth("svc", Some(&secret))
-            .form(&[("grant_type", "client_credentials")])
-            .send()
-    };
+    let token = || app.client_credentials(app.registered("svc"));
 
     redis.stop();
     for _ in 0..4 {
-        assert_eq!(token().await.unwrap().status(), 200, "over the limit, but the limiter cannot count: open");
+        assert_eq!(token().await.status(), 200, "over the limit, but the limiter cannot count: open");
     }
     assert!(app.get_metrics().await.contains(r#"munji_rate_limit_unchecked_total{group="oauth"}"#));
 
     let _redis = PrivateRedis::start_on(redis.port);
     readyz_becomes(&app, 200, Duration::from_secs(10)).await;
-    let statuses = [token().await.unwrap().status(), token().await.unwrap().status(), token().await.unwrap().status()];
+    let statuses = [token().await.status(), token().await.status(), token().await.status()];
     assert_eq!(statuses.map(|s| s.as_u16()), [200, 200, 429], "counting again once Redis is back");
 }

@@ -10,9 +10,9 @@ use munji::{
 use reqwest::Client;
 use serde_json::Value;
 
-use super::oidc::{REDIRECT_URI, register_web_client, rp_http, tokens_for};
 use crate::helpers::{
     Backend, TestApp,
+    clients::WEB_REDIRECT_URI,
     social::{Person, form_value, location},
 };
 
@@ -36,14 +36,12 @@ struct Tokens {
 
 struct Setup {
     app: TestApp,
-    secret: String,
 }
 
 async fn setup(backend: Backend) -> Setup {
     // A grace window of 1 ms: a second use of a refresh token is a replay at once.
-    let app = TestApp::builder(backend).env("MUNJI_REFRESH_TOKEN_GRACE", "1ms").spawn().await;
-    let secret = register_web_client(&app).await;
-    Setup { app, secret }
+    let app = TestApp::builder(backend).env("MUNJI_REFRESH_TOKEN_GRACE", "1ms").with_web_client().spawn().await;
+    Setup { app }
 }
 
 fn naver() -> Person {
@@ -52,7 +50,7 @@ fn naver() -> Person {
 
 impl Setup {
     async fn tokens(&self, browser: &Client) -> Tokens {
-        let (access, refresh) = tokens_for(&self.app, browser, &self.secret).await;
+        let (access, refresh) = self.app.tokens_for(browser).await;
         Tokens { access, refresh }
     }
 
@@ -60,32 +58,16 @@ impl Setup {
     /// `/userinfo` (the access token) and the refresh grant (the refresh token, last, since
     /// it rotates it).
     async fn alive_at(&self, tokens: &Tokens) -> [bool; 4] {
-        let http = rp_http();
         let app = &self.app;
-        let verify = http.get(app.url("/api/v1/verify")).bearer_auth(&tokens.access).send().await.unwrap();
-        let introspect: Value = http
-            .post(app.url("/introspect"))
-            .basic_auth("web", Some(&self.secret))
-            .form(&[("token", tokens.access.as_str())])
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let userinfo = http.get(app.url("/userinfo")).bearer_auth(&tokens.access).send().await.unwrap();
+        let verify = app.get_verify(&tokens.access).await;
+        let introspect = app.introspect(app.web_client(), &tokens.access).await;
+        let userinfo = app.get_userinfo(&tokens.access).await;
         let refresh = self.refresh(&tokens.refresh).await;
         [verify.status() == 200, introspect["active"] == true, userinfo.status() == 200, refresh.status() == 200]
     }
 
     async fn refresh(&self, refresh_token: &str) -> reqwest::Response {
-        rp_http()
-            .post(self.app.url("/token"))
-            .basic_auth("web", Some(&self.secret))
-            .form(&[("grant_type", "refresh_token"), ("refresh_token", refresh_token)])
-            .send()
-            .await
-            .unwrap()
+        self.app.refresh(self.app.web_client(), refresh_token).await
     }
 
     async fn assert_alive(&self, tokens: &Tokens, what: &str) {
@@ -102,7 +84,7 @@ impl Setup {
     }
 
     async fn sessions_of(&self, access: &str) -> Vec<Value> {
-        let resp = rp_http().get(self.app.url("/api/v1/me/sessions")).bearer_auth(access).send().await.unwrap();
+        let resp = self.app.get_sessions(access).await;
         assert_eq!(resp.status(), 200);
         let body: Value = resp.json().await.unwrap();
         body["sessions"].as_array().unwrap().clone()
@@ -166,12 +148,7 @@ async fn a_sign_in_right_after_an_unlink_is_alive(backend: Backend) {
             .await
             .unwrap()
             .unwrap();
-    let resp = rp_http()
-        .delete(s.app.url(&format!("/api/v1/me/identities/{}", naver_identity.id)))
-        .bearer_auth(&laptop_tokens.access)
-        .send()
-        .await
-        .unwrap();
+    let resp = s.app.delete_identity(&laptop_tokens.access, naver_identity.id).await;
     assert_eq!(resp.status(), 204);
     s.app.sign_in_with(&phone, Provider::Kakao, &kakao).await;
     let phone_after = s.tokens(&phone).await;
@@ -229,12 +206,7 @@ async fn a_sign_in_right_after_ending_a_session_through_the_api_is_alive(backend
 
     let sessions = s.sessions_of(&laptop_tokens.access).await;
     let phone_session = sessions.iter().find(|x| x["current"] == false).unwrap()["id"].as_str().unwrap().to_owned();
-    let resp = rp_http()
-        .delete(s.app.url(&format!("/api/v1/me/sessions/{phone_session}")))
-        .bearer_auth(&laptop_tokens.access)
-        .send()
-        .await
-        .unwrap();
+    let resp = s.app.delete_session(&laptop_tokens.access, &phone_session).await;
     assert_eq!(resp.status(), 204);
     s.app.sign_in_with(&phone, Provider::Naver, &naver()).await;
     let phone_after = s.tokens(&phone).await;
@@ -272,12 +244,7 @@ async fn the_sessions_api_lists_the_users_sessions_and_refuses_anothers(backend:
 
     // Another user's handle, or an unknown one, is "no such session", and changes nothing.
     for handle in [id, "no-such-session"] {
-        let resp = rp_http()
-            .delete(s.app.url(&format!("/api/v1/me/sessions/{handle}")))
-            .bearer_auth(&stranger_tokens.access)
-            .send()
-            .await
-            .unwrap();
+        let resp = s.app.delete_session(&stranger_tokens.access, handle).await;
         assert_eq!(resp.status(), 404);
         assert_eq!(resp.json::<Value>().await.unwrap()["error"]["code"], "NOT_FOUND");
     }
@@ -285,7 +252,7 @@ async fn the_sessions_api_lists_the_users_sessions_and_refuses_anothers(backend:
     assert_eq!(s.app.signed_in_username(&phone).await.as_deref(), Some("lister"));
 
     // No token, no list.
-    let resp = rp_http().get(s.app.url("/api/v1/me/sessions")).send().await.unwrap();
+    let resp = crate::helpers::oidc::rp_http().get(s.app.url("/api/v1/me/sessions")).send().await.unwrap();
     assert_eq!(resp.status(), 401);
 }
 
@@ -339,7 +306,7 @@ async fn a_code_that_expires_during_its_redemption_is_no_reuse(backend: Backend)
     let clock = &s.app.state.clock;
     let record = |expires_in_ms: i64| CodeRecord {
         client_id: "web".into(),
-        redirect_uri: REDIRECT_URI.into(),
+        redirect_uri: WEB_REDIRECT_URI.into(),
         code_challenge: None,
         scope: "openid".into(),
         nonce: None,
