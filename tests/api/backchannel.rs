@@ -17,10 +17,11 @@ use poem::{EndpointExt as _, Request, Response, http::StatusCode};
 use crate::{
     helpers::{
         Backend, TestApp,
+        clients::{AppOptions, RegisteredClient},
+        oidc::rp_http,
         social::{Person, form_value},
     },
-    logout::{AppOptions, register_app, sign_in_to},
-    oidc::rp_http,
+    logout::{register_app, sign_in_to},
 };
 
 crate::on_every_backend!(
@@ -118,14 +119,14 @@ async fn validate_with_keys_of(base_url: &str, keys_from: &str, client_id: &str,
     claims
 }
 
-/// Register client `bc`, which listens at `receiver`; returns its secret.
-pub async fn listening_app(app: &TestApp, receiver: &Receiver) -> String {
+/// Register client `bc`, which listens at `receiver`.
+pub async fn listening_app(app: &TestApp, receiver: &Receiver) -> RegisteredClient {
     register_app(app, "bc", AppOptions { backchannel_logout_uri: Some(&receiver.url), ..Default::default() }).await
 }
 
 /// User `uid` signs up (or in again) in a new browser, and client `bc` gets tokens under that
 /// session; returns the browser and the ID token's claims.
-pub async fn signed_in_to_bc(app: &TestApp, secret: &str, uid: u64) -> (reqwest::Client, serde_json::Value) {
+pub async fn signed_in_to_bc(app: &TestApp, bc: &RegisteredClient, uid: u64) -> (reqwest::Client, serde_json::Value) {
     let browser = app.browser();
     let person = Person::new(uid, &format!("bc{uid}@example.com"));
     if app.sign_in_with(&browser, Provider::Google, &person).await.status() != 303
@@ -133,7 +134,7 @@ pub async fn signed_in_to_bc(app: &TestApp, secret: &str, uid: u64) -> (reqwest:
     {
         app.sign_up_with(&browser, Provider::Google, &person, &format!("bc{uid}")).await;
     }
-    let issued = sign_in_to(app, &browser, "bc", secret).await;
+    let issued = sign_in_to(app, &browser, bc).await;
     (browser, crate::logout::payload(issued["id_token"].as_str().unwrap()))
 }
 
@@ -154,8 +155,8 @@ fn deliveries(metrics: &str, outcome: &str) -> u64 {
 async fn signing_out_tells_the_app_with_a_valid_logout_token(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let receiver = Receiver::start().await;
-    let secret = listening_app(&app, &receiver).await;
-    let (browser, id_claims) = signed_in_to_bc(&app, &secret, 1).await;
+    let bc = listening_app(&app, &receiver).await;
+    let (browser, id_claims) = signed_in_to_bc(&app, &bc, 1).await;
     sign_out(&app, &browser, false).await;
     let tokens = receiver.wait_for(1).await;
     let claims = validate(&app.base_url, "bc", &tokens[0]).await;
@@ -170,9 +171,9 @@ async fn signing_out_tells_the_app_with_a_valid_logout_token(backend: Backend) {
 async fn signing_out_everywhere_tells_the_app_for_every_session(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let receiver = Receiver::start().await;
-    let secret = listening_app(&app, &receiver).await;
-    let (first, first_claims) = signed_in_to_bc(&app, &secret, 2).await;
-    let (_second, second_claims) = signed_in_to_bc(&app, &secret, 2).await;
+    let bc = listening_app(&app, &receiver).await;
+    let (first, first_claims) = signed_in_to_bc(&app, &bc, 2).await;
+    let (_second, second_claims) = signed_in_to_bc(&app, &bc, 2).await;
     assert_ne!(first_claims["sid"], second_claims["sid"]);
     sign_out(&app, &first, true).await;
     let tokens = receiver.wait_for(2).await;
@@ -190,8 +191,8 @@ async fn a_failed_delivery_is_retried_with_the_same_jti(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let receiver = Receiver::start().await;
     receiver.fail(true);
-    let secret = listening_app(&app, &receiver).await;
-    let (browser, _) = signed_in_to_bc(&app, &secret, 3).await;
+    let bc = listening_app(&app, &receiver).await;
+    let (browser, _) = signed_in_to_bc(&app, &bc, 3).await;
     sign_out(&app, &browser, false).await;
     let first = receiver.wait_for(1).await;
     receiver.fail(false);
@@ -214,10 +215,10 @@ async fn two_instances_deliver_each_logout_once() {
     let app = TestApp::spawn(Backend::PostgresRedis).await;
     let sibling = app.sibling(&[]).await;
     let receiver = Receiver::start().await;
-    let secret = listening_app(&app, &receiver).await;
+    let bc = listening_app(&app, &receiver).await;
     let mut sids = Vec::new();
     for uid in 10..16 {
-        let (browser, claims) = signed_in_to_bc(&app, &secret, uid).await;
+        let (browser, claims) = signed_in_to_bc(&app, &bc, uid).await;
         sign_out(&app, &browser, false).await;
         sids.push(claims["sid"].as_str().unwrap().to_owned());
         // Both instances are looking for work all the while.
@@ -243,8 +244,8 @@ async fn a_delivery_survives_a_restart() {
     let app = TestApp::spawn(Backend::Postgres).await;
     let receiver = Receiver::start().await;
     receiver.fail(true);
-    let secret = listening_app(&app, &receiver).await;
-    let (browser, claims) = signed_in_to_bc(&app, &secret, 20).await;
+    let bc = listening_app(&app, &receiver).await;
+    let (browser, claims) = signed_in_to_bc(&app, &bc, 20).await;
     sign_out(&app, &browser, false).await;
     receiver.wait_for(1).await;
     app.stop();

@@ -8,10 +8,10 @@ use crate::{
     backchannel::{Receiver, validate},
     helpers::{
         Backend, TestApp,
+        clients::{AppOptions, WEB_REDIRECT_URI as REDIRECT_URI},
         social::{Person, form_value, location},
     },
-    logout::{AppOptions, REDIRECT_URI, payload, register_app, sign_in_to},
-    oidc::rp_http,
+    logout::{payload, register_app, sign_in_to},
 };
 
 crate::on_every_backend!(
@@ -149,18 +149,18 @@ async fn connected_apps_are_listed_and_removing_one_kills_its_tokens_and_tells_i
     let app = TestApp::spawn(backend).await;
     let receiver = Receiver::start().await;
     let options = AppOptions { third_party: true, backchannel_logout_uri: Some(&receiver.url) };
-    let third_secret = register_app(&app, "third", options).await;
-    let web_secret = register_app(&app, "web", AppOptions::default()).await;
+    let third_app = register_app(&app, "third", options).await;
+    let web_app = register_app(&app, "web", AppOptions::default()).await;
     let browser = signed_up(&app, 4).await;
     let (csrf, query) =
         consent_page(authorize(&app, &browser, "third", &[("scope", "openid profile")]).await, &["openid", "profile"])
             .await;
     answer(&app, &browser, &[("csrf", &csrf), ("query", &query), ("decision", "allow")]).await;
-    let third = sign_in_to(&app, &browser, "third", &third_secret).await;
-    let web = sign_in_to(&app, &browser, "web", &web_secret).await;
+    let third = sign_in_to(&app, &browser, &third_app).await;
+    let web = sign_in_to(&app, &browser, &web_app).await;
     let bearer = web["access_token"].as_str().unwrap();
     let apps_now = || async {
-        let resp = rp_http().get(app.url("/api/v1/me/apps")).bearer_auth(bearer).send().await.unwrap();
+        let resp = app.get_apps(bearer).await;
         assert_eq!(resp.status(), 200);
         resp.json::<serde_json::Value>().await.unwrap()["apps"].as_array().unwrap().clone()
     };
@@ -173,11 +173,9 @@ async fn connected_apps_are_listed_and_removing_one_kills_its_tokens_and_tells_i
     assert!(apps[0]["authorized_at"].is_string() && apps[0]["last_used_at"].is_string());
     assert_eq!(apps[1]["first_party"], true);
 
-    let resp = rp_http().delete(app.url("/api/v1/me/apps/third")).bearer_auth(bearer).send().await.unwrap();
+    let resp = app.delete_app(bearer, "third").await;
     assert_eq!(resp.status(), 204);
-    let refresh = [("grant_type", "refresh_token"), ("refresh_token", third["refresh_token"].as_str().unwrap())];
-    let resp =
-        rp_http().post(app.url("/token")).basic_auth("third", Some(&third_secret)).form(&refresh).send().await.unwrap();
+    let resp = app.refresh(&third_app, third["refresh_token"].as_str().unwrap()).await;
     assert_eq!(resp.status(), 400, "the removed app's refresh token is dead");
     let tokens = receiver.wait_for(1).await;
     let claims = validate(&app.base_url, "third", &tokens[0]).await;
@@ -187,7 +185,7 @@ async fn connected_apps_are_listed_and_removing_one_kills_its_tokens_and_tells_i
     // The consent went too: the app must ask again.
     let resp = authorize(&app, &browser, "third", &[("scope", "openid"), ("prompt", "none")]).await;
     assert_eq!(param(&resp, &app.base_url, "error").as_deref(), Some("consent_required"));
-    let resp = rp_http().delete(app.url("/api/v1/me/apps/third")).bearer_auth(bearer).send().await.unwrap();
+    let resp = app.delete_app(bearer, "third").await;
     assert_eq!(resp.status(), 404);
     assert_eq!(resp.json::<serde_json::Value>().await.unwrap()["error"]["code"], "NOT_FOUND");
     // The user's own session is untouched.

@@ -2,22 +2,18 @@
 //! `/end-session` and gets its `state` back; every request that could sign a user out without
 //! their say, or send them somewhere unregistered, is refused or asked about first.
 
-use munji::{
-    oidc::clients::{self, NewClient},
-    upstream::Provider,
-};
+use munji::upstream::Provider;
 use openidconnect::{
     AuthenticationFlow, AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl, LogoutRequest, Nonce,
     PostLogoutRedirectUrl, ProviderMetadataWithLogout, RedirectUrl,
     core::{CoreClient, CoreResponseType},
 };
 
-use crate::{
-    helpers::{
-        Backend, TestApp,
-        social::{Person, form_value, location},
-    },
+use crate::helpers::{
+    Backend, TestApp,
+    clients::{self, AFTER_LOGOUT_URI as AFTER_LOGOUT, AppOptions, RegisteredClient, WEB_REDIRECT_URI},
     oidc::rp_http,
+    social::{Person, form_value, location},
 };
 
 crate::on_every_backend!(
@@ -30,54 +26,27 @@ crate::on_every_backend!(
     an_expired_hint_of_this_session_still_signs_out_at_once,
 );
 
-pub const REDIRECT_URI: &str = "https://app.example/cb";
-pub const AFTER_LOGOUT: &str = "https://app.example/bye";
-
-/// What a test app registers beyond the defaults.
-#[derive(Default)]
-pub struct AppOptions<'a> {
-    pub backchannel_logout_uri: Option<&'a str>,
-    pub third_party: bool,
+/// Register [`clients::app`] `id` now.
+pub async fn register_app(app: &TestApp, id: &str, options: AppOptions<'_>) -> RegisteredClient {
+    app.register(clients::app(id, options)).await
 }
 
-/// Register a confidential client `id` (code + refresh, openid profile email) that may be sent
-/// back to [`AFTER_LOGOUT`]; returns its secret.
-pub async fn register_app(app: &TestApp, id: &str, options: AppOptions<'_>) -> String {
-    let new = NewClient {
-        id: id.into(),
-        redirect_uris: vec![REDIRECT_URI.into()],
-        grant_types: vec!["authorization_code".into(), "refresh_token".into()],
-        scopes: vec!["openid".into(), "profile".into(), "email".into()],
-        name: Some(format!("The {id} app")),
-        first_party: !options.third_party,
-        post_logout_redirect_uris: vec![AFTER_LOGOUT.into()],
-        backchannel_logout_uri: options.backchannel_logout_uri.map(str::to_owned),
-        ..Default::default()
-    };
-    clients::add(&app.state.config, &app.state.db, new).await.unwrap().unwrap()
-}
-
-/// Client `id`'s token response (with an ID token) for whoever is signed in to `browser`.
-pub async fn sign_in_to(app: &TestApp, browser: &reqwest::Client, id: &str, secret: &str) -> serde_json::Value {
-    let query =
-        [("client_id", id), ("redirect_uri", REDIRECT_URI), ("response_type", "code"), ("scope", "openid profile")];
-    let resp = browser.get(app.url("/authorize")).query(&query).send().await.unwrap();
-    let back = location(&resp, &app.base_url);
-    let code = back.query_pairs().find(|(k, _)| k == "code").unwrap_or_else(|| panic!("no code: {back}")).1;
-    let form = [("grant_type", "authorization_code"), ("code", code.as_ref()), ("redirect_uri", REDIRECT_URI)];
-    let resp = rp_http().post(app.url("/token")).basic_auth(id, Some(secret)).form(&form).send().await.unwrap();
+/// `client`'s token response (with an ID token) for whoever is signed in to `browser`.
+pub async fn sign_in_to(app: &TestApp, browser: &reqwest::Client, client: &RegisteredClient) -> serde_json::Value {
+    let code = app.authorize_code(browser, client, &[("scope", "openid profile")]).await;
+    let resp = app.redeem_code(client, &code, None).await;
     assert_eq!(resp.status(), 200);
     resp.json().await.unwrap()
 }
 
 /// A signed-up user in a browser of their own, and client `web`'s tokens for them.
-async fn user_with_tokens(app: &TestApp, uid: u64) -> (reqwest::Client, serde_json::Value, String) {
-    let secret = register_app(app, "web", AppOptions::default()).await;
+async fn user_with_tokens(app: &TestApp, uid: u64) -> (reqwest::Client, serde_json::Value, RegisteredClient) {
+    let web = register_app(app, "web", AppOptions::default()).await;
     let browser = app.browser();
     let person = Person::new(uid, &format!("user{uid}@example.com"));
     app.sign_up_with(&browser, Provider::Google, &person, &format!("user{uid}")).await;
-    let issued = sign_in_to(app, &browser, "web", &secret).await;
-    (browser, issued, secret)
+    let issued = sign_in_to(app, &browser, &web).await;
+    (browser, issued, web)
 }
 
 /// The claims of a JWT, unverified (the test reads what munji wrote).
@@ -100,7 +69,7 @@ async fn still_signed_in(app: &TestApp, browser: &reqwest::Client, access_token:
 
 async fn a_relying_party_signs_the_user_out_and_gets_its_state_back(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    let secret = register_app(&app, "web", AppOptions::default()).await;
+    let web = register_app(&app, "web", AppOptions::default()).await;
     let browser = app.browser();
     app.sign_up_with(&browser, Provider::Google, &Person::new(7, "rp.out@example.com"), "rp.out").await;
     let http = rp_http();
@@ -109,8 +78,12 @@ async fn a_relying_party_signs_the_user_out_and_gets_its_state_back(backend: Bac
         ProviderMetadataWithLogout::discover_async(IssuerUrl::new(app.base_url.clone()).unwrap(), &http).await.unwrap();
     let end_session_endpoint = metadata.additional_metadata().end_session_endpoint.clone().unwrap();
     assert_eq!(end_session_endpoint.url().as_str(), app.url("/end-session"));
-    let rp = CoreClient::from_provider_metadata(metadata, ClientId::new("web".into()), Some(ClientSecret::new(secret)))
-        .set_redirect_uri(RedirectUrl::new(REDIRECT_URI.into()).unwrap());
+    let rp = CoreClient::from_provider_metadata(
+        metadata,
+        ClientId::new("web".into()),
+        Some(ClientSecret::new(web.secret().to_owned())),
+    )
+    .set_redirect_uri(RedirectUrl::new(WEB_REDIRECT_URI.into()).unwrap());
     let (url, _, nonce) = rp
         .authorize_url(
             AuthenticationFlow::<CoreResponseType>::AuthorizationCode,
@@ -203,8 +176,8 @@ async fn without_a_hint_of_this_session_the_user_is_asked_first(backend: Backend
     // Another browser of the same user: its ID token names another session.
     let other = app.browser();
     app.sign_in_with(&other, Provider::Google, &Person::new(11, "user11@example.com")).await;
-    let secret = register_app(&app, "second", AppOptions::default()).await;
-    let other_hint = sign_in_to(&app, &other, "second", &secret).await["id_token"].as_str().unwrap().to_owned();
+    let second = register_app(&app, "second", AppOptions::default()).await;
+    let other_hint = sign_in_to(&app, &other, &second).await["id_token"].as_str().unwrap().to_owned();
 
     for query in [vec![], vec![("id_token_hint", other_hint.as_str()), ("ui_locales", "ko")]] {
         let html = confirmation_form(end_session(&browser, &app, &query).await).await;

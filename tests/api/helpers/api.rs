@@ -66,6 +66,14 @@ impl TestApp {
         Self::send(self.api(reqwest::Method::DELETE, &format!("/me/sessions/{id}"), bearer)).await
     }
 
+    pub async fn get_apps(&self, bearer: &str) -> Response {
+        self.get_api("/me/apps", bearer).await
+    }
+
+    pub async fn delete_app(&self, bearer: &str, client_id: &str) -> Response {
+        Self::send(self.api(reqwest::Method::DELETE, &format!("/me/apps/{client_id}"), bearer)).await
+    }
+
     pub async fn delete_identity(&self, bearer: &str, id: impl std::fmt::Display) -> Response {
         Self::send(self.api(reqwest::Method::DELETE, &format!("/me/identities/{id}"), bearer)).await
     }

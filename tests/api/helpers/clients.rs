@@ -76,6 +76,28 @@ pub fn service(id: &str, scopes: &[&str], gmail_targets: &[&str]) -> NewClient {
     }
 }
 
+/// Where apps made by [`app`] may send a user after signing out.
+pub const AFTER_LOGOUT_URI: &str = "https://app.example/bye";
+
+/// What an app made by [`app`] registers beyond the defaults.
+#[derive(Default)]
+pub struct AppOptions<'a> {
+    pub backchannel_logout_uri: Option<&'a str>,
+    pub third_party: bool,
+}
+
+/// A confidential client `id` like `web` (`openid profile email` at [`WEB_REDIRECT_URI`]),
+/// named "The {id} app", that may send users to [`AFTER_LOGOUT_URI`] after signing out.
+pub fn app(id: &str, options: AppOptions<'_>) -> NewClient {
+    NewClient {
+        name: Some(format!("The {id} app")),
+        first_party: !options.third_party,
+        post_logout_redirect_uris: strings(&[AFTER_LOGOUT_URI]),
+        backchannel_logout_uri: options.backchannel_logout_uri.map(str::to_owned),
+        ..web(id, WEB_REDIRECT_URI, &["openid", "profile", "email"])
+    }
+}
+
 impl TestAppBuilder {
     /// Register `new` when the app starts; find it with [`TestApp::registered`].
     pub fn with_client(mut self, new: NewClient) -> Self {
