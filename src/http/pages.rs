@@ -262,6 +262,23 @@ pub struct PageLayerEndpoint<E> {
 const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; \
                    frame-ancestors 'none'; base-uri 'none'";
 
+/// `resp` with the pages' policy, except that its forms may also lead to `target`: a form that
+/// posts to munji and is answered with a redirect to a client (the consent page, the sign-out
+/// question) is held to `form-action` all along the redirect chain by browsers.
+pub fn allow_form_target(mut resp: Response, target: &str) -> Response {
+    let Ok(url) = url::Url::parse(target) else { return resp };
+    // An origin or a scheme: neither can carry a space or a `;` into the policy.
+    let source = match url.scheme() {
+        "http" | "https" => url.origin().ascii_serialization(),
+        scheme => format!("{scheme}:"),
+    };
+    let policy = CSP.replace("form-action 'self'", &format!("form-action 'self' {source}"));
+    if let Ok(value) = HeaderValue::from_str(&policy) {
+        resp.headers_mut().insert(header::CONTENT_SECURITY_POLICY, value);
+    }
+    resp
+}
+
 impl<E: Endpoint> Endpoint for PageLayerEndpoint<E> {
     type Output = Response;
 
@@ -272,7 +289,7 @@ impl<E: Endpoint> Endpoint for PageLayerEndpoint<E> {
             Err(err) => error_page(lang, &err),
         };
         let headers = resp.headers_mut();
-        headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
+        headers.entry(header::CONTENT_SECURITY_POLICY).or_insert(HeaderValue::from_static(CSP));
         headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
         headers.entry(header::CACHE_CONTROL).or_insert(HeaderValue::from_static("no-store"));
         Ok(resp)

@@ -77,8 +77,9 @@ pub enum Outcome {
     Page { error: &'static str, description: String },
     /// The browser signs in first, then comes back to `return_to`.
     SignIn { return_to: String },
-    /// Ask the user whether the client may have `scopes`; the answer comes back with `query`.
-    Consent { client_name: String, scopes: Vec<String>, query: String },
+    /// Ask the user whether the client may have `scopes`; the answer comes back with `query`,
+    /// and leads to `redirect_uri`.
+    Consent { client_name: String, scopes: Vec<String>, query: String, redirect_uri: String },
 }
 
 /// Decide the answer to the authorization request `query` for the browser's session, if any:
@@ -162,9 +163,12 @@ async fn consent(
         }
         Some(ConsentAnswer::Deny) => Ok(Some(to_client("access_denied", "the user did not allow this client"))),
         None if request.prompt_none => Ok(Some(to_client("consent_required", "the user has not allowed this client"))),
-        None => {
-            Ok(Some(Outcome::Consent { client_name: client.name.clone(), scopes: requested, query: query.to_owned() }))
-        }
+        None => Ok(Some(Outcome::Consent {
+            client_name: client.name.clone(),
+            scopes: requested,
+            query: query.to_owned(),
+            redirect_uri: request.redirect_uri.clone(),
+        })),
     }
 }
 

@@ -99,8 +99,9 @@ pub enum LogoutError {
 pub enum Outcome {
     /// The browser is signed out (its session, if it had one, has ended): go here.
     SignedOut(After),
-    /// Nothing ended yet: ask the user, naming the app when one was named.
-    Confirm { client_name: Option<String> },
+    /// Nothing ended yet: ask the user, naming the app when one was named; the answer leads to
+    /// `redirect` if the app asked for one.
+    Confirm { client_name: Option<String>, redirect: Option<String> },
 }
 
 /// Answer an end-session request for the browser's `session`. `confirmed`: the user submitted
@@ -113,7 +114,13 @@ pub async fn end_session(
 ) -> Result<Result<Outcome, Refusal>, LogoutError> {
     let after = match decide(state, request, session).await? {
         Err(refusal) => return Ok(Err(refusal)),
-        Ok(Decision::Confirm { client_name, .. }) if !confirmed => return Ok(Ok(Outcome::Confirm { client_name })),
+        Ok(Decision::Confirm { client_name, after }) if !confirmed => {
+            let redirect = match after {
+                After::Redirect(uri) => Some(uri),
+                After::SignedOut { .. } => None,
+            };
+            return Ok(Ok(Outcome::Confirm { client_name, redirect }));
+        }
         Ok(Decision::EndNow(after) | Decision::Confirm { after, .. }) => after,
     };
     if let Some(session) = session {

@@ -28,6 +28,8 @@ crate::on_every_backend!(
     signing_out_tells_the_app_with_a_valid_logout_token,
     signing_out_everywhere_tells_the_app_for_every_session,
     a_failed_delivery_is_retried_with_the_same_jti,
+    an_unlink_tells_the_app_of_the_other_sessions,
+    a_legacy_claim_tells_the_app_of_the_earlier_session,
 );
 
 /// A relying party's back-channel logout endpoint: records every `logout_token` posted to it
@@ -257,4 +259,45 @@ async fn a_delivery_survives_a_restart() {
     let delivered = validate_with_keys_of(issuer, keys, "bc", &tokens[1]).await;
     assert_eq!(delivered["sid"], claims["sid"]);
     assert_eq!(delivered["jti"], validate_with_keys_of(issuer, keys, "bc", &tokens[0]).await["jti"]);
+}
+
+async fn an_unlink_tells_the_app_of_the_other_sessions(backend: Backend) {
+    use crate::linking::{google_person, kakao_person, start_link};
+    let app = TestApp::spawn(backend).await;
+    let receiver = Receiver::start().await;
+    let bc = listening_app(&app, &receiver).await;
+    let browser = app.browser();
+    app.sign_up_with(&browser, Provider::Google, &google_person(), "unlinker").await;
+    let authorize = start_link(&app, &browser, Provider::Kakao).await;
+    browser.get(app.provider_decides(&browser, &authorize, &kakao_person(), true).await).send().await.unwrap();
+    let other_device = app.browser();
+    app.sign_in_with(&other_device, Provider::Kakao, &kakao_person()).await;
+    let other_claims = crate::logout::payload(sign_in_to(&app, &other_device, &bc).await["id_token"].as_str().unwrap());
+
+    let google = munji::store::identities::find_by_provider_uid(&app.state.db, Provider::Google, &google_person().uid)
+        .await
+        .unwrap()
+        .unwrap();
+    let html = app.get_account(&browser).await.text().await.unwrap();
+    let csrf = form_value(&html, "csrf").unwrap();
+    let path = format!("/account/unlink/{}", google.id);
+    assert_eq!(browser.post(app.url(&path)).form(&[("csrf", csrf.as_str())]).send().await.unwrap().status(), 303);
+    let tokens = receiver.wait_for(1).await;
+    assert_eq!(validate(&app.base_url, "bc", &tokens[0]).await["sid"], other_claims["sid"]);
+}
+
+async fn a_legacy_claim_tells_the_app_of_the_earlier_session(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    crate::legacy::import_fixture(&app).await;
+    let receiver = Receiver::start().await;
+    let bc = listening_app(&app, &receiver).await;
+    // kim.minsu has a Naver and a Google mapping; the Naver one is claimed first.
+    let first = app.browser();
+    app.sign_in_with(&first, Provider::Naver, &Person::new(31, "kim.minsu@naver.com")).await;
+    let first_claims = crate::logout::payload(sign_in_to(&app, &first, &bc).await["id_token"].as_str().unwrap());
+    // Claiming the Google mapping ends every other session of the account.
+    let second = app.browser();
+    app.sign_in_with(&second, Provider::Google, &Person::new(32, "kim.minsu@gmail.com")).await;
+    let tokens = receiver.wait_for(1).await;
+    assert_eq!(validate(&app.base_url, "bc", &tokens[0]).await["sid"], first_claims["sid"]);
 }

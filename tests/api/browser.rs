@@ -11,7 +11,9 @@ use std::{
 
 use fantoccini::{ClientBuilder, Locator};
 
-use crate::helpers::{Backend, TestApp};
+use munji::oidc::clients::NewClient;
+
+use crate::helpers::{Backend, TestApp, clients};
 
 /// A ChromeDriver of this test's own, stopped when dropped.
 struct ChromeDriver {
@@ -57,14 +59,8 @@ async fn wait_for_path(browser: &fantoccini::Client, path: &str) {
 }
 
 // A real browser is slow to start; pages and login run the flow on every backend.
-#[tokio::test]
-async fn a_person_signs_up_with_naver_in_a_real_browser_and_signs_out() {
-    if std::env::var_os("SKIP_BROWSER_TEST").is_some() {
-        eprintln!("SKIP_BROWSER_TEST is set: browser test skipped");
-        return;
-    }
-    let app = TestApp::spawn(Backend::Sqlite).await;
-    let driver = ChromeDriver::start();
+/// Headless Chromium driven through `driver`.
+async fn open_browser(driver: &ChromeDriver) -> fantoccini::Client {
     let mut capabilities = serde_json::Map::new();
     capabilities.insert(
         "goog:chromeOptions".to_owned(),
@@ -77,26 +73,48 @@ async fn a_person_signs_up_with_naver_in_a_real_browser_and_signs_out() {
     );
     // ChromeDriver speaks plain HTTP on loopback: no TLS connector needed.
     let connector = hyper_util::client::legacy::connect::HttpConnector::new();
-    let browser = ClientBuilder::new(connector).capabilities(capabilities).connect(&driver.url).await.unwrap();
+    ClientBuilder::new(connector).capabilities(capabilities).connect(&driver.url).await.unwrap()
+}
+
+fn skipped() -> bool {
+    let skip = std::env::var_os("SKIP_BROWSER_TEST").is_some();
+    if skip {
+        eprintln!("SKIP_BROWSER_TEST is set: browser test skipped");
+    }
+    skip
+}
+
+/// On munji's sign-in page: continue with Naver as the person `uid`/`email` (the imitation's
+/// form: choose the person and allow) and create the account the sign-up form proposes (the
+/// e-mail's local part as the username).
+async fn sign_up_with_naver(browser: &fantoccini::Client, uid: &str, email: &str) {
+    browser.find(Locator::Css("a.provider-naver")).await.unwrap().click().await.unwrap();
+    let field = browser.find(Locator::Id("uid")).await.unwrap();
+    field.clear().await.unwrap();
+    field.send_keys(uid).await.unwrap();
+    let field = browser.find(Locator::Id("email")).await.unwrap();
+    field.clear().await.unwrap();
+    field.send_keys(email).await.unwrap();
+    browser.find(Locator::Id("allow")).await.unwrap().click().await.unwrap();
+    wait_for_path(browser, "/signup").await;
+    let username = browser.find(Locator::Id("username")).await.unwrap();
+    assert_eq!(username.prop("value").await.unwrap().as_deref(), email.split('@').next());
+    browser.find(Locator::Css("button[type=submit]")).await.unwrap().click().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_person_signs_up_with_naver_in_a_real_browser_and_signs_out() {
+    if skipped() {
+        return;
+    }
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let driver = ChromeDriver::start();
+    let browser = open_browser(&driver).await;
 
     // Step 1: the sign-in page, and Naver's button.
     browser.goto(&app.url("/login")).await.unwrap();
-    browser.find(Locator::Css("a.provider-naver")).await.unwrap().click().await.unwrap();
-
-    // Step 2: the imitation's form: choose the person and allow.
-    let uid = browser.find(Locator::Id("uid")).await.unwrap();
-    uid.clear().await.unwrap();
-    uid.send_keys("880001").await.unwrap();
-    let email = browser.find(Locator::Id("email")).await.unwrap();
-    email.clear().await.unwrap();
-    email.send_keys("browser.user@example.com").await.unwrap();
-    browser.find(Locator::Id("allow")).await.unwrap().click().await.unwrap();
-
-    // Step 3: munji's sign-up form, prefilled from the profile.
-    wait_for_path(&browser, "/signup").await;
-    let username = browser.find(Locator::Id("username")).await.unwrap();
-    assert_eq!(username.prop("value").await.unwrap().as_deref(), Some("browser.user"));
-    browser.find(Locator::Css("button[type=submit]")).await.unwrap().click().await.unwrap();
+    // Steps 2 and 3: the imitation's form, then munji's sign-up form, prefilled.
+    sign_up_with_naver(&browser, "880001", "browser.user@example.com").await;
 
     // Step 4: the account page shows the new account and its Naver identity.
     wait_for_path(&browser, "/account").await;
@@ -112,4 +130,55 @@ async fn a_person_signs_up_with_naver_in_a_real_browser_and_signs_out() {
 
     browser.close().await.unwrap();
     assert_eq!(app.count_users().await, 1);
+}
+
+/// A person signs in to a third-party app, allows it on the consent page, finds it on the
+/// account page and removes it: the app's refresh token is dead (docs/consent.md).
+#[tokio::test]
+async fn a_person_allows_a_third_party_app_then_removes_it_from_the_account_page() {
+    if skipped() {
+        return;
+    }
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    // Where the app's redirect lands: a real page on loopback.
+    let landing = crate::backchannel::Receiver::start().await;
+    let options = clients::AppOptions { third_party: true, ..Default::default() };
+    let third =
+        app.register(NewClient { redirect_uris: vec![landing.url.clone()], ..clients::app("third", options) }).await;
+    let driver = ChromeDriver::start();
+    let browser = open_browser(&driver).await;
+
+    let mut authorize = url::Url::parse(&app.url("/authorize")).unwrap();
+    authorize.query_pairs_mut().extend_pairs([
+        ("client_id", "third"),
+        ("redirect_uri", landing.url.as_str()),
+        ("response_type", "code"),
+        ("scope", "openid profile"),
+        ("state", "st-1"),
+    ]);
+    browser.goto(authorize.as_str()).await.unwrap();
+    wait_for_path(&browser, "/login").await;
+    sign_up_with_naver(&browser, "880002", "third.party.user@example.com").await;
+
+    // Back at /authorize: the consent page names the app and the scopes.
+    wait_for_path(&browser, "/authorize").await;
+    let page = browser.source().await.unwrap();
+    assert!(page.contains("The third app") && page.contains("<code>profile</code>"), "{page}");
+    browser.find(Locator::Id("consent-allow")).await.unwrap().click().await.unwrap();
+    wait_for_path(&browser, url::Url::parse(&landing.url).unwrap().path()).await;
+    let back = browser.current_url().await.unwrap();
+    assert_eq!(back.query_pairs().find(|(k, _)| k == "state").unwrap().1, "st-1");
+    let code = back.query_pairs().find(|(k, _)| k == "code").unwrap().1.into_owned();
+    let issued: serde_json::Value = app.redeem_code(&third, &code, None).await.json().await.unwrap();
+    let refresh_token = issued["refresh_token"].as_str().unwrap();
+
+    // The account page lists the app; its remove button takes its access away.
+    browser.goto(&app.url("/account")).await.unwrap();
+    let row = browser.find(Locator::Id("app-third")).await.unwrap().text().await.unwrap();
+    assert!(row.contains("The third app"), "{row}");
+    browser.find(Locator::Id("remove-app-third")).await.unwrap().click().await.unwrap();
+    wait_for_path(&browser, "/account").await;
+    assert!(!browser.source().await.unwrap().contains(r#"id="app-third""#));
+    assert_eq!(app.refresh(&third, refresh_token).await.status(), 400, "the app's refresh token is dead");
+    browser.close().await.unwrap();
 }

@@ -30,7 +30,7 @@ crate::on_every_backend!(
 
 const USERS_CSV: &str = include_str!("../../fixtures/legacy/users.csv");
 
-async fn import_fixture(app: &TestApp) {
+pub async fn import_fixture(app: &TestApp) {
     let users = munji::legacy::parse_csv(USERS_CSV.as_bytes()).unwrap();
     legacy::import(&app.state.db, &users, Utc::now()).await.unwrap();
 }

@@ -19,11 +19,11 @@ crate::on_every_backend!(
     an_api_started_link_finishes_only_in_the_same_users_browser,
 );
 
-fn google_person() -> Person {
+pub fn google_person() -> Person {
     Person::new(100, "linker@example.com")
 }
 
-fn kakao_person() -> Person {
+pub fn kakao_person() -> Person {
     Person::new(4_100_000_100, "linker@kakao.com")
 }
 
@@ -33,7 +33,7 @@ async fn csrf_of_account(app: &TestApp, browser: &Client) -> String {
 }
 
 /// `POST /account/link/{provider}`: where the provider is asked.
-async fn start_link(app: &TestApp, browser: &Client, provider: Provider) -> Url {
+pub async fn start_link(app: &TestApp, browser: &Client, provider: Provider) -> Url {
     let csrf = csrf_of_account(app, browser).await;
     let resp = browser
         .post(app.url(&format!("/account/link/{provider}")))

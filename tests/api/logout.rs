@@ -24,6 +24,7 @@ crate::on_every_backend!(
     without_a_hint_of_this_session_the_user_is_asked_first,
     the_confirmation_without_its_csrf_field_signs_nobody_out,
     an_expired_hint_of_this_session_still_signs_out_at_once,
+    a_confirmed_sign_out_goes_back_to_the_app_with_its_state,
 );
 
 /// Register [`clients::app`] `id` now.
@@ -228,4 +229,26 @@ async fn an_expired_hint_of_this_session_still_signs_out_at_once(backend: Backen
     assert_eq!(resp.status(), 303);
     assert_eq!(location(&resp, &app.base_url).as_str(), AFTER_LOGOUT);
     assert!(!still_signed_in(&app, &browser, access).await);
+}
+
+async fn a_confirmed_sign_out_goes_back_to_the_app_with_its_state(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (browser, issued, _) = user_with_tokens(&app, 14).await;
+    let query = [("client_id", "web"), ("post_logout_redirect_uri", AFTER_LOGOUT), ("state", "z 1")];
+    let resp = end_session(&browser, &app, &query).await;
+    // Browsers hold the form's redirect to `form-action`: the page lets it reach the app, only.
+    let policy = resp.headers()["content-security-policy"].to_str().unwrap().to_owned();
+    assert!(policy.contains("form-action 'self' https://app.example;"), "{policy}");
+    let html = confirmation_form(resp).await;
+    let mut form: Vec<(String, String)> = vec![("confirm".into(), "1".into())];
+    for name in ["csrf", "client_id", "post_logout_redirect_uri", "state"] {
+        form.push((name.into(), form_value(&html, name).unwrap().replace("&#38;", "&")));
+    }
+    let resp = browser.post(app.url("/end-session")).form(&form).send().await.unwrap();
+    assert_eq!(resp.status(), 303);
+    assert_eq!(location(&resp, &app.base_url).as_str(), format!("{AFTER_LOGOUT}?state=z+1"));
+    assert!(!still_signed_in(&app, &browser, issued["access_token"].as_str().unwrap()).await);
+    // Other pages keep the strict policy.
+    let policy = app.get("/login").await.headers()["content-security-policy"].to_str().unwrap().to_owned();
+    assert!(policy.contains("form-action 'self';"), "{policy}");
 }

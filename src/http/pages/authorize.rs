@@ -10,7 +10,7 @@ use poem::{
 use serde::Deserialize;
 use url::Url;
 
-use super::{PageError, render, views};
+use super::{PageError, allow_form_target, render, views};
 use crate::{
     http::session::{self, Cookies, check_csrf, csrf_token},
     i18n::Lang,
@@ -68,10 +68,11 @@ async fn answer(
         Outcome::ToClient { redirect_uri, params, state: client_state } => {
             back_to_client(state, &redirect_uri, &params, client_state.as_deref())
         }
-        Outcome::Consent { client_name, scopes, query } => {
+        Outcome::Consent { client_name, scopes, query, redirect_uri } => {
             let t = lang.messages();
             let scopes = scopes.into_iter().map(|s| views::ScopeRow { description: t.scope(&s), name: s }).collect();
-            render(&views::ConsentView { t, csrf: csrf_token(state, cookies), client_name, scopes, query })
+            let page = render(&views::ConsentView { t, csrf: csrf_token(state, cookies), client_name, scopes, query });
+            allow_form_target(page, &redirect_uri)
         }
         Outcome::Page { error, description } => return Err(PageError::Authorize { error, description }),
         Outcome::SignIn { return_to } => {

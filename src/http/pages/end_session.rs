@@ -8,7 +8,7 @@ use poem::{
     web::{Data, Redirect, cookie::CookieJar},
 };
 
-use super::{PageError, render, views};
+use super::{PageError, allow_form_target, render, views};
 use crate::{
     http::session::{self, Cookies, check_csrf, csrf_token},
     i18n::Lang,
@@ -56,12 +56,14 @@ async fn answer(
     }
     let current = session::current(state, cookies).await?;
     Ok(match logout::end_session(state, &request, current.as_ref(), confirmed).await?? {
-        Outcome::Confirm { client_name } => render(&views::EndSessionView {
-            t,
-            csrf: csrf_token(state, cookies),
-            fields: request.fields(),
-            client_name,
-        }),
+        Outcome::Confirm { client_name, redirect } => {
+            let fields = request.fields();
+            let page = render(&views::EndSessionView { t, csrf: csrf_token(state, cookies), fields, client_name });
+            match redirect {
+                Some(target) => allow_form_target(page, &target),
+                None => page,
+            }
+        }
         Outcome::SignedOut(after) => {
             session::forget(cookies);
             match after {
