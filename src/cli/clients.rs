@@ -60,7 +60,7 @@ pub async fn run(config: &Config, db: &Db, command: ClientsCommand) -> anyhow::R
             for client in clients::list(config, db).await? {
                 println!(
                     "{}\t{}\t{}\t{}\tgrants={}\tscopes={}\tredirect_uris={}\tgmail_targets={}\t\
-                     post_logout_redirect_uris={}\tbackchannel_logout_uri={}",
+                     post_logout_redirect_uris={}\tbackchannel_logout_uri={}\tname={}",
                     client.id,
                     if client.is_public() { "public" } else { "confidential" },
                     if client.from_config { "config" } else { "database" },
@@ -71,6 +71,7 @@ pub async fn run(config: &Config, db: &Db, command: ClientsCommand) -> anyhow::R
                     client.gmail_targets.join(","),
                     client.post_logout_redirect_uris.join(","),
                     client.backchannel_logout_uri.as_deref().unwrap_or(""),
+                    client.name,
                 );
             }
         }

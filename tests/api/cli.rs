@@ -222,3 +222,38 @@ fn a_configured_client_whose_id_parses_as_a_uuid_stops_start_up_naming_it() {
     assert!(stderr.contains("config key `clients[1]`") && stderr.contains(UUID_IDS[0]), "{stderr}");
     assert!(stderr.contains("UUID"), "{stderr}");
 }
+
+// Registering an app for logout and consent (docs/logout.md, docs/consent.md); a SQLite file is
+// enough.
+#[test]
+fn clients_add_takes_logout_uris_and_third_party_and_refuses_bad_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let database = format!("sqlite://{}", dir.path().join("munji.db").display());
+    let env = [("MUNJI_DATABASE_URL", database.as_str()), ("MUNJI_SECRET_KEY", SECRET_KEY)];
+    let base = ["clients", "add", "--id", "partner", "--redirect-uri", "https://partner.example/cb"];
+    for (bad, why) in [
+        (["--backchannel-logout-uri", "http://partner.example/bc"], "http off loopback"),
+        (["--post-logout-redirect-uri", "https://partner.example/bye#x"], "a fragment"),
+        (["--name", ""], "an empty name"),
+    ] {
+        let out = run(&[&base[..], &bad[..]].concat(), &env, dir.path());
+        assert!(!out.status.success(), "{why} was accepted");
+    }
+    let listed = run(&["clients", "list"], &env, dir.path());
+    assert_eq!(String::from_utf8_lossy(&listed.stdout), "", "nothing was registered");
+    let extra = [
+        "--name",
+        "Partner app",
+        "--third-party",
+        "--post-logout-redirect-uri",
+        "https://partner.example/bye",
+        "--backchannel-logout-uri",
+        "http://127.0.0.1:9/bc",
+    ];
+    let ok = run(&[&base[..], &extra[..]].concat(), &env, dir.path());
+    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+    let listed = String::from_utf8_lossy(&run(&["clients", "list"], &env, dir.path()).stdout).into_owned();
+    for shown in ["third-party", "https://partner.example/bye", "http://127.0.0.1:9/bc", "name=Partner app"] {
+        assert!(listed.contains(shown), "{shown} in {listed}");
+    }
+}
