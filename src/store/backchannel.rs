@@ -93,8 +93,14 @@ pub async fn forget_client_of_user(
 /// Claim up to `limit` deliveries that are due at `now` and not claimed by another instance,
 /// until `until`. On PostgreSQL concurrent claimers skip each other's rows
 /// (`FOR UPDATE SKIP LOCKED`); SQLite runs one writer at a time, so its single statement is
-/// already exclusive.
+/// already exclusive. Most rounds find nothing: they only read.
 pub async fn claim_due(db: &Db, now: DateTime<Utc>, until: DateTime<Utc>, limit: i64) -> Result<Vec<OutboxRow>> {
+    const ANY: &str = "SELECT COUNT(*) FROM backchannel_outbox
+                       WHERE next_attempt_at <= $1 AND (locked_until IS NULL OR locked_until <= $1)";
+    let due: i64 = on_pool!(db, pool => sqlx::query_scalar(ANY).bind(now).fetch_one(pool).await?);
+    if due == 0 {
+        return Ok(vec![]);
+    }
     const POSTGRES: &str = const_format::concatcp!(
         "UPDATE backchannel_outbox SET locked_until = $2 WHERE id IN (
             SELECT id FROM backchannel_outbox
