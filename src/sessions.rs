@@ -149,7 +149,7 @@ pub async fn end(state: &AppState, ending: Ending<'_>) -> Result<Vec<String>> {
     let listening = clients_with_backchannel(state).await?;
     let queued = rows::delete(&state.db, &sids, |client| listening.contains(client), state.clock.now()).await?;
     if queued > 0 {
-        state.backchannel.wake();
+        state.backchannel.notify_one();
     }
     Ok(sids)
 }

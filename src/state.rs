@@ -48,8 +48,9 @@ pub struct Inner {
     pub readiness: Readiness,
     /// The time lifetimes are checked against (tests move it forward).
     pub clock: Clock,
-    /// Wakes this instance's back-channel logout deliverer.
-    pub backchannel: crate::oidc::backchannel::Wake,
+    /// Wakes this instance's back-channel logout deliverer (`oidc::backchannel`) when a session
+    /// end queued a logout token, so the first attempt does not wait for the next poll.
+    pub backchannel: tokio::sync::Notify,
 }
 
 /// One key per purpose, each derived from `secret_key`, so no two purposes share a key.

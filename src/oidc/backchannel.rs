@@ -11,7 +11,6 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use tokio::sync::Notify;
 
 use super::tokens::LogoutClaims;
 use crate::{
@@ -33,17 +32,6 @@ const POLL_EVERY: Duration = Duration::from_secs(1);
 const BATCH: i64 = 32;
 /// Retries stop once this long has passed since the session ended.
 pub const GIVE_UP_AFTER: chrono::Duration = chrono::Duration::hours(1);
-
-/// Wakes this instance's deliverer when a session end queued something, so the first attempt
-/// does not wait for the next poll.
-#[derive(Debug, Default)]
-pub struct Wake(Notify);
-
-impl Wake {
-    pub fn wake(&self) {
-        self.0.notify_one();
-    }
-}
 
 /// The wait before the next attempt after `attempts` failed ones: 10 s, 20 s, 40 s … at most
 /// 10 minutes.
@@ -68,7 +56,7 @@ pub async fn run(state: AppState) {
         }
         tokio::select! {
             () = tokio::time::sleep(POLL_EVERY) => {}
-            () = state.backchannel.0.notified() => {}
+            () = state.backchannel.notified() => {}
         }
     }
 }
@@ -196,7 +184,7 @@ pub async fn client_removed(state: &AppState, user_id: uuid::Uuid, client_id: &s
         .is_some_and(|c| c.backchannel_logout_uri.is_some());
     let taken = outbox::forget_client_of_user(&state.db, user_id, client_id, notify, state.clock.now()).await?;
     if notify && !taken.is_empty() {
-        state.backchannel.wake();
+        state.backchannel.notify_one();
     }
     Ok(taken.len())
 }

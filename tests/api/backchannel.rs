@@ -164,10 +164,14 @@ async fn signing_out_tells_the_app_with_a_valid_logout_token(backend: Backend) {
     let claims = validate(&app.base_url, "bc", &tokens[0]).await;
     assert_eq!(claims["sid"], id_claims["sid"]);
     assert_eq!(claims["sub"], id_claims["sub"]);
-    assert_eq!(deliveries(&app.get_metrics().await, "delivered"), 1);
     // Once per ended session and client: nothing more arrives.
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert_eq!(receiver.received().len(), 1);
+    assert_eq!(deliveries(&app.get_metrics().await, "delivered"), 1);
+    let user_id = uuid::Uuid::parse_str(id_claims["sub"].as_str().unwrap()).unwrap();
+    let events = munji::store::audit::list_for_user(&app.state.db, user_id, 10).await.unwrap();
+    let told = events.iter().find(|e| e.kind == "backchannel_logout").expect("the delivery is audited");
+    assert_eq!(told.detail.0, serde_json::json!({"client_id": "bc", "outcome": "delivered"}));
 }
 
 async fn signing_out_everywhere_tells_the_app_for_every_session(backend: Backend) {
@@ -224,7 +228,7 @@ async fn two_instances_deliver_each_logout_once() {
         sign_out(&app, &browser, false).await;
         sids.push(claims["sid"].as_str().unwrap().to_owned());
         // Both instances are looking for work all the while.
-        sibling.state.backchannel.wake();
+        sibling.state.backchannel.notify_one();
     }
     let tokens = receiver.wait_for(sids.len()).await;
     tokio::time::sleep(Duration::from_millis(2500)).await;
