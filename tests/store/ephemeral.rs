@@ -15,8 +15,7 @@ struct Subject {
 }
 
 async fn sql_subject(database: TestDatabase) -> Subject {
-    let db = Db::connect(&database.url).await.unwrap();
-    db.migrate().await.unwrap();
+    let (db, database) = crate::migrated(database).await;
     Subject { store: Ephemeral::sql(db), _database: Some(database), _redis: None }
 }
 
