@@ -55,6 +55,8 @@ mod ephemeral;
 mod identities;
 mod keys;
 mod migrations;
+mod refresh_tokens;
+mod sessions;
 mod users;
 
 /// A pool on `database` with every migration applied, and the database it must not outlive.
@@ -109,5 +111,12 @@ async fn count(db: &Db, sql: &'static str) -> i64 {
 async fn delete_user(db: &Db, id: Uuid) {
     on_pool!(db, pool => {
         sqlx::query("DELETE FROM users WHERE id = $1").bind(id).execute(pool).await.unwrap();
+    });
+}
+
+/// Run statements the store has no function for (a test's setup).
+async fn execute(db: &Db, sql: &str) {
+    on_pool!(db, pool => {
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned())).execute(pool).await.unwrap();
     });
 }
