@@ -8,18 +8,21 @@ use munji::{
     store::{
         Db,
         identities::{self, NewIdentity, PROVIDER_UID_KEY, Unlinked},
+        legacy::{self, LegacyMapping, LegacyUser},
     },
     upstream::Provider,
 };
 use uuid::Uuid;
 
-use crate::{now, user};
+use crate::{now, read_then_write, user};
 
 on_every_durable_backend!(
     one_identity_per_provider_and_uid,
     a_user_lists_identities_oldest_link_first,
     a_login_keeps_replaced_emails_as_history,
+    unlink_keeps_the_last_way_to_sign_in,
     concurrent_unlinks_never_remove_the_last_two,
+    a_refused_unlink_holds_no_lock_afterwards,
 );
 
 fn identity(provider: Provider, uid: &str) -> NewIdentity<'_> {
@@ -75,6 +78,52 @@ async fn a_login_keeps_replaced_emails_as_history(db: Db) {
     );
 }
 
+async fn unlink_keeps_the_last_way_to_sign_in(db: Db) {
+    let (alice, bob) = (user(&db, "alice").await, user(&db, "bob").await);
+    let google = identities::find_by_provider_uid(&db, Provider::Google, "alice").await.unwrap().unwrap().id;
+    assert!(matches!(identities::unlink(&db, alice, google, now()).await.unwrap(), Unlinked::Last));
+    assert!(
+        matches!(identities::unlink(&db, bob, google, now()).await.unwrap(), Unlinked::NotFound),
+        "another user's identity"
+    );
+
+    // A legacy mapping still waiting for its uid is no way to sign in.
+    let mapping = |provider: &str, uid: Option<&str>| LegacyMapping {
+        provider: provider.into(),
+        email: "l@example.com".into(),
+        uid: uid.map(Into::into),
+        line: 1,
+    };
+    let imported = LegacyUser {
+        legacy_id: "L1".into(),
+        username: "legacy".into(),
+        display_name: "L".into(),
+        line: 1,
+        mappings: vec![mapping("kakao", Some("k-1")), mapping("naver", None)],
+    };
+    legacy::import(&db, &[imported], now()).await.unwrap();
+    let kakao = identities::find_by_provider_uid(&db, Provider::Kakao, "k-1").await.unwrap().unwrap();
+    assert!(matches!(identities::unlink(&db, kakao.user_id, kakao.id, now()).await.unwrap(), Unlinked::Last));
+
+    let naver = identities::insert_for_user(&db, alice, &identity(Provider::Naver, "n"), now()).await.unwrap();
+    identities::record_login(
+        &db,
+        &identities::find_by_provider_uid(&db, Provider::Naver, "n").await.unwrap().unwrap(),
+        Some("b@example.com"),
+        true,
+        now(),
+    )
+    .await
+    .unwrap();
+    match identities::unlink(&db, alice, naver, now()).await.unwrap() {
+        Unlinked::Removed(removed) => assert_eq!((removed.id, removed.provider), (naver, Provider::Naver)),
+        other => panic!("{other:?}"),
+    }
+    assert!(identities::email_history(&db, naver).await.unwrap().is_empty(), "its history goes with it");
+    assert!(matches!(identities::unlink(&db, alice, naver, now()).await.unwrap(), Unlinked::NotFound));
+    assert_eq!(identities::list_for_user(&db, alice).await.unwrap().len(), 1, "google is left");
+}
+
 async fn concurrent_unlinks_never_remove_the_last_two(db: Db) {
     let db = Arc::new(db);
     for round in 0..5 {
@@ -95,5 +144,15 @@ async fn concurrent_unlinks_never_remove_the_last_two(db: Db) {
         }
         assert_eq!(removed, 1, "round {round}");
         assert_eq!(identities::list_for_user(&db, alice).await.unwrap().len(), 1);
+    }
+}
+
+async fn a_refused_unlink_holds_no_lock_afterwards(db: Db) {
+    let alice = user(&db, "alice").await;
+    let google = identities::list_for_user(&db, alice).await.unwrap()[0].id;
+    for round in 0..30 {
+        let refused = if round % 2 == 0 { google } else { Uuid::new_v4() };
+        assert!(!matches!(identities::unlink(&db, alice, refused, now()).await.unwrap(), Unlinked::Removed(_)));
+        read_then_write(&db, round).await;
     }
 }

@@ -15,6 +15,7 @@ use munji::{
         Db,
         gmail::{Connection, ConnectionStatus},
         identities::NewIdentity,
+        legacy::LegacyUser,
         users::NewUser,
     },
     upstream::Provider,
@@ -94,6 +95,20 @@ fn gmail_connection(user_id: Uuid, address: &str, equipped_to: Option<&str>) -> 
         equipped_to: equipped_to.map(str::to_owned),
         created_at: at,
     }
+}
+
+/// A write transaction that reads first. On SQLite it cannot wait for a write lock held by
+/// another connection (it fails at once with "database is locked"), so running it right after a
+/// call tells whether that call let go of its lock.
+async fn read_then_write(db: &Db, round: usize) {
+    let user = LegacyUser {
+        legacy_id: format!("L{round}"),
+        username: format!("legacy-{round}"),
+        display_name: "L".into(),
+        line: 1,
+        mappings: vec![],
+    };
+    munji::store::legacy::import(db, &[user], now()).await.unwrap();
 }
 
 /// How many rows of `table` belong to `user_id`.

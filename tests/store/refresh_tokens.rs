@@ -10,7 +10,7 @@ use munji::store::{
 };
 use uuid::Uuid;
 
-use crate::{now, user};
+use crate::{now, read_then_write, user};
 
 on_every_durable_backend!(
     a_token_is_found_live_until_it_expires,
@@ -21,6 +21,7 @@ on_every_durable_backend!(
     revoked_expired_and_unknown_tokens_do_not_rotate,
     concurrent_presentations_rotate_once,
     purging_deletes_tokens_that_expired_before_the_cutoff,
+    an_unknown_token_holds_no_lock_afterwards,
 );
 
 const GRACE: Duration = Duration::seconds(30);
@@ -178,5 +179,13 @@ async fn purging_deletes_tokens_that_expired_before_the_cutoff(db: Db) {
     assert_eq!(refresh_tokens::purge_expired(&db, cutoff).await.unwrap(), 2);
     for (hash, kept) in [("old", false), ("older", false), ("edge", true), ("new", true)] {
         assert_eq!(refresh_tokens::find(&db, hash).await.unwrap().is_some(), kept, "{hash}");
+    }
+}
+
+async fn an_unknown_token_holds_no_lock_afterwards(db: Db) {
+    let alice = user(&db, "alice").await;
+    for round in 0..30 {
+        assert!(matches!(present(&db, "unknown", "next", alice, now()).await, Use::Unknown));
+        read_then_write(&db, round).await;
     }
 }
