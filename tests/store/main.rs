@@ -52,9 +52,12 @@ macro_rules! on_every_durable_backend {
 }
 
 mod audit;
+mod clients;
 mod ephemeral;
+mod gmail;
 mod identities;
 mod keys;
+mod legacy;
 mod migrations;
 mod refresh_tokens;
 mod sessions;
