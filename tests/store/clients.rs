@@ -1,15 +1,16 @@
-//! OIDC clients: every column round-trips, rows from before migration 0011 read with its
-//! defaults.
+//! OIDC clients: every column round-trips, ids are unique, rows from before migration 0011 read
+//! with its defaults.
 
 use munji::store::{
     Db,
-    clients::{self, StoredClient},
+    clients::{self, ID_KEY, StoredClient},
 };
 
 use crate::now;
 
 on_every_durable_backend!(
     a_client_round_trips_every_column,
+    a_taken_client_id_conflicts,
     clients_are_listed_by_id_and_deleted_once,
     a_client_from_before_logout_and_consent_reads_with_the_defaults,
 );
@@ -58,6 +59,13 @@ async fn a_client_round_trips_every_column(db: Db) {
     }
     assert!(clients::find(&db, "nobody").await.unwrap().is_none());
     assert!(clients::find(&db, "FULL").await.unwrap().is_none(), "ids are exact");
+}
+
+async fn a_taken_client_id_conflicts(db: Db) {
+    clients::insert(&db, &client("app")).await.unwrap();
+    let err = clients::insert(&db, &StoredClient { name: None, ..client("app") }).await.unwrap_err();
+    assert!(err.on_constraint(ID_KEY), "{err:?}");
+    assert_eq!(clients::find(&db, "app").await.unwrap().unwrap().name.as_deref(), Some("The App"));
 }
 
 async fn clients_are_listed_by_id_and_deleted_once(db: Db) {
