@@ -1,5 +1,6 @@
 //! Gmail connections (docs/gmail.md): at most one connection per user and target; equipping
-//! moves a target; refreshes and re-seals only apply to the grant they read.
+//! moves a target, and a refused equip changes nothing; refreshes and re-seals only apply to the
+//! grant they read.
 
 use std::sync::Arc;
 
@@ -15,6 +16,7 @@ use crate::{gmail_connection, now, user};
 on_every_durable_backend!(
     connections_round_trip_and_are_found_per_user,
     equipping_moves_the_target_to_the_connection,
+    a_refused_equip_changes_nothing,
     concurrent_equips_of_one_target_leave_one_equipped,
     a_refresh_applies_only_to_the_grant_it_used,
     reauth_reseal_renew_and_delete,
@@ -80,6 +82,21 @@ async fn equipping_moves_the_target_to_the_connection(db: Db) {
     assert!(gmail::unequip(&db, alice, a.id, now()).await.unwrap());
     assert_eq!(targets(&db, alice).await, [None, Some("bot-1".into())]);
     assert!(gmail::unequip(&db, alice, a.id, now()).await.unwrap(), "unequipping an unequipped one of the user's");
+}
+
+async fn a_refused_equip_changes_nothing(db: Db) {
+    let (alice, bob) = (user(&db, "alice").await, user(&db, "bob").await);
+    let held = gmail_connection(alice, "a@gmail.com", Some("bot-1"));
+    let bobs = gmail_connection(bob, "b@gmail.com", None);
+    gmail::insert(&db, &held).await.unwrap();
+    gmail::insert(&db, &bobs).await.unwrap();
+    // Another user's connection, and one that is gone (deleted after the caller read it).
+    for refused in [bobs.id, Uuid::new_v4()] {
+        assert!(!gmail::equip(&db, alice, refused, "bot-1", now()).await.unwrap());
+        assert_eq!(targets(&db, alice).await, [Some("bot-1".into())], "the target stays where it was");
+    }
+    assert_eq!(targets(&db, bob).await, [None]);
+    assert!(!gmail::unequip(&db, alice, bobs.id, now()).await.unwrap());
 }
 
 async fn concurrent_equips_of_one_target_leave_one_equipped(db: Db) {
