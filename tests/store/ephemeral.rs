@@ -24,7 +24,7 @@ async fn sqlite() -> Subject {
 }
 
 async fn postgres() -> Subject {
-    sql_subject(TestDatabase::postgres().await).await
+    sql_subject(TestDatabase::postgres_migrated().await).await
 }
 
 async fn redis() -> Subject {
@@ -168,7 +168,7 @@ async fn keys_are_independent(store: Ephemeral) {
 #[tokio::test]
 async fn concurrent_takes_are_exclusive_across_two_pools_on_postgres() {
     // Two pools stand for two munji instances sharing one database.
-    let database = TestDatabase::postgres().await;
+    let database = TestDatabase::postgres_migrated().await;
     let first = Db::connect(&database.url).await.unwrap();
     first.migrate().await.unwrap();
     let second = Db::connect(&database.url).await.unwrap();

@@ -44,7 +44,7 @@ macro_rules! on_every_durable_backend {
         }
         mod on_postgres {
             $(#[tokio::test] async fn $name() {
-                let (db, _database) = crate::migrated(crate::databases::TestDatabase::postgres().await).await;
+                let (db, _database) = crate::migrated(crate::databases::TestDatabase::postgres_migrated().await).await;
                 super::$name(db).await
             })*
         }
