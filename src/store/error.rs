@@ -25,7 +25,7 @@ impl From<sqlx::Error> for StoreError {
             sqlx::Error::Database(db) if db.is_unique_violation() => Self::Conflict {
                 constraint: match db.constraint() {
                     Some(name) => name.to_owned(),
-                    None => sqlite_constraint_name(db.message()),
+                    None => sqlite_constraint_name(db.message(), db.code().as_deref() == Some(SQLITE_PRIMARY_KEY)),
                 },
             },
             _ => Self::Backend(e),
@@ -60,10 +60,13 @@ impl StoreError {
     }
 }
 
+/// SQLite's extended result code for a violated primary key (SQLITE_CONSTRAINT_PRIMARYKEY).
+const SQLITE_PRIMARY_KEY: &str = "1555";
+
 /// SQLite names no constraint, only its columns: "UNIQUE constraint failed: users.username".
-/// Rebuild the name PostgreSQL would give it (`{table}_{columns}_key`), which is the name every
-/// unique constraint in `migrations/` has.
-fn sqlite_constraint_name(message: &str) -> String {
+/// Rebuild the name PostgreSQL would give it: `{table}_pkey` for a primary key, otherwise
+/// `{table}_{columns}_key`, which is the name every unique constraint in `migrations/` has.
+fn sqlite_constraint_name(message: &str, primary_key: bool) -> String {
     let Some(columns) = message.strip_prefix("UNIQUE constraint failed: ") else {
         return String::new();
     };
@@ -75,18 +78,22 @@ fn sqlite_constraint_name(message: &str) -> String {
             names.push(c);
         }
     }
-    format!("{table}_{}_key", names.join("_"))
+    if primary_key { format!("{table}_pkey") } else { format!("{table}_{}_key", names.join("_")) }
 }
 
 #[cfg(test)]
 mod tests {
     #[test]
     fn sqlite_messages_give_the_postgres_constraint_name() {
-        assert_eq!(super::sqlite_constraint_name("UNIQUE constraint failed: users.username"), "users_username_key");
         assert_eq!(
-            super::sqlite_constraint_name("UNIQUE constraint failed: identities.provider, identities.uid"),
+            super::sqlite_constraint_name("UNIQUE constraint failed: users.username", false),
+            "users_username_key"
+        );
+        assert_eq!(
+            super::sqlite_constraint_name("UNIQUE constraint failed: identities.provider, identities.uid", false),
             "identities_provider_uid_key"
         );
-        assert_eq!(super::sqlite_constraint_name("something else"), "");
+        assert_eq!(super::sqlite_constraint_name("UNIQUE constraint failed: clients.id", true), "clients_pkey");
+        assert_eq!(super::sqlite_constraint_name("something else", false), "");
     }
 }

@@ -186,7 +186,8 @@ pub async fn mark_needs_reauth(db: &Db, id: Uuid, seen: Option<&str>, now: DateT
 
 /// Equip connection `id` to `target`, moving the target away from any other connection of the
 /// user in the same transaction (at most one connection per user and target). The user's row
-/// is locked first, so concurrent equips of one target cannot both win.
+/// is locked first, so concurrent equips of one target cannot both win. When `id` is not the
+/// user's (`false`), nothing changes: the target stays where it was.
 pub async fn equip(db: &Db, user_id: Uuid, id: Uuid, target: &str, now: DateTime<Utc>) -> Result<bool> {
     const LOCK: &str = "UPDATE users SET updated_at = $2 WHERE id = $1";
     const RELEASE: &str = "UPDATE gmail_connections SET equipped_to = NULL, updated_at = $4
@@ -197,8 +198,13 @@ pub async fn equip(db: &Db, user_id: Uuid, id: Uuid, target: &str, now: DateTime
         sqlx::query(LOCK).bind(user_id).bind(now).execute(&mut *tx).await?;
         sqlx::query(RELEASE).bind(user_id).bind(target).bind(id).bind(now).execute(&mut *tx).await?;
         let rows = sqlx::query(EQUIP).bind(id).bind(user_id).bind(target).bind(now).execute(&mut *tx).await?.rows_affected();
+        if rows != 1 {
+            // The release above must not outlive a refused equip.
+            tx.rollback().await?;
+            return Ok(false);
+        }
         tx.commit().await?;
-        Ok(rows == 1)
+        Ok(true)
     })
 }
 

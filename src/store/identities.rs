@@ -120,9 +120,15 @@ pub async fn unlink(db: &Db, user_id: Uuid, identity_id: Uuid, now: DateTime<Utc
         let mut tx = pool.begin().await?;
         sqlx::query(LOCK).bind(user_id).bind(now).execute(&mut *tx).await?;
         let found: Option<Identity> = sqlx::query_as(FIND).bind(identity_id).bind(user_id).fetch_optional(&mut *tx).await?;
-        let Some(identity) = found else { return Ok(Unlinked::NotFound) };
+        // A refused unlink rolls back before it returns: a dropped transaction would roll back
+        // later, in the background, and keep SQLite's write lock (taken by LOCK) until then.
+        let Some(identity) = found else {
+            tx.rollback().await?;
+            return Ok(Unlinked::NotFound);
+        };
         let others: i64 = sqlx::query_scalar(COUNT).bind(user_id).bind(identity_id).fetch_one(&mut *tx).await?;
         if others == 0 {
+            tx.rollback().await?;
             return Ok(Unlinked::Last);
         }
         sqlx::query(DELETE).bind(identity_id).execute(&mut *tx).await?;

@@ -91,12 +91,15 @@ pub async fn import(db: &Db, users: &[LegacyUser], now: DateTime<Utc>) -> Result
     );
     let mut counts = ImportCounts::default();
     on_pool!(db, pool => {
+        // Each refusal below rolls back before it returns: a dropped transaction would roll back
+        // later, in the background, and keep SQLite's write lock until then.
         let mut tx = pool.begin().await?;
         for user in users {
             let existing: Option<(Uuid, String)> =
                 sqlx::query_as(USER_BY_LEGACY_ID).bind(&user.legacy_id).fetch_optional(&mut *tx).await?;
             let user_id = match existing {
                 Some((_, username)) if username != user.username => {
+                    tx.rollback().await?;
                     return Err(row(user.line, format!(
                         "legacy user {:?} was imported before with username {username:?}, not {:?}",
                         user.legacy_id, user.username
@@ -109,6 +112,7 @@ pub async fn import(db: &Db, users: &[LegacyUser], now: DateTime<Utc>) -> Result
                 None => {
                     let taken: i64 = sqlx::query_scalar(USERNAME_OWNER).bind(&user.username).fetch_one(&mut *tx).await?;
                     if taken > 0 {
+                        tx.rollback().await?;
                         return Err(row(user.line, format!("username {:?} belongs to another account", user.username)));
                     }
                     let id = Uuid::new_v4();
@@ -140,6 +144,7 @@ pub async fn import(db: &Db, users: &[LegacyUser], now: DateTime<Utc>) -> Result
                             sqlx::query_scalar(UID_OWNER).bind(&mapping.provider).bind(uid).fetch_optional(&mut *tx).await?;
                         match owner {
                             Some(owner) if owner != user_id => {
+                                tx.rollback().await?;
                                 return Err(row(mapping.line, format!(
                                     "{} uid {uid:?} already belongs to another account", mapping.provider
                                 )));

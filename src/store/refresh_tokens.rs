@@ -83,6 +83,9 @@ pub async fn present(
         let mut tx = pool.begin().await?;
         let row: Option<RefreshRow> = sqlx::query_as(LOCK).bind(hash).bind(now).fetch_optional(&mut *tx).await?;
         let Some(row) = row else {
+            // Roll back now: a dropped transaction would roll back later, in the background, and
+            // keep SQLite's write lock (taken by LOCK) until then.
+            tx.rollback().await?;
             return Ok(Use::Unknown);
         };
         let outcome = if row.revoked_at.is_some() || row.expires_at <= now {

@@ -1,6 +1,6 @@
 //! The shared storage suite (docs/operations.md): the ephemeral store behaves the same on Redis,
 //! on the SQLite table and on the PostgreSQL table; migrations are reversible and mirror each
-//! other.
+//! other; the durable store keeps the same contract on SQLite and on PostgreSQL.
 
 // Tests fail by panicking: unwrap, expect and panic are how they report.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -8,230 +8,133 @@
 #[path = "../support/databases.rs"]
 mod databases;
 
-use std::{sync::Arc, time::Duration};
+use chrono::{DateTime, Duration, SubsecRound as _, Utc};
+use databases::TestDatabase;
+use munji::{
+    store::{
+        Db,
+        gmail::{Connection, ConnectionStatus},
+        identities::NewIdentity,
+        legacy::LegacyUser,
+        users::NewUser,
+    },
+    upstream::Provider,
+};
+use uuid::Uuid;
 
-use databases::{RedisPrefix, TestDatabase};
-use munji::{ephemeral::Ephemeral, store::Db};
-
-/// An ephemeral store and whatever must live as long as it.
-struct Subject {
-    store: Ephemeral,
-    _database: Option<TestDatabase>,
-    _redis: Option<RedisPrefix>,
-}
-
-async fn sql_subject(database: TestDatabase) -> Subject {
-    let db = Db::connect(&database.url).await.unwrap();
-    db.migrate().await.unwrap();
-    Subject { store: Ephemeral::sql(db), _database: Some(database), _redis: None }
-}
-
-async fn sqlite() -> Subject {
-    sql_subject(TestDatabase::sqlite()).await
-}
-
-async fn postgres() -> Subject {
-    sql_subject(TestDatabase::postgres().await).await
-}
-
-async fn redis() -> Subject {
-    let prefix = RedisPrefix::new();
-    let store = Ephemeral::redis(&prefix.url, &prefix.prefix).unwrap();
-    Subject { store, _database: None, _redis: Some(prefix) }
-}
-
-macro_rules! on_every_ephemeral_backend {
-    ($($name:ident),* $(,)?) => {
-        mod on_sqlite { $(#[tokio::test] async fn $name() { super::$name(super::sqlite().await.store).await })* }
-        mod on_postgres { $(#[tokio::test] async fn $name() { super::$name(super::postgres().await.store).await })* }
-        mod on_redis { $(#[tokio::test] async fn $name() { super::$name(super::redis().await.store).await })* }
-    };
-}
-
-on_every_ephemeral_backend!(
-    a_value_put_can_be_read_until_taken,
-    put_overwrites_the_value_and_its_ttl,
-    values_expire_after_their_ttl,
-    fifty_concurrent_takes_have_exactly_one_winner,
-    delete_removes_a_value,
-    keys_are_independent,
-    put_new_has_one_winner_and_only_the_holder_releases,
-    counters_count_each_hit_once_within_their_window,
-);
-
-async fn a_value_put_can_be_read_until_taken(store: Ephemeral) {
-    store.put("state:a", b"record", Duration::from_secs(60)).await.unwrap();
-    assert_eq!(store.get("state:a").await.unwrap().as_deref(), Some(&b"record"[..]));
-    assert_eq!(store.get("state:a").await.unwrap().as_deref(), Some(&b"record"[..]), "get leaves it in place");
-    assert_eq!(store.take("state:a").await.unwrap().as_deref(), Some(&b"record"[..]));
-    assert_eq!(store.take("state:a").await.unwrap(), None, "a value is taken once");
-    assert_eq!(store.get("state:a").await.unwrap(), None);
-}
-
-async fn put_overwrites_the_value_and_its_ttl(store: Ephemeral) {
-    store.put("k", b"first", Duration::from_millis(300)).await.unwrap();
-    store.put("k", b"second", Duration::from_secs(60)).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(store.get("k").await.unwrap().as_deref(), Some(&b"second"[..]), "the longer TTL replaced the shorter");
-}
-
-async fn values_expire_after_their_ttl(store: Ephemeral) {
-    store.put("short", b"v", Duration::from_millis(700)).await.unwrap();
-    store.put("long", b"v", Duration::from_secs(60)).await.unwrap();
-    assert!(store.get("short").await.unwrap().is_some());
-    tokio::time::sleep(Duration::from_millis(1000)).await;
-    assert_eq!(store.get("short").await.unwrap(), None);
-    assert_eq!(store.take("short").await.unwrap(), None, "an expired value cannot be taken");
-    assert!(store.get("long").await.unwrap().is_some());
-    store.purge_expired().await.unwrap();
-    assert!(store.get("long").await.unwrap().is_some(), "purging keeps live values");
-}
-
-async fn fifty_concurrent_takes_have_exactly_one_winner(store: Ephemeral) {
-    for round in 0..3 {
-        let key = format!("once:{round}");
-        store.put(&key, b"prize", Duration::from_secs(60)).await.unwrap();
-        let store = Arc::new(store.clone());
-        let takers: Vec<_> = (0..50)
-            .map(|_| {
-                let (store, key) = (store.clone(), key.clone());
-                tokio::spawn(async move { store.take(&key).await.unwrap() })
-            })
-            .collect();
-        let mut winners = 0;
-        for taker in takers {
-            if let Some(value) = taker.await.unwrap() {
-                assert_eq!(value, b"prize");
-                winners += 1;
-            }
+/// Run the same code against whichever pool `db` holds (the tests' copy of `store::on_pool!`).
+macro_rules! on_pool {
+    ($db:expr, $pool:ident => $body:expr) => {
+        match $db {
+            munji::store::Db::Postgres($pool) => $body,
+            munji::store::Db::Sqlite($pool) => $body,
         }
-        assert_eq!(winners, 1, "round {round}");
-    }
-}
-
-async fn delete_removes_a_value(store: Ephemeral) {
-    store.put("gone", b"v", Duration::from_secs(60)).await.unwrap();
-    store.delete("gone").await.unwrap();
-    assert_eq!(store.get("gone").await.unwrap(), None);
-    store.delete("never-there").await.unwrap();
-}
-
-async fn put_new_has_one_winner_and_only_the_holder_releases(store: Ephemeral) {
-    let store = Arc::new(store);
-    let contenders: Vec<_> = (0..30u8)
-        .map(|i| {
-            let store = store.clone();
-            tokio::spawn(
-                async move { store.put_new("lock", &[i], Duration::from_millis(800)).await.unwrap().then_some(i) },
-            )
-        })
-        .collect();
-    let mut winners = vec![];
-    for contender in contenders {
-        winners.extend(contender.await.unwrap());
-    }
-    assert_eq!(winners.len(), 1, "one holder of the lock");
-    let holder = winners[0];
-    assert!(!store.delete_if("lock", &[holder.wrapping_add(1)]).await.unwrap(), "another value does not release it");
-    assert!(!store.put_new("lock", b"late", Duration::from_secs(1)).await.unwrap());
-    assert!(store.delete_if("lock", &[holder]).await.unwrap());
-    assert!(store.put_new("lock", b"next", Duration::from_millis(500)).await.unwrap(), "released: free again");
-    tokio::time::sleep(Duration::from_millis(800)).await;
-    assert!(store.put_new("lock", b"after", Duration::from_secs(5)).await.unwrap(), "an expired lock is free");
-    assert_eq!(store.get("lock").await.unwrap().as_deref(), Some(&b"after"[..]));
-}
-
-async fn counters_count_each_hit_once_within_their_window(store: Ephemeral) {
-    let window = Duration::from_millis(900);
-    let store = Arc::new(store);
-    let hits: Vec<_> = (0..20)
-        .map(|_| {
-            let store = store.clone();
-            tokio::spawn(async move { store.incr("rl:ip:1", window).await.unwrap() })
-        })
-        .collect();
-    let mut counts = vec![];
-    for hit in hits {
-        let (count, left) = hit.await.unwrap();
-        assert!(left <= window && !left.is_zero(), "{left:?} left of the window");
-        counts.push(count);
-    }
-    counts.sort_unstable();
-    assert_eq!(counts, (1..=20).collect::<Vec<u64>>(), "every hit counted once");
-    assert_eq!(store.incr("rl:ip:2", window).await.unwrap().0, 1, "keys count apart");
-    tokio::time::sleep(Duration::from_millis(1100)).await;
-    assert_eq!(store.incr("rl:ip:1", window).await.unwrap().0, 1, "a new window starts from one");
-    store.purge_expired().await.unwrap();
-}
-
-async fn keys_are_independent(store: Ephemeral) {
-    store.put("a", b"1", Duration::from_secs(60)).await.unwrap();
-    store.put("b", b"2", Duration::from_secs(60)).await.unwrap();
-    assert_eq!(store.take("a").await.unwrap().as_deref(), Some(&b"1"[..]));
-    assert_eq!(store.get("b").await.unwrap().as_deref(), Some(&b"2"[..]));
-    store.ping().await.unwrap();
-}
-
-#[tokio::test]
-async fn concurrent_takes_are_exclusive_across_two_pools_on_postgres() {
-    // Two pools stand for two munji instances sharing one database.
-    let database = TestDatabase::postgres().await;
-    let first = Db::connect(&database.url).await.unwrap();
-    first.migrate().await.unwrap();
-    let second = Db::connect(&database.url).await.unwrap();
-    let (a, b) = (Ephemeral::sql(first), Ephemeral::sql(second));
-    a.put("shared", b"v", Duration::from_secs(60)).await.unwrap();
-    let takes: Vec<_> = (0..50)
-        .map(|i| {
-            let store = if i % 2 == 0 { a.clone() } else { b.clone() };
-            tokio::spawn(async move { store.take("shared").await.unwrap() })
-        })
-        .collect();
-    let mut winners = 0;
-    for take in takes {
-        winners += usize::from(take.await.unwrap().is_some());
-    }
-    assert_eq!(winners, 1);
-}
-
-#[test]
-fn every_migration_has_a_down_script_and_both_backends_have_the_same_names() {
-    let names = |backend: &str| {
-        let mut names: Vec<String> = std::fs::read_dir(format!("{}/migrations/{backend}", env!("CARGO_MANIFEST_DIR")))
-            .unwrap()
-            .map(|entry| entry.unwrap().file_name().into_string().unwrap())
-            .collect();
-        names.sort();
-        names
     };
-    let postgres = names("postgres");
-    assert_eq!(postgres, names("sqlite"));
-    for up in postgres.iter().filter(|n| n.ends_with(".up.sql")) {
-        let down = up.replace(".up.sql", ".down.sql");
-        assert!(postgres.contains(&down), "{up} has no {down}");
-    }
-    assert!(postgres.iter().all(|n| n.ends_with(".up.sql") || n.ends_with(".down.sql")));
 }
 
-async fn migrate_revert_migrate(database: TestDatabase) {
+/// Each named `async fn(Db)` becomes one test on a migrated SQLite database and one on a
+/// migrated PostgreSQL database, each database private to the test.
+macro_rules! on_every_durable_backend {
+    ($($name:ident),* $(,)?) => {
+        mod on_sqlite {
+            $(#[tokio::test] async fn $name() {
+                let (db, _database) = crate::migrated(crate::databases::TestDatabase::sqlite()).await;
+                super::$name(db).await
+            })*
+        }
+        mod on_postgres {
+            $(#[tokio::test] async fn $name() {
+                let (db, _database) = crate::migrated(crate::databases::TestDatabase::postgres_migrated().await).await;
+                super::$name(db).await
+            })*
+        }
+    };
+}
+
+mod audit;
+mod clients;
+mod ephemeral;
+mod gmail;
+mod identities;
+mod keys;
+mod legacy;
+mod migrations;
+mod refresh_tokens;
+mod sessions;
+mod users;
+
+/// A pool on `database` with every migration applied, and the database it must not outlive.
+async fn migrated(database: TestDatabase) -> (Db, TestDatabase) {
     let db = Db::connect(&database.url).await.unwrap();
     db.migrate().await.unwrap();
-    let known = db.known_versions();
-    assert_eq!(db.applied_versions().await.unwrap(), known);
-    let reverted = db.revert(Some(0)).await.unwrap();
-    assert_eq!(reverted, known.iter().rev().copied().collect::<Vec<_>>());
-    assert!(db.applied_versions().await.unwrap().is_empty());
-    db.migrate().await.unwrap();
-    assert_eq!(db.applied_versions().await.unwrap(), known);
-    db.close().await;
+    (db, database)
 }
 
-#[tokio::test]
-async fn every_migration_reverts_and_reapplies_on_sqlite() {
-    migrate_revert_migrate(TestDatabase::sqlite()).await;
+/// The current time at the precision both backends keep (PostgreSQL keeps microseconds).
+fn now() -> DateTime<Utc> {
+    Utc::now().trunc_subsecs(6)
 }
 
-#[tokio::test]
-async fn every_migration_reverts_and_reapplies_on_postgres() {
-    migrate_revert_migrate(TestDatabase::postgres().await).await;
+/// A new account named `username`, signed up through Google with the uid `username`.
+async fn user(db: &Db, username: &str) -> Uuid {
+    let identity =
+        NewIdentity { provider: Provider::Google, uid: username, email: None, email_verified: false, logged_in: true };
+    let user = NewUser { username, display_name: username, email: None };
+    munji::store::users::insert_with_identity(db, user, identity, now()).await.unwrap().id
+}
+
+/// An active connection of `user_id` to `address`, created now.
+fn gmail_connection(user_id: Uuid, address: &str, equipped_to: Option<&str>) -> Connection {
+    let at = now();
+    Connection {
+        id: Uuid::new_v4(),
+        user_id,
+        gmail_address: address.to_owned(),
+        scopes: "openid https://www.googleapis.com/auth/gmail.send".into(),
+        access_token: format!("sealed-access-{address}"),
+        access_expires_at: at + Duration::hours(1),
+        refresh_token: Some(format!("sealed-refresh-{address}")),
+        status: ConnectionStatus::Active,
+        equipped_to: equipped_to.map(str::to_owned),
+        created_at: at,
+    }
+}
+
+/// A write transaction that reads first. On SQLite it cannot wait for a write lock held by
+/// another connection (it fails at once with "database is locked"), so running it right after a
+/// call tells whether that call let go of its lock.
+async fn read_then_write(db: &Db, round: usize) {
+    let user = LegacyUser {
+        legacy_id: format!("L{round}"),
+        username: format!("legacy-{round}"),
+        display_name: "L".into(),
+        line: 1,
+        mappings: vec![],
+    };
+    munji::store::legacy::import(db, &[user], now()).await.unwrap();
+}
+
+/// How many rows of `table` belong to `user_id`.
+async fn rows_of(db: &Db, table: &str, user_id: Uuid) -> i64 {
+    let sql = format!("SELECT COUNT(*) FROM {table} WHERE user_id = $1");
+    on_pool!(db, pool => sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).bind(user_id).fetch_one(pool).await.unwrap())
+}
+
+/// What a `SELECT COUNT(*)` counts.
+async fn count(db: &Db, sql: &'static str) -> i64 {
+    on_pool!(db, pool => sqlx::query_scalar(sql).fetch_one(pool).await.unwrap())
+}
+
+/// Delete an account (the store leaves that to the database's cascades).
+async fn delete_user(db: &Db, id: Uuid) {
+    on_pool!(db, pool => {
+        sqlx::query("DELETE FROM users WHERE id = $1").bind(id).execute(pool).await.unwrap();
+    });
+}
+
+/// Run statements the store has no function for (a test's setup).
+async fn execute(db: &Db, sql: &str) {
+    on_pool!(db, pool => {
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned())).execute(pool).await.unwrap();
+    });
 }

@@ -1,5 +1,6 @@
 //! Fresh, private stores for one test each, removed again when the test ends (even when it
-//! fails): a SQLite file in a temp dir, a new PostgreSQL database, a unique Redis key prefix.
+//! fails): a SQLite file in a temp dir, a new PostgreSQL database (empty, or copied from a
+//! migrated template that stays on the server), a unique Redis key prefix.
 //!
 //! Where the servers are: `TEST_POSTGRES_URL` (default
 //! `postgres://postgres@127.0.0.1:5432/postgres`, used to create and drop databases) and
@@ -31,21 +32,92 @@ impl TestDatabase {
         Self { url, postgres_name: None, _dir: Some(dir) }
     }
 
+    /// A new, empty PostgreSQL database.
     pub async fn postgres() -> Self {
-        let name = format!("munji_test_{}", uuid::Uuid::new_v4().simple());
-        let admin = postgres_admin_url();
-        let mut conn = PgConnection::connect(&admin)
-            .await
-            .unwrap_or_else(|e| panic!("PostgreSQL at {admin} is needed for this test (set TEST_POSTGRES_URL): {e}"));
-        sqlx::raw_sql(sqlx::AssertSqlSafe(format!(r#"CREATE DATABASE "{name}""#)))
-            .execute(&mut conn)
-            .await
-            .expect("create test database");
-        conn.close().await.ok();
-        let mut url = url::Url::parse(&admin).expect("TEST_POSTGRES_URL is a URL");
-        url.set_path(&name);
-        Self { url: url.to_string(), postgres_name: Some(name), _dir: None }
+        Self::postgres_copy_of(None).await
     }
+
+    /// A new PostgreSQL database with every migration applied: a copy of a migrated template,
+    /// which is quicker than migrating each database anew.
+    pub async fn postgres_migrated() -> Self {
+        let template = TEMPLATE.get_or_init(migrated_template).await;
+        Self::postgres_copy_of(Some(template)).await
+    }
+
+    async fn postgres_copy_of(template: Option<&str>) -> Self {
+        let name = format!("munji_test_{}", uuid::Uuid::new_v4().simple());
+        let mut conn = admin().await;
+        let sql = match template {
+            Some(template) => format!(r#"CREATE DATABASE "{name}" TEMPLATE "{template}""#),
+            None => format!(r#"CREATE DATABASE "{name}""#),
+        };
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&mut conn).await.expect("create test database");
+        conn.close().await.ok();
+        Self { url: postgres_url(&name), postgres_name: Some(name), _dir: None }
+    }
+}
+
+/// The PostgreSQL migrations, the same that `munji::store::Db::migrate` applies.
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// The migrated template of this test process, once it exists.
+static TEMPLATE: tokio::sync::OnceCell<String> = tokio::sync::OnceCell::const_new();
+
+/// The name of a database with every migration applied, made when missing. It is named after the
+/// migrations' checksums and kept on the server, so every test run of the same migrations (and
+/// every test binary) shares it, and a changed migration gets a template of its own.
+async fn migrated_template() -> String {
+    use sha2::Digest as _;
+    let mut digest = sha2::Sha256::new();
+    for migration in POSTGRES_MIGRATIONS.iter() {
+        digest.update(migration.version.to_le_bytes());
+        digest.update(&migration.checksum);
+    }
+    let hash: String = digest.finalize()[..8].iter().map(|b| format!("{b:02x}")).collect();
+    let name = format!("munji_template_{hash}");
+    let mut conn = admin().await;
+    const EXISTS: &str = "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)";
+    let exists: bool = sqlx::query_scalar(EXISTS).bind(&name).fetch_one(&mut conn).await.expect("look up template");
+    if !exists {
+        // Built under a name of its own and renamed once complete: the template's name never
+        // denotes a half-migrated database, whichever of several processes builds it.
+        let mut building = TestDatabase::postgres().await;
+        let mut target = PgConnection::connect(&building.url).await.expect("connect to template");
+        POSTGRES_MIGRATIONS.run(&mut target).await.expect("migrate template");
+        target.close().await.ok();
+        let building_name = building.postgres_name.clone().unwrap_or_default();
+        let rename = format!(r#"ALTER DATABASE "{building_name}" RENAME TO "{name}""#);
+        for _ in 0..50 {
+            match sqlx::raw_sql(sqlx::AssertSqlSafe(rename.clone())).execute(&mut conn).await {
+                Ok(_) => {
+                    building.postgres_name = None; // it is the template now: kept
+                    break;
+                }
+                // Our closed connection may still be leaving the server ("object in use").
+                Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("55006") => {
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                }
+                // Another process made the template meanwhile: `building` is dropped below.
+                Err(_) => break,
+            }
+        }
+    }
+    conn.close().await.ok();
+    name
+}
+
+async fn admin() -> PgConnection {
+    let admin = postgres_admin_url();
+    PgConnection::connect(&admin)
+        .await
+        .unwrap_or_else(|e| panic!("PostgreSQL at {admin} is needed for this test (set TEST_POSTGRES_URL): {e}"))
+}
+
+/// The URL of database `name` on the server of `TEST_POSTGRES_URL`.
+fn postgres_url(name: &str) -> String {
+    let mut url = url::Url::parse(&postgres_admin_url()).expect("TEST_POSTGRES_URL is a URL");
+    url.set_path(name);
+    url.to_string()
 }
 
 impl Drop for TestDatabase {
