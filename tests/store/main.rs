@@ -52,6 +52,7 @@ macro_rules! on_every_durable_backend {
 }
 
 mod audit;
+mod backchannel;
 mod clients;
 mod ephemeral;
 mod gmail;

@@ -136,7 +136,7 @@ async fn revoked_expired_and_unknown_tokens_do_not_rotate(db: Db) {
     let at = now();
     refresh_tokens::insert(&db, &token("expiring", alice, "s1", at + Duration::seconds(1)), at).await.unwrap();
     refresh_tokens::insert(&db, &token("revoked", alice, "s2", at + Duration::days(1)), at).await.unwrap();
-    munji::store::sessions::delete(&db, &["s2".to_owned()], at).await.unwrap();
+    munji::store::sessions::delete(&db, &["s2".to_owned()], |_| false, at).await.unwrap();
     assert!(matches!(present(&db, "expiring", "n1", alice, at + Duration::seconds(1)).await, Use::Dead(_)));
     assert!(matches!(present(&db, "revoked", "n2", alice, at).await, Use::Dead(_)));
     assert!(matches!(present(&db, "unknown", "n3", alice, at).await, Use::Unknown));

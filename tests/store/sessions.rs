@@ -108,7 +108,7 @@ async fn sids_of_a_user_include_sessions_of_live_refresh_tokens(db: Db) {
     refresh(&db, "rt-outlived", alice, "outlived", later).await;
     refresh(&db, "rt-expired", alice, "expired", at).await;
     refresh(&db, "rt-revoked", alice, "revoked", later).await;
-    sessions::delete(&db, &["revoked".to_owned()], at).await.unwrap();
+    sessions::delete(&db, &["revoked".to_owned()], |_| false, at).await.unwrap();
     refresh(&db, "rt-bob", bob, "bobs", later).await;
     let mut found = sessions::sids_of_user(&db, alice, at).await.unwrap();
     found.sort();
@@ -124,8 +124,8 @@ async fn deleting_sessions_revokes_their_refresh_tokens(db: Db) {
         refresh(&db, &format!("rt-{sid}"), alice, sid, later).await;
     }
     let earlier = at - Duration::minutes(1);
-    sessions::delete(&db, &["s2".to_owned()], earlier).await.unwrap();
-    sessions::delete(&db, &["s1".to_owned(), "s2".to_owned(), "gone".to_owned()], at).await.unwrap();
+    sessions::delete(&db, &["s2".to_owned()], |_| false, earlier).await.unwrap();
+    sessions::delete(&db, &["s1".to_owned(), "s2".to_owned(), "gone".to_owned()], |_| false, at).await.unwrap();
     assert_eq!(sids(sessions::list_for_user(&db, alice, at).await.unwrap()), ["s3"]);
     let revoked_at = |hash: &'static str| {
         let db = db.clone();
@@ -134,7 +134,7 @@ async fn deleting_sessions_revokes_their_refresh_tokens(db: Db) {
     assert_eq!(revoked_at("rt-s1").await, Some(at));
     assert_eq!(revoked_at("rt-s2").await, Some(earlier), "a revoked token keeps its time");
     assert_eq!(revoked_at("rt-s3").await, None);
-    sessions::delete(&db, &[], at).await.unwrap();
+    sessions::delete(&db, &[], |_| false, at).await.unwrap();
 }
 
 async fn deleting_sessions_is_all_or_nothing(db: Db) {
@@ -162,7 +162,7 @@ async fn deleting_sessions_is_all_or_nothing(db: Db) {
         },
     )
     .await;
-    sessions::delete(&db, &["s1".to_owned(), "doomed".to_owned()], at).await.unwrap_err();
+    sessions::delete(&db, &["s1".to_owned(), "doomed".to_owned()], |_| false, at).await.unwrap_err();
     assert_eq!(sids(sessions::list_for_user(&db, alice, at).await.unwrap()), ["doomed", "s1"]);
     assert!(refresh_tokens::find_live(&db, "rt-s1", at).await.unwrap().is_some(), "s1's revocation rolled back");
 }
