@@ -83,6 +83,18 @@ pub enum AuditEvent<'a> {
         client_id: &'a str,
         delivered: bool,
     },
+    /// Admin actions on the user (docs/admin.md); the admin is the event's `actor_id`.
+    AdminDisable {
+        reason: &'a str,
+    },
+    AdminEnable,
+    AdminEndSessions,
+    AdminUnlink {
+        provider: Provider,
+        identity_id: Uuid,
+    },
+    AdminGrant,
+    AdminRevoke,
 }
 
 impl AuditEvent<'_> {
@@ -105,6 +117,12 @@ impl AuditEvent<'_> {
             Self::GmailRevoked { .. } => "gmail_revoked",
             Self::Logout { .. } => "logout",
             Self::BackchannelLogout { .. } => "backchannel_logout",
+            Self::AdminDisable { .. } => "admin_disable",
+            Self::AdminEnable => "admin_enable",
+            Self::AdminEndSessions => "admin_end_sessions",
+            Self::AdminUnlink { .. } => "admin_unlink",
+            Self::AdminGrant => "admin_grant",
+            Self::AdminRevoke => "admin_revoke",
         }
     }
 
@@ -115,7 +133,8 @@ impl AuditEvent<'_> {
             Self::LoginRefused { provider, reason } => json!({"provider": provider, "reason": reason}),
             Self::LegacyBackfill { provider, identity_id }
             | Self::Link { provider, identity_id }
-            | Self::Unlink { provider, identity_id } => json!({"provider": provider, "identity_id": identity_id}),
+            | Self::Unlink { provider, identity_id }
+            | Self::AdminUnlink { provider, identity_id } => json!({"provider": provider, "identity_id": identity_id}),
             Self::LinkRefused { provider, reason } => json!({"provider": provider, "reason": reason}),
             Self::GmailConnect { connection_id, gmail_address, renewed } => {
                 json!({"connection_id": connection_id, "gmail_address": gmail_address, "renewed": renewed})
@@ -136,6 +155,8 @@ impl AuditEvent<'_> {
             | Self::GmailRefresh { connection_id }
             | Self::GmailRevoked { connection_id } => json!({"connection_id": connection_id}),
             Self::Logout { everywhere } => json!({"everywhere": everywhere}),
+            Self::AdminDisable { reason } => json!({"reason": reason}),
+            Self::AdminEnable | Self::AdminEndSessions | Self::AdminGrant | Self::AdminRevoke => json!({}),
             Self::BackchannelLogout { client_id, delivered } => {
                 json!({"client_id": client_id, "outcome": if *delivered { "delivered" } else { "given_up" }})
             }
@@ -146,4 +167,9 @@ impl AuditEvent<'_> {
 /// Write `event` for `user_id` (`None`: it belongs to no account).
 pub async fn record(db: &Db, user_id: Option<Uuid>, event: AuditEvent<'_>) -> Result<()> {
     audit::insert(db, user_id, event.kind(), &event.detail(), Utc::now()).await
+}
+
+/// Write `event` for `user_id`, done by the admin `actor_id` (`None`: the command line).
+pub async fn record_by(db: &Db, user_id: Uuid, actor_id: Option<Uuid>, event: AuditEvent<'_>) -> Result<()> {
+    audit::insert_by(db, Some(user_id), actor_id, event.kind(), &event.detail(), Utc::now()).await
 }

@@ -4,6 +4,7 @@
 mod clients;
 mod keys;
 mod legacy;
+mod users;
 
 use std::path::PathBuf;
 
@@ -56,6 +57,11 @@ pub enum Command {
         #[command(subcommand)]
         command: legacy::LegacyCommand,
     },
+    /// Accounts: find them, make admins, disable and enable them.
+    Users {
+        #[command(subcommand)]
+        command: users::UsersCommand,
+    },
     /// Print the OpenAPI document of `/api/v1`.
     Openapi,
 }
@@ -90,6 +96,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let (config, db) = admin_db(cli.config).await?;
             let result = clients::run(&config, &db, command).await;
             db.close().await;
+            result
+        }
+        Command::Users { command } => {
+            let config = Config::load(Sources::from_process(cli.config.as_deref(), Purpose::Admin))?;
+            let state = startup::state(config).await?;
+            let result = users::run(&state, command).await;
+            state.db.close().await;
             result
         }
         Command::Openapi => {

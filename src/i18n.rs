@@ -166,6 +166,7 @@ pub struct Messages {
     pub app_authorized: &'static str,
     pub app_last_used: &'static str,
     pub app_remove: &'static str,
+    pub err_account_disabled: &'static str,
 }
 
 pub static EN: Messages = Messages {
@@ -270,6 +271,7 @@ pub static EN: Messages = Messages {
     app_authorized: "Allowed",
     app_last_used: "Last used",
     app_remove: "Remove",
+    err_account_disabled: "This account is disabled. Contact the operator of this service if you think this is a mistake.",
 };
 
 pub static KO: Messages = Messages {
@@ -374,6 +376,7 @@ pub static KO: Messages = Messages {
     app_authorized: "허용",
     app_last_used: "마지막 사용",
     app_remove: "삭제",
+    err_account_disabled: "이 계정은 사용이 중지되었습니다. 잘못된 조치라고 생각되면 서비스 운영자에게 문의하세요.",
 };
 
 #[cfg(test)]

@@ -15,6 +15,7 @@
 //! - [`telemetry`]: tracing set-up (JSON logs, request ids).
 //! - [`crypto`]: random values and constant-time comparisons.
 
+pub mod admin;
 pub mod audit;
 pub mod cli;
 pub mod clock;

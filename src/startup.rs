@@ -104,6 +104,12 @@ impl Drop for AbortOnDrop {
     }
 }
 
+/// The application's state without a server, for commands that act as munji does (`munji
+/// users disable` ends sessions exactly as the admin API would).
+pub async fn state(config: Config) -> anyhow::Result<AppState> {
+    connect(config).await
+}
+
 /// Connect the durable store (migrating it) and the ephemeral store; set up the providers.
 async fn connect(mut config: Config) -> anyhow::Result<AppState> {
     crate::oidc::clients::check_config(&config)?;

@@ -17,6 +17,7 @@ pub mod keys;
 pub mod legacy;
 pub mod refresh_tokens;
 pub mod sessions;
+pub mod stats;
 pub mod users;
 
 use std::{path::PathBuf, str::FromStr, time::Duration};

@@ -60,6 +60,8 @@ impl std::fmt::Debug for Vended {
 pub enum VendError {
     #[error("no such user")]
     UserNotFound,
+    #[error("the user is disabled")]
+    UserDisabled,
     #[error("nothing is equipped to this target")]
     NotEquipped,
     #[error("Google refused the grant; the user has to connect Gmail again")]
@@ -81,6 +83,7 @@ impl VendError {
     fn outcome(&self) -> &'static str {
         match self {
             Self::UserNotFound | Self::NotEquipped => "not_equipped",
+            Self::UserDisabled => "disabled",
             Self::Revoked => "revoked",
             Self::Upstream(_) | Self::Busy => "upstream_error",
             Self::Vault(_) | Self::Store(_) | Self::Ephemeral(_) => "error",
@@ -104,11 +107,13 @@ pub async fn vend(state: &AppState, client_id: &str, user_id: Uuid, target: &str
 }
 
 async fn vend_inner(state: &AppState, user_id: Uuid, target: &str) -> Result<Vended, VendError> {
+    // A disabled user's mail is sent by nobody (docs/admin.md).
+    let user = store::users::find_by_id(&state.db, user_id).await?.ok_or(VendError::UserNotFound)?;
+    if user.is_disabled() {
+        return Err(VendError::UserDisabled);
+    }
     let Some(connection) = gmail::find_equipped(&state.db, user_id, target).await? else {
-        return Err(match store::users::find_by_id(&state.db, user_id).await? {
-            Some(_) => VendError::NotEquipped,
-            None => VendError::UserNotFound,
-        });
+        return Err(VendError::NotEquipped);
     };
     let wanted = Wanted { user_id, target, first_seen: connection.access_token.clone() };
     let fresh = fresh(state, &wanted, connection).await?;

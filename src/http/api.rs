@@ -5,6 +5,7 @@
 //! Capabilities add their API structs to [`Apis`] as they arrive; the error envelope
 //! ([`error::ApiError`]) is shared by all of them.
 
+pub mod admin;
 mod apps;
 mod audit;
 pub mod error;
@@ -26,6 +27,7 @@ pub type Apis = (
     audit::AuditApi,
     services::ServicesApi,
     verify::VerifyApi,
+    admin::AdminApi,
 );
 
 /// Groups of operations in the document.
@@ -37,6 +39,8 @@ pub enum ApiTags {
     Services,
     /// Forward authentication for API gateways.
     Gateway,
+    /// Operators: users, audit, counts (tokens with scope `admin` of admin users).
+    Admin,
 }
 
 /// The `/api/v1` service. The document does not depend on configuration: its only server entry

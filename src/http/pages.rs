@@ -55,6 +55,8 @@ pub enum PageError {
     Upstream(#[from] UpstreamError),
     #[error("registration is closed")]
     RegistrationClosed,
+    #[error("the account is disabled")]
+    AccountDisabled,
     #[error("two or more legacy accounts match the e-mail")]
     LegacyAmbiguous,
     #[error("the identity belongs to another account")]
@@ -145,7 +147,7 @@ impl poem::error::ResponseError for PageError {
             | Self::Authorize { .. }
             | Self::EndSession(_) => StatusCode::BAD_REQUEST,
             Self::Upstream(_) => StatusCode::BAD_GATEWAY,
-            Self::RegistrationClosed => StatusCode::FORBIDDEN,
+            Self::RegistrationClosed | Self::AccountDisabled => StatusCode::FORBIDDEN,
             Self::LegacyAmbiguous | Self::IdentityAlreadyLinked | Self::LastIdentity => StatusCode::CONFLICT,
             Self::LinkOtherUser | Self::LinkExpired => StatusCode::BAD_REQUEST,
             Self::GmailScopeMissing => StatusCode::UNPROCESSABLE_ENTITY,
@@ -161,6 +163,7 @@ impl PageError {
     fn code(&self) -> Option<&'static str> {
         match self {
             Self::LegacyAmbiguous => Some("LEGACY_AMBIGUOUS"),
+            Self::AccountDisabled => Some("ACCOUNT_DISABLED"),
             Self::IdentityAlreadyLinked => Some("IDENTITY_ALREADY_LINKED"),
             Self::LastIdentity => Some("LAST_IDENTITY"),
             Self::GmailScopeMissing => Some("GMAIL_SCOPE_MISSING"),
@@ -179,6 +182,7 @@ impl PageError {
             Self::SignupExpired => t.err_signup_expired,
             Self::Upstream(_) => t.err_upstream,
             Self::RegistrationClosed => t.err_closed,
+            Self::AccountDisabled => t.err_account_disabled,
             Self::LegacyAmbiguous => t.err_legacy_ambiguous,
             Self::IdentityAlreadyLinked => t.err_identity_already_linked,
             Self::LastIdentity => t.err_last_identity,

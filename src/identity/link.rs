@@ -21,7 +21,7 @@ use crate::{
     state::AppState,
     store::{
         Db,
-        identities::{self, NewIdentity, PROVIDER_UID_KEY, Unlinked},
+        identities::{self, LastIdentity, NewIdentity, PROVIDER_UID_KEY, Unlinked},
     },
     upstream::{Provider, UpstreamProfile},
 };
@@ -118,7 +118,7 @@ pub async fn unlink(
 ) -> Result<Unlinked, UnlinkError> {
     // Ending the other sessions needs the ephemeral store: without it, unlink nothing.
     state.ephemeral.ping().await.map_err(SessionError::from)?;
-    let outcome = identities::unlink(&state.db, user_id, identity_id, chrono::Utc::now()).await?;
+    let outcome = identities::unlink(&state.db, user_id, identity_id, LastIdentity::Keep, chrono::Utc::now()).await?;
     if let Unlinked::Removed(identity) = &outcome {
         let provider = identity.provider;
         sessions::end(state, Ending::AllBut(user_id, keep_sid)).await?;

@@ -8,7 +8,10 @@ use crate::{
     config::RequiredField,
     sessions::{self, CookieSecret, Ending, Origin, Session, SessionError},
     state::AppState,
-    store::{StoreError, users::User},
+    store::{
+        StoreError,
+        users::{self, User},
+    },
     upstream::UpstreamProfile,
 };
 
@@ -24,6 +27,8 @@ pub enum LoginOutcome {
     LegacyAmbiguous,
     /// A new person and `registration = "closed"`.
     RegistrationClosed,
+    /// The account is disabled by an admin (docs/admin.md); nobody signs in.
+    Disabled,
 }
 
 /// A new session, and the secret its cookie must carry.
@@ -65,6 +70,11 @@ pub async fn finish(
         return Ok(LoginOutcome::ConsentRequired);
     }
     let signed_in = match super::resolve(&state.db, state.identity_policy(provider), &profile).await? {
+        Resolution::Known(user) | Resolution::Backfilled { user, .. } if user.is_disabled() => {
+            count("disabled");
+            audit::record(&state.db, Some(user.id), refused("disabled")).await?;
+            return Ok(LoginOutcome::Disabled);
+        }
         Resolution::Known(user) => {
             count("login");
             sign_in(state, user, AuditEvent::Login { provider }, origin, previous).await?
@@ -96,6 +106,13 @@ pub async fn finish(
             return Ok(LoginOutcome::RegistrationClosed);
         }
     };
+    // An admin may have disabled the account while this sign-in was under way, after its
+    // sessions were ended: the new session must not outlive that.
+    if users::find_by_id(&state.db, signed_in.user.id).await?.is_none_or(|u| u.is_disabled()) {
+        sessions::end(state, Ending::One(&signed_in.session.sid)).await?;
+        count("disabled");
+        return Ok(LoginOutcome::Disabled);
+    }
     Ok(LoginOutcome::SignedIn(signed_in))
 }
 

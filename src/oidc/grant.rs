@@ -98,6 +98,9 @@ fn minting_failed(e: super::tokens::TokenError) -> OAuthError {
     OAuthError::ServerError
 }
 
+/// The scope of the admin API: only admins' tokens carry it.
+pub const ADMIN_SCOPE: &str = "admin";
+
 /// A user's grant, whichever way it was obtained.
 struct UserGrant<'a> {
     user_id: Uuid,
@@ -115,19 +118,26 @@ async fn user_tokens(
     refresh: Option<String>,
 ) -> Result<Issued, OAuthError> {
     let user = users::find_by_id(&state.db, grant.user_id).await?.ok_or(OAuthError::InvalidGrant("no such user"))?;
+    if user.is_disabled() {
+        return Err(OAuthError::InvalidGrant("the account is disabled"));
+    }
+    // `admin` is granted only to admins, whatever the client may ask for (docs/admin.md).
+    let scope: String =
+        grant.scope.split(' ').filter(|s| *s != ADMIN_SCOPE || user.is_admin).collect::<Vec<_>>().join(" ");
+    let scope = scope.as_str();
     let now = Utc::now().timestamp();
     let ttl = state.config.access_token_ttl.0.as_secs();
-    let with_email = grant.scope.split(' ').any(|s| s == "email");
+    let with_email = scope.split(' ').any(|s| s == "email");
     let access = AccessClaims {
         sid: Some(grant.sid.to_owned()),
         auth_time: Some(grant.auth_time),
         preferred_username: Some(user.username.clone()),
         username: Some(user.username.clone()),
         email: user.email.clone(),
-        ..access_claims(state, user.id.to_string(), client, grant.scope, now)
+        ..access_claims(state, user.id.to_string(), client, scope, now)
     };
     let access_token = state.tokens.mint_access(&access).map_err(minting_failed)?;
-    let id_token = if grant.scope.split(' ').any(|s| s == "openid") {
+    let id_token = if scope.split(' ').any(|s| s == "openid") {
         let claims = IdClaims {
             iss: state.tokens.issuer.clone(),
             sub: user.id.to_string(),
@@ -150,7 +160,7 @@ async fn user_tokens(
         access_token,
         token_type: "Bearer",
         expires_in: ttl,
-        scope: grant.scope.to_owned(),
+        scope: scope.to_owned(),
         id_token,
         refresh_token: refresh,
     })

@@ -15,11 +15,57 @@ pub struct AuditRow {
 }
 
 pub async fn insert(db: &Db, user_id: Option<Uuid>, kind: &str, detail: &Value, now: DateTime<Utc>) -> Result<()> {
-    const SQL: &str = "INSERT INTO audit_events (id, user_id, kind, detail, at) VALUES ($1, $2, $3, $4, $5)";
+    insert_by(db, user_id, None, kind, detail, now).await
+}
+
+/// [`insert`] with the admin who acted on the user (docs/admin.md).
+pub async fn insert_by(
+    db: &Db,
+    user_id: Option<Uuid>,
+    actor_id: Option<Uuid>,
+    kind: &str,
+    detail: &Value,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    const SQL: &str =
+        "INSERT INTO audit_events (id, user_id, actor_id, kind, detail, at) VALUES ($1, $2, $3, $4, $5, $6)";
     on_pool!(db, pool => {
-        sqlx::query(SQL).bind(Uuid::new_v4()).bind(user_id).bind(kind).bind(Json(detail)).bind(now).execute(pool).await?;
+        sqlx::query(SQL)
+            .bind(Uuid::new_v4()).bind(user_id).bind(actor_id).bind(kind).bind(Json(detail)).bind(now)
+            .execute(pool)
+            .await?;
     });
     Ok(())
+}
+
+/// An event as the admin API lists it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct AdminAuditRow {
+    pub id: Uuid,
+    pub user_id: Option<Uuid>,
+    pub actor_id: Option<Uuid>,
+    pub kind: String,
+    pub detail: Json<Value>,
+    pub at: DateTime<Utc>,
+}
+
+/// Events of every user (or of `user_id`), of one `kind` if given, newest first, after the
+/// event `(at, id)`, at most `limit`.
+pub async fn list_filtered(
+    db: &Db,
+    user_id: Option<Uuid>,
+    kind: Option<&str>,
+    after: Option<(DateTime<Utc>, Uuid)>,
+    limit: i64,
+) -> Result<Vec<AdminAuditRow>> {
+    const SQL: &str = "SELECT id, user_id, actor_id, kind, detail, at FROM audit_events
+        WHERE ($1 IS NULL OR user_id = $1) AND ($2 IS NULL OR kind = $2)
+          AND ($3 IS NULL OR at < $3 OR (at = $3 AND id < $4))
+        ORDER BY at DESC, id DESC LIMIT $5";
+    let (at, id) = (after.map(|a| a.0), after.map(|a| a.1).unwrap_or_default());
+    Ok(
+        on_pool!(db, pool => sqlx::query_as(SQL).bind(user_id).bind(kind).bind(at).bind(id).bind(limit).fetch_all(pool).await?),
+    )
 }
 
 /// A user's events, newest first.

@@ -108,14 +108,31 @@ pub enum Unlinked {
     Last,
 }
 
-/// Remove one of the user's identities unless it is the last. The user's row is locked first
-/// (an `UPDATE`), so two concurrent unlinks cannot together remove the last two.
-pub async fn unlink(db: &Db, user_id: Uuid, identity_id: Uuid, now: DateTime<Utc>) -> Result<Unlinked> {
+/// Who may take a user's last identity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LastIdentity {
+    /// Nobody: the user keeps a way to sign in.
+    Keep,
+    /// An admin, once the account is disabled (docs/admin.md).
+    RemovableIfDisabled,
+}
+
+/// Remove one of the user's identities unless it is the last (see [`LastIdentity`]). The user's
+/// row is locked first (an `UPDATE`), so two concurrent unlinks cannot together remove the last
+/// two, nor an enable slip between the check and the removal.
+pub async fn unlink(
+    db: &Db,
+    user_id: Uuid,
+    identity_id: Uuid,
+    last: LastIdentity,
+    now: DateTime<Utc>,
+) -> Result<Unlinked> {
     const LOCK: &str = "UPDATE users SET updated_at = $2 WHERE id = $1";
     const FIND: &str = const_format::concatcp!("SELECT ", COLUMNS, " FROM identities WHERE id = $1 AND user_id = $2");
     // Imported mappings still waiting for their uid are no way to sign in: they do not count.
     const COUNT: &str = "SELECT COUNT(*) FROM identities WHERE user_id = $1 AND uid IS NOT NULL AND id <> $2";
     const DELETE: &str = "DELETE FROM identities WHERE id = $1";
+    const DISABLED: &str = "SELECT COUNT(*) FROM users WHERE id = $1 AND disabled_at IS NOT NULL";
     on_pool!(db, pool => {
         let mut tx = pool.begin().await?;
         sqlx::query(LOCK).bind(user_id).bind(now).execute(&mut *tx).await?;
@@ -127,7 +144,13 @@ pub async fn unlink(db: &Db, user_id: Uuid, identity_id: Uuid, now: DateTime<Utc
             return Ok(Unlinked::NotFound);
         };
         let others: i64 = sqlx::query_scalar(COUNT).bind(user_id).bind(identity_id).fetch_one(&mut *tx).await?;
-        if others == 0 {
+        let removable = match last {
+            LastIdentity::Keep => false,
+            LastIdentity::RemovableIfDisabled => {
+                sqlx::query_scalar::<_, i64>(DISABLED).bind(user_id).fetch_one(&mut *tx).await? > 0
+            }
+        };
+        if others == 0 && !removable {
             tx.rollback().await?;
             return Ok(Unlinked::Last);
         }

@@ -12,7 +12,21 @@ pub struct User {
     pub display_name: String,
     pub email: Option<String>,
     pub created_at: DateTime<Utc>,
+    /// May use the admin API and pages (docs/admin.md).
+    pub is_admin: bool,
+    /// Set while the account is disabled: no sign-in, no vending.
+    pub disabled_at: Option<DateTime<Utc>>,
+    pub disabled_reason: Option<String>,
 }
+
+impl User {
+    pub fn is_disabled(&self) -> bool {
+        self.disabled_at.is_some()
+    }
+}
+
+/// The columns of [`User`], for `SELECT`s.
+pub const COLUMNS: &str = "id, username, display_name, email, created_at, is_admin, disabled_at, disabled_reason";
 
 pub struct NewUser<'a> {
     pub username: &'a str,
@@ -24,8 +38,31 @@ pub struct NewUser<'a> {
 pub const USERNAME_KEY: &str = "users_username_key";
 
 pub async fn find_by_id(db: &Db, id: Uuid) -> Result<Option<User>> {
-    const SQL: &str = "SELECT id, username, display_name, email, created_at FROM users WHERE id = $1";
+    const SQL: &str = const_format::concatcp!("SELECT ", COLUMNS, " FROM users WHERE id = $1");
     Ok(on_pool!(db, pool => sqlx::query_as(SQL).bind(id).fetch_optional(pool).await?))
+}
+
+pub async fn find_by_username(db: &Db, username: &str) -> Result<Option<User>> {
+    const SQL: &str = const_format::concatcp!("SELECT ", COLUMNS, " FROM users WHERE username = $1");
+    Ok(on_pool!(db, pool => sqlx::query_as(SQL).bind(username).fetch_optional(pool).await?))
+}
+
+/// Make the user an admin or not. `false` if there is no such user.
+pub async fn set_admin(db: &Db, id: Uuid, is_admin: bool, now: DateTime<Utc>) -> Result<bool> {
+    const SQL: &str = "UPDATE users SET is_admin = $2, updated_at = $3 WHERE id = $1";
+    Ok(
+        on_pool!(db, pool => sqlx::query(SQL).bind(id).bind(is_admin).bind(now).execute(pool).await?.rows_affected() > 0),
+    )
+}
+
+/// Disable the user (`Some(reason)`, the reason may be empty) or enable them (`None`). `false`
+/// if there is no such user.
+pub async fn set_disabled(db: &Db, id: Uuid, disabled: Option<&str>, now: DateTime<Utc>) -> Result<bool> {
+    const SQL: &str = "UPDATE users SET disabled_at = $2, disabled_reason = $3, updated_at = $4 WHERE id = $1";
+    let at = disabled.map(|_| now);
+    Ok(
+        on_pool!(db, pool => sqlx::query(SQL).bind(id).bind(at).bind(disabled).bind(now).execute(pool).await?.rows_affected() > 0),
+    )
 }
 
 pub async fn username_taken(db: &Db, username: &str) -> Result<bool> {
@@ -75,5 +112,79 @@ pub async fn insert_with_identity(
         display_name: user.display_name.to_owned(),
         email: user.email.map(str::to_owned),
         created_at: now,
+        is_admin: false,
+        disabled_at: None,
+        disabled_reason: None,
     })
+}
+
+/// What an admin search looks for (docs/admin.md): a username prefix, an e-mail (current or
+/// past, any letter case), a provider uid, or a user id; all of them at once, since one string
+/// may be any of them.
+#[derive(Debug, Clone, Default)]
+pub struct Search {
+    /// Empty: every user.
+    pub q: String,
+}
+
+/// Where a page of users starts: after this `(created_at, id)`, newest first.
+pub type After = (DateTime<Utc>, Uuid);
+
+/// A user as admins list them: with their latest sign-in through any identity.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Listed {
+    #[sqlx(flatten)]
+    pub user: User,
+    pub last_login_at: Option<DateTime<Utc>>,
+}
+
+/// The columns of [`Listed`].
+const LISTED: &str = const_format::concatcp!(
+    COLUMNS,
+    ", (SELECT MAX(i.last_login_at) FROM identities i WHERE i.user_id = users.id) AS last_login_at"
+);
+
+/// Users matching `search`, newest first (then by id), after `after`, at most `limit`.
+pub async fn search(db: &Db, search: &Search, after: Option<After>, limit: i64) -> Result<Vec<Listed>> {
+    let q = search.q.trim();
+    let (at, after_id) = (after.map(|a| a.0), after.map(|a| a.1).unwrap_or_default());
+    if q.is_empty() {
+        const ALL: &str = const_format::concatcp!(
+            "SELECT ",
+            LISTED,
+            " FROM users WHERE ($1 IS NULL OR created_at < $1 OR (created_at = $1 AND id < $2))
+              ORDER BY created_at DESC, id DESC LIMIT $3"
+        );
+        return Ok(
+            on_pool!(db, pool => sqlx::query_as(ALL).bind(at).bind(after_id).bind(limit).fetch_all(pool).await?),
+        );
+    }
+    // The username prefix: PostgreSQL matches it with LIKE on a text_pattern_ops index, whatever
+    // the database's collation; SQLite compares bytes, so the range [q, q + DEL) is exactly the
+    // (ASCII) names starting with q, and it uses the username index.
+    const POSTGRES_PREFIX: &str = "SELECT id FROM users WHERE username LIKE $1 ESCAPE '!' AND $2 = $2";
+    const SQLITE_PREFIX: &str = "SELECT id FROM users WHERE username >= $1 AND username < $2";
+    const REST: &str = "
+            UNION SELECT id FROM users WHERE LOWER(email) = $3
+            UNION SELECT user_id FROM identities WHERE LOWER(email) = $3
+            UNION SELECT i.user_id FROM identity_emails e JOIN identities i ON i.id = e.identity_id
+                  WHERE LOWER(e.email) = $3
+            UNION SELECT user_id FROM identities WHERE uid = $4
+            UNION SELECT id FROM users WHERE id = $5)
+          AND ($6 IS NULL OR created_at < $6 OR (created_at = $6 AND id < $7))
+          ORDER BY created_at DESC, id DESC LIMIT $8";
+    const POSTGRES: &str =
+        const_format::concatcp!("SELECT ", LISTED, " FROM users WHERE id IN (", POSTGRES_PREFIX, REST);
+    const SQLITE: &str = const_format::concatcp!("SELECT ", LISTED, " FROM users WHERE id IN (", SQLITE_PREFIX, REST);
+    let (sql, first, second) = match db {
+        Db::Postgres(_) => {
+            (POSTGRES, format!("{}%", q.replace('!', "!!").replace('%', "!%").replace('_', "!_")), String::new())
+        }
+        Db::Sqlite(_) => (SQLITE, q.to_owned(), format!("{q}\u{7f}")),
+    };
+    let (email, id) = (q.to_lowercase(), Uuid::parse_str(q).ok());
+    Ok(on_pool!(db, pool => sqlx::query_as(sql)
+        .bind(&first).bind(&second).bind(&email).bind(q).bind(id).bind(at).bind(after_id).bind(limit)
+        .fetch_all(pool)
+        .await?))
 }

@@ -5,6 +5,7 @@
 
 mod helpers;
 
+mod admin;
 mod backchannel;
 mod browser;
 mod cli;

@@ -7,7 +7,7 @@ use chrono::Duration;
 use munji::{
     store::{
         Db,
-        identities::{self, NewIdentity, PROVIDER_UID_KEY, Unlinked},
+        identities::{self, LastIdentity, NewIdentity, PROVIDER_UID_KEY, Unlinked},
         legacy::{self, LegacyMapping, LegacyUser},
     },
     upstream::Provider,
@@ -81,9 +81,9 @@ async fn a_login_keeps_replaced_emails_as_history(db: Db) {
 async fn unlink_keeps_the_last_way_to_sign_in(db: Db) {
     let (alice, bob) = (user(&db, "alice").await, user(&db, "bob").await);
     let google = identities::find_by_provider_uid(&db, Provider::Google, "alice").await.unwrap().unwrap().id;
-    assert!(matches!(identities::unlink(&db, alice, google, now()).await.unwrap(), Unlinked::Last));
+    assert!(matches!(identities::unlink(&db, alice, google, LastIdentity::Keep, now()).await.unwrap(), Unlinked::Last));
     assert!(
-        matches!(identities::unlink(&db, bob, google, now()).await.unwrap(), Unlinked::NotFound),
+        matches!(identities::unlink(&db, bob, google, LastIdentity::Keep, now()).await.unwrap(), Unlinked::NotFound),
         "another user's identity"
     );
 
@@ -103,7 +103,10 @@ async fn unlink_keeps_the_last_way_to_sign_in(db: Db) {
     };
     legacy::import(&db, &[imported], now()).await.unwrap();
     let kakao = identities::find_by_provider_uid(&db, Provider::Kakao, "k-1").await.unwrap().unwrap();
-    assert!(matches!(identities::unlink(&db, kakao.user_id, kakao.id, now()).await.unwrap(), Unlinked::Last));
+    assert!(matches!(
+        identities::unlink(&db, kakao.user_id, kakao.id, LastIdentity::Keep, now()).await.unwrap(),
+        Unlinked::Last
+    ));
 
     let naver = identities::insert_for_user(&db, alice, &identity(Provider::Naver, "n"), now()).await.unwrap();
     identities::record_login(
@@ -115,12 +118,15 @@ async fn unlink_keeps_the_last_way_to_sign_in(db: Db) {
     )
     .await
     .unwrap();
-    match identities::unlink(&db, alice, naver, now()).await.unwrap() {
+    match identities::unlink(&db, alice, naver, LastIdentity::Keep, now()).await.unwrap() {
         Unlinked::Removed(removed) => assert_eq!((removed.id, removed.provider), (naver, Provider::Naver)),
         other => panic!("{other:?}"),
     }
     assert!(identities::email_history(&db, naver).await.unwrap().is_empty(), "its history goes with it");
-    assert!(matches!(identities::unlink(&db, alice, naver, now()).await.unwrap(), Unlinked::NotFound));
+    assert!(matches!(
+        identities::unlink(&db, alice, naver, LastIdentity::Keep, now()).await.unwrap(),
+        Unlinked::NotFound
+    ));
     assert_eq!(identities::list_for_user(&db, alice).await.unwrap().len(), 1, "google is left");
 }
 
@@ -135,7 +141,9 @@ async fn concurrent_unlinks_never_remove_the_last_two(db: Db) {
             .into_iter()
             .map(|id| {
                 let db = db.clone();
-                tokio::spawn(async move { identities::unlink(&db, alice, id, now()).await.unwrap() })
+                tokio::spawn(
+                    async move { identities::unlink(&db, alice, id, LastIdentity::Keep, now()).await.unwrap() },
+                )
             })
             .collect();
         let mut removed = 0;
@@ -152,7 +160,10 @@ async fn a_refused_unlink_holds_no_lock_afterwards(db: Db) {
     let google = identities::list_for_user(&db, alice).await.unwrap()[0].id;
     for round in 0..30 {
         let refused = if round % 2 == 0 { google } else { Uuid::new_v4() };
-        assert!(!matches!(identities::unlink(&db, alice, refused, now()).await.unwrap(), Unlinked::Removed(_)));
+        assert!(!matches!(
+            identities::unlink(&db, alice, refused, LastIdentity::Keep, now()).await.unwrap(),
+            Unlinked::Removed(_)
+        ));
         read_then_write(&db, round).await;
     }
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use munji::{
     store::{
         Db,
-        identities::{self, Unlinked},
+        identities::{self, LastIdentity, Unlinked},
         legacy::{self, ImportCounts, ImportError, LegacyMapping, LegacyUser},
         users,
     },
@@ -175,7 +175,10 @@ async fn a_claimed_mapping_stays_retired_after_an_unlink(db: Db) {
         logged_in: true,
     };
     identities::insert_for_user(&db, waiting.user_id, &naver, now()).await.unwrap();
-    assert!(matches!(identities::unlink(&db, waiting.user_id, waiting.id, now()).await.unwrap(), Unlinked::Removed(_)));
+    assert!(matches!(
+        identities::unlink(&db, waiting.user_id, waiting.id, LastIdentity::Keep, now()).await.unwrap(),
+        Unlinked::Removed(_)
+    ));
     assert_eq!(legacy::import(&db, &input, now()).await.unwrap(), counts(0, 1, 0, 1));
     assert!(
         legacy::find_candidates(&db, "google", "a@example.com").await.unwrap().is_empty(),

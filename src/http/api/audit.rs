@@ -41,7 +41,7 @@ pub enum AuditResponse {
 }
 
 /// `?limit=`: 1 or more (default 50); more than 200 lists 200.
-fn page_size(limit: Option<i64>) -> Result<i64, ApiError> {
+pub(super) fn page_size(limit: Option<i64>) -> Result<i64, ApiError> {
     match limit {
         None => Ok(DEFAULT_LIMIT),
         Some(n) if n >= 1 => Ok(n.min(MAX_LIMIT)),

@@ -21,6 +21,7 @@ pub enum ErrorCode {
     Forbidden,
     NotFound,
     UserNotFound,
+    UserDisabled,
     MethodNotAllowed,
     IdentityAlreadyLinked,
     LastIdentity,
@@ -43,6 +44,7 @@ impl ErrorCode {
             Self::Forbidden => "FORBIDDEN",
             Self::NotFound => "NOT_FOUND",
             Self::UserNotFound => "USER_NOT_FOUND",
+            Self::UserDisabled => "USER_DISABLED",
             Self::MethodNotAllowed => "METHOD_NOT_ALLOWED",
             Self::IdentityAlreadyLinked => "IDENTITY_ALREADY_LINKED",
             Self::LastIdentity => "LAST_IDENTITY",
@@ -61,7 +63,7 @@ impl ErrorCode {
     pub fn status(self) -> StatusCode {
         match self {
             Self::InvalidToken | Self::TokenExpired => StatusCode::UNAUTHORIZED,
-            Self::Forbidden => StatusCode::FORBIDDEN,
+            Self::Forbidden | Self::UserDisabled => StatusCode::FORBIDDEN,
             Self::NotFound | Self::UserNotFound | Self::GmailNotEquipped => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::IdentityAlreadyLinked | Self::LastIdentity | Self::GmailTokenRevoked => StatusCode::CONFLICT,

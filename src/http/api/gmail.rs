@@ -72,7 +72,7 @@ pub enum NoContentResponse {
     NoContent,
 }
 
-fn view(c: gmail::Connection) -> GmailConnection {
+pub(super) fn view(c: gmail::Connection) -> GmailConnection {
     GmailConnection {
         scopes: c.scope_list().map(str::to_owned).collect(),
         id: c.id,

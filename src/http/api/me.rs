@@ -47,6 +47,20 @@ pub struct IdentityView {
     pub last_login_at: Option<DateTime<Utc>>,
 }
 
+impl From<identities::Identity> for IdentityView {
+    fn from(i: identities::Identity) -> Self {
+        Self {
+            id: i.id,
+            provider: i.provider.to_string(),
+            uid: i.uid,
+            email: i.email,
+            email_verified: i.email_verified,
+            linked_at: i.linked_at,
+            last_login_at: i.last_login_at,
+        }
+    }
+}
+
 #[derive(Object)]
 pub struct Identities {
     pub identities: Vec<IdentityView>,
@@ -111,19 +125,8 @@ impl MeApi {
         state: Data<&AppState>,
     ) -> Result<ListIdentitiesResponse, ApiError> {
         let user_id = token.user_id(&state).await?;
-        let identities = identities::list_for_user(&state.db, user_id)
-            .await?
-            .into_iter()
-            .map(|i| IdentityView {
-                id: i.id,
-                provider: i.provider.to_string(),
-                uid: i.uid,
-                email: i.email,
-                email_verified: i.email_verified,
-                linked_at: i.linked_at,
-                last_login_at: i.last_login_at,
-            })
-            .collect();
+        let identities =
+            identities::list_for_user(&state.db, user_id).await?.into_iter().map(IdentityView::from).collect();
         Ok(ListIdentitiesResponse::Ok(Json(Identities { identities })))
     }
 

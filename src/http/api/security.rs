@@ -39,4 +39,18 @@ impl AccessToken {
     pub async fn user_id(&self, state: &AppState) -> Result<uuid::Uuid, ApiError> {
         Ok(self.user(state).await?.0)
     }
+
+    /// The admin a token with scope `admin` belongs to, asked anew on every call: a user whose
+    /// admin flag was revoked, or who was disabled, is refused at once (docs/admin.md).
+    pub async fn admin(&self, state: &AppState) -> Result<uuid::Uuid, ApiError> {
+        let (user_id, claims) = self.user(state).await?;
+        let forbidden = || ApiError::new(ErrorCode::Forbidden, "this route needs an admin's token with scope admin");
+        if !claims.scope.split(' ').any(|s| s == crate::oidc::grant::ADMIN_SCOPE) {
+            return Err(forbidden());
+        }
+        match crate::store::users::find_by_id(&state.db, user_id).await? {
+            Some(user) if user.is_admin && !user.is_disabled() => Ok(user_id),
+            _ => Err(forbidden()),
+        }
+    }
 }

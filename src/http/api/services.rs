@@ -66,6 +66,7 @@ impl From<VendError> for ApiError {
     fn from(e: VendError) -> Self {
         match e {
             VendError::UserNotFound => ApiError::new(ErrorCode::UserNotFound, "no such user"),
+            VendError::UserDisabled => ApiError::new(ErrorCode::UserDisabled, "the user is disabled"),
             VendError::NotEquipped => {
                 ApiError::new(ErrorCode::GmailNotEquipped, "the user has no Gmail connection equipped to this target")
             }

@@ -30,6 +30,20 @@ pub struct SessionView {
     pub ip: Option<String>,
 }
 
+impl SessionView {
+    /// `row` as listed to a caller whose own session is `current_sid`.
+    pub(super) fn of(row: crate::store::sessions::SessionRow, current_sid: Option<&str>) -> Self {
+        Self {
+            current: current_sid == Some(row.sid.as_str()),
+            id: row.sid,
+            started_at: row.started_at,
+            last_seen_at: row.last_seen_at,
+            user_agent: row.user_agent,
+            ip: row.ip,
+        }
+    }
+}
+
 #[derive(Object)]
 pub struct Sessions {
     pub sessions: Vec<SessionView>,
@@ -57,14 +71,7 @@ impl SessionsApi {
         let sessions = sessions::list(&state, user_id)
             .await?
             .into_iter()
-            .map(|s| SessionView {
-                current: claims.sid.as_deref() == Some(s.sid.as_str()),
-                id: s.sid,
-                started_at: s.started_at,
-                last_seen_at: s.last_seen_at,
-                user_agent: s.user_agent,
-                ip: s.ip,
-            })
+            .map(|s| SessionView::of(s, claims.sid.as_deref()))
             .collect();
         Ok(ListSessionsResponse::Ok(Json(Sessions { sessions })))
     }

@@ -88,6 +88,7 @@ pub async fn callback(
         LoginOutcome::ConsentRequired => Ok(consent_page(lang, provider, &return_to)),
         LoginOutcome::LegacyAmbiguous => Err(PageError::LegacyAmbiguous),
         LoginOutcome::RegistrationClosed => Err(PageError::RegistrationClosed),
+        LoginOutcome::Disabled => Err(PageError::AccountDisabled),
     }
 }
 
