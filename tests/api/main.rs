@@ -10,6 +10,7 @@ mod backchannel;
 mod browser;
 mod cli;
 mod consent;
+mod examples;
 mod faults;
 mod first_hour;
 mod gmail;
