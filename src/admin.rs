@@ -202,3 +202,33 @@ pub async fn stats(state: &AppState) -> Result<Stats> {
         gmail: stats::gmail_by_status(&state.db).await?,
     })
 }
+
+/// Every client, configured ones first.
+pub async fn clients(state: &AppState) -> Result<Vec<crate::oidc::clients::Client>> {
+    Ok(crate::oidc::clients::list(&state.config, &state.db).await?)
+}
+
+/// Register a client; its secret (unless public) is returned once.
+pub async fn add_client(state: &AppState, actor: Uuid, new: crate::oidc::clients::NewClient) -> Result<Option<String>> {
+    let id = new.id.clone();
+    let secret = crate::oidc::clients::add(&state.config, &state.db, new).await?;
+    client_changed(state, actor, &id, "created").await?;
+    Ok(secret)
+}
+
+pub async fn remove_client(state: &AppState, actor: Uuid, id: &str) -> Result<()> {
+    crate::oidc::clients::remove(&state.config, &state.db, id).await?;
+    client_changed(state, actor, id, "removed").await
+}
+
+pub async fn new_client_secret(state: &AppState, actor: Uuid, id: &str) -> Result<String> {
+    let secret = crate::oidc::clients::new_secret(&state.config, &state.db, id).await?;
+    client_changed(state, actor, id, "new_secret").await?;
+    Ok(secret)
+}
+
+async fn client_changed(state: &AppState, actor: Uuid, client_id: &str, change: &str) -> Result<()> {
+    state.clients.forget(client_id);
+    let event = AuditEvent::AdminClientChange { client_id, change };
+    Ok(audit::record_by(&state.db, actor, Some(actor), event).await?)
+}

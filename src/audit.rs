@@ -95,6 +95,12 @@ pub enum AuditEvent<'a> {
     },
     AdminGrant,
     AdminRevoke,
+    /// An admin created or removed a client, or gave it a new secret (`change`); the event
+    /// belongs to the admin.
+    AdminClientChange {
+        client_id: &'a str,
+        change: &'a str,
+    },
 }
 
 impl AuditEvent<'_> {
@@ -123,6 +129,7 @@ impl AuditEvent<'_> {
             Self::AdminUnlink { .. } => "admin_unlink",
             Self::AdminGrant => "admin_grant",
             Self::AdminRevoke => "admin_revoke",
+            Self::AdminClientChange { .. } => "admin_client_change",
         }
     }
 
@@ -156,6 +163,7 @@ impl AuditEvent<'_> {
             | Self::GmailRevoked { connection_id } => json!({"connection_id": connection_id}),
             Self::Logout { everywhere } => json!({"everywhere": everywhere}),
             Self::AdminDisable { reason } => json!({"reason": reason}),
+            Self::AdminClientChange { client_id, change } => json!({"client_id": client_id, "change": change}),
             Self::AdminEnable | Self::AdminEndSessions | Self::AdminGrant | Self::AdminRevoke => json!({}),
             Self::BackchannelLogout { client_id, delivered } => {
                 json!({"client_id": client_id, "outcome": if *delivered { "delivered" } else { "given_up" }})

@@ -52,6 +52,12 @@ pub enum ClientError {
     Invalid(String),
     #[error("a client with id {0:?} already exists")]
     Exists(String),
+    #[error("no client {0:?} in the database")]
+    NotFound(String),
+    #[error("client {0:?} is defined in the configuration file; change it there")]
+    ReadOnly(String),
+    #[error("client {0:?} is public: it has no secret")]
+    Public(String),
     #[error(transparent)]
     Store(#[from] store::StoreError),
 }
@@ -256,6 +262,14 @@ impl ClientCache {
         }
         Ok(client)
     }
+
+    /// Drop what this instance knows of `id` (it changed here; other instances see the change
+    /// within [`CACHE_TTL`]).
+    pub fn forget(&self, id: &str) {
+        if let Ok(mut entries) = self.entries.write() {
+            entries.remove(id);
+        }
+    }
 }
 
 /// Every client, config ones first.
@@ -352,6 +366,31 @@ pub async fn add(config: &Config, db: &Db, new: NewClient) -> Result<Option<Stri
         store::StoreError::Conflict { .. } => ClientError::Exists(new.id.clone()),
         other => other.into(),
     })?;
+    Ok(secret)
+}
+
+/// Remove a client registered in the database (a configured one is changed in the file).
+pub async fn remove(config: &Config, db: &Db, id: &str) -> Result<(), ClientError> {
+    if config.clients.iter().any(|c| c.id == id) {
+        return Err(ClientError::ReadOnly(id.to_owned()));
+    }
+    if store::clients::delete(db, id).await? { Ok(()) } else { Err(ClientError::NotFound(id.to_owned())) }
+}
+
+/// Give a confidential database client a new secret (shown once); the old one stops working
+/// within the client cache's lifetime.
+pub async fn new_secret(config: &Config, db: &Db, id: &str) -> Result<String, ClientError> {
+    if config.clients.iter().any(|c| c.id == id) {
+        return Err(ClientError::ReadOnly(id.to_owned()));
+    }
+    let client = store::clients::find(db, id).await?.ok_or_else(|| ClientError::NotFound(id.to_owned()))?;
+    if client.secret_hash.is_none() {
+        return Err(ClientError::Public(id.to_owned()));
+    }
+    let secret = crypto::random_token(32);
+    if !store::clients::set_secret_hash(db, id, &crypto::sha256_hex(&secret)).await? {
+        return Err(ClientError::NotFound(id.to_owned()));
+    }
     Ok(secret)
 }
 

@@ -62,3 +62,10 @@ pub async fn delete(db: &Db, id: &str) -> Result<bool> {
     let rows = on_pool!(db, pool => sqlx::query(SQL).bind(id).execute(pool).await?.rows_affected());
     Ok(rows > 0)
 }
+
+/// Replace a confidential client's secret hash. `false` if there is no such client with a secret.
+pub async fn set_secret_hash(db: &Db, id: &str, secret_hash: &str) -> Result<bool> {
+    const SQL: &str = "UPDATE clients SET secret_hash = $2 WHERE id = $1 AND secret_hash IS NOT NULL";
+    let rows = on_pool!(db, pool => sqlx::query(SQL).bind(id).bind(secret_hash).execute(pool).await?.rows_affected());
+    Ok(rows > 0)
+}

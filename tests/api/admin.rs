@@ -22,6 +22,7 @@ crate::on_every_backend!(
     the_last_identity_goes_only_from_a_disabled_account,
     ending_sessions_and_the_audit_log_name_the_admin,
     the_dashboard_counts,
+    clients_are_added_given_new_secrets_and_removed,
 );
 
 async fn spawn(backend: Backend) -> TestApp {
@@ -294,4 +295,41 @@ async fn the_users_commands_find_promote_disable_and_enable() {
         assert!(!String::from_utf8_lossy(&out.stderr).is_empty());
     }
     assert!(users::find_by_id(&app.state.db, id).await.unwrap().is_some(), "delete changed nothing");
+}
+
+async fn clients_are_added_given_new_secrets_and_removed(backend: Backend) {
+    let app = spawn(backend).await;
+    let (_, admin_id, token) = admin(&app).await;
+    let new = json!({"id": "reports", "grant_types": ["client_credentials"], "scopes": ["reports.read"]});
+    let created = json_of(post(&app, &token, "/clients", Some(new.clone())).await, 201).await;
+    let first = created["client_secret"].as_str().unwrap().to_owned();
+    let reports = |secret: &str| RegisteredClient::claiming("reports", secret);
+    assert_eq!(app.client_credentials(&reports(&first)).await.status(), 200);
+    assert_eq!(json_of(post(&app, &token, "/clients", Some(new)).await, 409).await["error"]["code"], "CLIENT_EXISTS");
+    let bad = json!({"id": "bad", "redirect_uris": ["http://evil.example/cb"]});
+    assert_eq!(
+        json_of(post(&app, &token, "/clients", Some(bad)).await, 422).await["error"]["code"],
+        "VALIDATION_FAILED"
+    );
+
+    let listed = json_of(get(&app, &token, "/clients").await, 200).await;
+    let row = listed["clients"].as_array().unwrap().iter().find(|c| c["id"] == "reports").unwrap().clone();
+    assert_eq!((row["source"].clone(), row["public"].clone()), (json!("database"), json!(false)));
+
+    let renewed = json_of(post(&app, &token, "/clients/reports/secret", None).await, 200).await;
+    let second = renewed["client_secret"].as_str().unwrap();
+    assert_eq!(app.client_credentials(&reports(second)).await.status(), 200, "the new secret works at once");
+    assert_eq!(app.client_credentials(&reports(&first)).await.status(), 401, "the old one is dead");
+    assert_eq!(post(&app, &token, "/clients/nobody/secret", None).await.status(), 404);
+
+    let delete =
+        |id: &str| rp_http().delete(app.url(&format!("/api/v1/admin/clients/{id}"))).bearer_auth(&token).send();
+    assert_eq!(delete("reports").await.unwrap().status(), 204);
+    assert_eq!(app.client_credentials(&reports(second)).await.status(), 401);
+    assert_eq!(delete("reports").await.unwrap().status(), 404);
+    let events =
+        json_of(get(&app, &token, &format!("/audit?user_id={admin_id}&kind=admin_client_change")).await, 200).await;
+    let changes: Vec<&str> =
+        events["events"].as_array().unwrap().iter().map(|e| e["detail"]["change"].as_str().unwrap()).collect();
+    assert_eq!(changes, ["removed", "new_secret", "created"]);
 }

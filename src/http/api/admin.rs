@@ -22,6 +22,7 @@ use super::{
 };
 use crate::{
     admin::{self, AdminError},
+    oidc::clients::{Client, ClientError, NewClient},
     state::AppState,
     store::{audit::AdminAuditRow, users::Listed},
 };
@@ -180,6 +181,115 @@ impl From<admin::Stats> for AdminStats {
     }
 }
 
+/// An OIDC client (an app or a service).
+#[derive(Object)]
+pub struct AdminClient {
+    pub id: String,
+    pub name: String,
+    /// `config` (read-only here: change the file) or `database`.
+    pub source: String,
+    /// No secret: PKCE.
+    pub public: bool,
+    pub first_party: bool,
+    pub redirect_uris: Vec<String>,
+    pub grant_types: Vec<String>,
+    pub scopes: Vec<String>,
+    pub gmail_targets: Vec<String>,
+    pub post_logout_redirect_uris: Vec<String>,
+    pub backchannel_logout_uri: Option<String>,
+}
+
+impl From<Client> for AdminClient {
+    fn from(c: Client) -> Self {
+        Self {
+            public: c.is_public(),
+            source: if c.from_config { "config" } else { "database" }.to_owned(),
+            id: c.id,
+            name: c.name,
+            first_party: c.first_party,
+            redirect_uris: c.redirect_uris,
+            grant_types: c.grant_types,
+            scopes: c.scopes,
+            gmail_targets: c.gmail_targets,
+            post_logout_redirect_uris: c.post_logout_redirect_uris,
+            backchannel_logout_uri: c.backchannel_logout_uri,
+        }
+    }
+}
+
+#[derive(Object)]
+pub struct AdminClients {
+    pub clients: Vec<AdminClient>,
+}
+
+/// A client to register, as `munji clients add` takes it (docs/tokens.md).
+#[derive(Object)]
+pub struct NewClientRequest {
+    pub id: String,
+    pub name: Option<String>,
+    /// No secret (a single-page or mobile app): PKCE is required.
+    #[oai(default)]
+    pub public: bool,
+    /// Third-party clients ask users for consent (default: first-party).
+    pub first_party: Option<bool>,
+    #[oai(default)]
+    pub redirect_uris: Vec<String>,
+    /// Default: `authorization_code` and `refresh_token`.
+    pub grant_types: Option<Vec<String>>,
+    /// Default: `openid`, `profile`, `email`.
+    pub scopes: Option<Vec<String>>,
+    #[oai(default)]
+    pub gmail_targets: Vec<String>,
+    #[oai(default)]
+    pub post_logout_redirect_uris: Vec<String>,
+    pub backchannel_logout_uri: Option<String>,
+}
+
+impl From<NewClientRequest> for NewClient {
+    fn from(r: NewClientRequest) -> Self {
+        let strings = |v: &[&str]| v.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        Self {
+            id: r.id,
+            name: r.name,
+            public: r.public,
+            first_party: r.first_party.unwrap_or(true),
+            redirect_uris: r.redirect_uris,
+            grant_types: r.grant_types.unwrap_or_else(|| strings(&["authorization_code", "refresh_token"])),
+            scopes: r.scopes.unwrap_or_else(|| strings(&["openid", "profile", "email"])),
+            gmail_targets: r.gmail_targets,
+            post_logout_redirect_uris: r.post_logout_redirect_uris,
+            backchannel_logout_uri: r.backchannel_logout_uri,
+            ..Default::default()
+        }
+    }
+}
+
+/// A client's id and its secret, shown this once (munji keeps only its hash).
+#[derive(Object)]
+pub struct ClientSecret {
+    pub client_id: String,
+    /// Absent for a public client.
+    pub client_secret: Option<String>,
+}
+
+#[derive(ApiResponse)]
+pub enum ClientsResponse {
+    #[oai(status = 200)]
+    Ok(Json<AdminClients>),
+}
+
+#[derive(ApiResponse)]
+pub enum CreatedClientResponse {
+    #[oai(status = 201)]
+    Created(Json<ClientSecret>),
+}
+
+#[derive(ApiResponse)]
+pub enum SecretResponse {
+    #[oai(status = 200)]
+    Ok(Json<ClientSecret>),
+}
+
 #[derive(ApiResponse)]
 pub enum UsersResponse {
     #[oai(status = 200)]
@@ -227,6 +337,15 @@ impl From<AdminError> for ApiError {
             AdminError::BadCursor => ApiError::new(ErrorCode::ValidationFailed, "cursor is not one this list gave"),
             AdminError::Store(e) => e.into(),
             AdminError::Sessions(e) => e.into(),
+            AdminError::Clients(ClientError::Invalid(why)) => ApiError::new(ErrorCode::ValidationFailed, why),
+            AdminError::Clients(e @ ClientError::Exists(_)) => ApiError::new(ErrorCode::ClientExists, e.to_string()),
+            AdminError::Clients(e @ ClientError::NotFound(_)) => ApiError::new(ErrorCode::NotFound, e.to_string()),
+            AdminError::Clients(e @ ClientError::ReadOnly(_)) => {
+                ApiError::new(ErrorCode::ClientReadOnly, e.to_string())
+            }
+            AdminError::Clients(e @ ClientError::Public(_)) => {
+                ApiError::new(ErrorCode::ValidationFailed, e.to_string())
+            }
             AdminError::Clients(e) => e.into(),
         }
     }
@@ -342,6 +461,54 @@ impl AdminApi {
             admin::audit_log(&state, user_id.0, kind.0.as_deref(), cursor.0.as_deref(), page_size(limit.0)?).await?;
         let events = page.items.into_iter().map(AdminAuditEvent::from).collect();
         Ok(AuditResponse::Ok(Json(AdminAuditEvents { events, next_cursor: page.next_cursor })))
+    }
+
+    /// Every client: from the configuration file (read-only) and from the database.
+    #[oai(path = "/clients", method = "get", operation_id = "admin_list_clients")]
+    async fn clients(&self, token: AccessToken, state: Data<&AppState>) -> Result<ClientsResponse, ApiError> {
+        token.admin(&state).await?;
+        let clients = admin::clients(&state).await?.into_iter().map(AdminClient::from).collect();
+        Ok(ClientsResponse::Ok(Json(AdminClients { clients })))
+    }
+
+    /// Register a client in the database; its secret is in this answer only.
+    #[oai(path = "/clients", method = "post", operation_id = "admin_add_client")]
+    async fn add_client(
+        &self,
+        token: AccessToken,
+        body: Json<NewClientRequest>,
+        state: Data<&AppState>,
+    ) -> Result<CreatedClientResponse, ApiError> {
+        let actor = token.admin(&state).await?;
+        let client_id = body.0.id.clone();
+        let client_secret = admin::add_client(&state, actor, body.0.into()).await?;
+        Ok(CreatedClientResponse::Created(Json(ClientSecret { client_id, client_secret })))
+    }
+
+    /// Remove a database client (its tokens stop working within the client cache's 30 s).
+    #[oai(path = "/clients/:id", method = "delete", operation_id = "admin_remove_client")]
+    async fn remove_client(
+        &self,
+        token: AccessToken,
+        id: Path<String>,
+        state: Data<&AppState>,
+    ) -> Result<DoneResponse, ApiError> {
+        let actor = token.admin(&state).await?;
+        admin::remove_client(&state, actor, &id.0).await?;
+        Ok(DoneResponse::NoContent)
+    }
+
+    /// A new secret for a confidential database client, shown once.
+    #[oai(path = "/clients/:id/secret", method = "post", operation_id = "admin_new_client_secret")]
+    async fn new_secret(
+        &self,
+        token: AccessToken,
+        id: Path<String>,
+        state: Data<&AppState>,
+    ) -> Result<SecretResponse, ApiError> {
+        let actor = token.admin(&state).await?;
+        let client_secret = Some(admin::new_client_secret(&state, actor, &id.0).await?);
+        Ok(SecretResponse::Ok(Json(ClientSecret { client_id: id.0, client_secret })))
     }
 
     /// Counts for the dashboard.

@@ -22,6 +22,8 @@ pub enum ErrorCode {
     NotFound,
     UserNotFound,
     UserDisabled,
+    ClientExists,
+    ClientReadOnly,
     MethodNotAllowed,
     IdentityAlreadyLinked,
     LastIdentity,
@@ -45,6 +47,8 @@ impl ErrorCode {
             Self::NotFound => "NOT_FOUND",
             Self::UserNotFound => "USER_NOT_FOUND",
             Self::UserDisabled => "USER_DISABLED",
+            Self::ClientExists => "CLIENT_EXISTS",
+            Self::ClientReadOnly => "CLIENT_READ_ONLY",
             Self::MethodNotAllowed => "METHOD_NOT_ALLOWED",
             Self::IdentityAlreadyLinked => "IDENTITY_ALREADY_LINKED",
             Self::LastIdentity => "LAST_IDENTITY",
@@ -66,7 +70,11 @@ impl ErrorCode {
             Self::Forbidden | Self::UserDisabled => StatusCode::FORBIDDEN,
             Self::NotFound | Self::UserNotFound | Self::GmailNotEquipped => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            Self::IdentityAlreadyLinked | Self::LastIdentity | Self::GmailTokenRevoked => StatusCode::CONFLICT,
+            Self::IdentityAlreadyLinked
+            | Self::LastIdentity
+            | Self::GmailTokenRevoked
+            | Self::ClientExists
+            | Self::ClientReadOnly => StatusCode::CONFLICT,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::ValidationFailed | Self::GmailScopeMissing => StatusCode::UNPROCESSABLE_ENTITY,
             Self::RateLimitExceeded => StatusCode::TOO_MANY_REQUESTS,
