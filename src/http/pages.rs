@@ -5,6 +5,7 @@
 //! `error.html` with the right status and the request id. Handlers return [`PageError`].
 
 mod account;
+mod admin;
 mod authorize;
 mod callback;
 mod end_session;
@@ -76,6 +77,8 @@ pub enum PageError {
     EndSession(#[from] crate::oidc::logout::Refusal),
     #[error("not found")]
     NotFound,
+    #[error("only admins may see this page")]
+    Forbidden,
     #[error("a store is unavailable: {0}")]
     Unavailable(#[source] Cause),
     #[error("internal error: {0}")]
@@ -147,7 +150,7 @@ impl poem::error::ResponseError for PageError {
             | Self::Authorize { .. }
             | Self::EndSession(_) => StatusCode::BAD_REQUEST,
             Self::Upstream(_) => StatusCode::BAD_GATEWAY,
-            Self::RegistrationClosed | Self::AccountDisabled => StatusCode::FORBIDDEN,
+            Self::RegistrationClosed | Self::AccountDisabled | Self::Forbidden => StatusCode::FORBIDDEN,
             Self::LegacyAmbiguous | Self::IdentityAlreadyLinked | Self::LastIdentity => StatusCode::CONFLICT,
             Self::LinkOtherUser | Self::LinkExpired => StatusCode::BAD_REQUEST,
             Self::GmailScopeMissing => StatusCode::UNPROCESSABLE_ENTITY,
@@ -192,6 +195,7 @@ impl PageError {
             Self::Authorize { .. } => t.err_authorize,
             Self::EndSession(_) => t.err_end_session,
             Self::NotFound => t.err_not_found,
+            Self::Forbidden => t.err_forbidden,
             Self::Internal(_) => t.err_internal,
         }
     }
@@ -326,6 +330,15 @@ pub fn routes(state: &AppState) -> impl Endpoint + 'static {
         .at("/account/gmail/:id/equip", post(gmail::equip))
         .at("/account/gmail/:id/unequip", post(gmail::unequip))
         .at("/account/gmail/:id/disconnect", post(gmail::disconnect))
+        .at("/admin", get(admin::dashboard))
+        .at("/admin/users", get(admin::users))
+        .at("/admin/users/:id", get(admin::user_page))
+        .at("/admin/users/:id/disable", post(admin::disable))
+        .at("/admin/users/:id/enable", post(admin::enable))
+        .at("/admin/users/:id/end-sessions", post(admin::end_sessions))
+        .at("/admin/users/:id/identities/:identity_id/remove", post(admin::unlink))
+        .at("/admin/audit", get(admin::audit))
+        .at("/admin/clients", get(admin::clients))
         .at("/static/munji.css", get(stylesheet))
         .with(CookieJarManager::with_key(state.secrets.cookie_key.clone()))
         .with(PageLayer)

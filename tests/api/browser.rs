@@ -59,6 +59,19 @@ async fn wait_for_path(browser: &fantoccini::Client, path: &str) {
 }
 
 // A real browser is slow to start; pages and login run the flow on every backend.
+/// The element with `id` once the page has it (after a form's redirect, say).
+async fn wait_for_id(browser: &fantoccini::Client, id: &str) -> fantoccini::elements::Element {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Ok(found) = browser.find(Locator::Id(id)).await {
+            return found;
+        }
+        let page = browser.source().await.unwrap_or_default();
+        assert!(Instant::now() < deadline, "no #{id} at {:?}: {page}", browser.current_url().await);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// Headless Chromium driven through `driver`.
 async fn open_browser(driver: &ChromeDriver) -> fantoccini::Client {
     let mut capabilities = serde_json::Map::new();
@@ -181,4 +194,44 @@ async fn a_person_allows_a_third_party_app_then_removes_it_from_the_account_page
     assert!(!browser.source().await.unwrap().contains(r#"id="app-third""#));
     assert_eq!(app.refresh(&third, refresh_token).await.status(), 400, "the app's refresh token is dead");
     browser.close().await.unwrap();
+}
+
+/// An admin signs in, finds a user by an e-mail they no longer have, disables them: the user's
+/// browser is signed out and cannot sign in again (docs/admin.md).
+#[tokio::test]
+async fn an_admin_disables_a_user_found_by_an_earlier_email() {
+    use munji::upstream::Provider;
+
+    use crate::helpers::social::Person;
+    if skipped() {
+        return;
+    }
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let victim = app.browser();
+    app.sign_up_with(&victim, Provider::Google, &Person::new(77, "old.mail@example.com"), "old.mail").await;
+    app.sign_in_with(&victim, Provider::Google, &Person::new(77, "new.mail@example.com")).await;
+    assert_eq!(app.signed_in_username(&victim).await.as_deref(), Some("old.mail"));
+
+    let driver = ChromeDriver::start();
+    let browser = open_browser(&driver).await;
+    browser.goto(&app.url("/login")).await.unwrap();
+    sign_up_with_naver(&browser, "880003", "the.admin@example.com").await;
+    wait_for_path(&browser, "/account").await;
+    let admin = munji::store::users::find_by_username(&app.state.db, "the.admin").await.unwrap().unwrap();
+    munji::admin::set_admin(&app.state, None, admin.id, true).await.unwrap();
+
+    browser.goto(&app.url("/admin")).await.unwrap();
+    browser.find(Locator::Id("admin-q")).await.unwrap().send_keys("OLD.MAIL@example.com").await.unwrap();
+    browser.find(Locator::Id("admin-search")).await.unwrap().click().await.unwrap();
+    wait_for_path(&browser, "/admin/users").await;
+    browser.find(Locator::Css("a.admin-user[data-username='old.mail']")).await.unwrap().click().await.unwrap();
+    browser.find(Locator::Id("admin-reason")).await.unwrap().send_keys("stolen account").await.unwrap();
+    browser.find(Locator::Id("admin-disable")).await.unwrap().click().await.unwrap();
+    let reason = wait_for_id(&browser, "admin-disabled").await.text().await.unwrap();
+    assert_eq!(reason, "stolen account");
+    browser.close().await.unwrap();
+
+    assert_eq!(app.signed_in_username(&victim).await, None, "the user's browser is signed out");
+    let resp = app.sign_in_with(&victim, Provider::Google, &Person::new(77, "new.mail@example.com")).await;
+    assert_eq!(resp.status(), 403, "and cannot sign in again");
 }

@@ -6,6 +6,7 @@
 mod helpers;
 
 mod admin;
+mod admin_pages;
 mod backchannel;
 mod browser;
 mod cli;

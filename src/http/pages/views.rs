@@ -142,3 +142,87 @@ pub struct ConsentView {
     /// The authorization request, sent back with the answer.
     pub query: String,
 }
+
+/// The admin dashboard (docs/admin.md).
+#[derive(Template)]
+#[template(path = "admin_dashboard.html")]
+pub struct AdminDashboardView {
+    pub t: &'static Messages,
+    pub q: String,
+    pub stats: crate::admin::Stats,
+    pub gmail_active: i64,
+    pub gmail_needs_reauth: i64,
+}
+
+pub struct AdminUserRow {
+    pub id: String,
+    pub username: String,
+    pub display_name: String,
+    pub email: Option<String>,
+    pub created_at: String,
+    pub last_login_at: Option<String>,
+    pub is_admin: bool,
+    pub disabled: bool,
+    pub disabled_reason: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "admin_users.html")]
+pub struct AdminUsersView {
+    pub t: &'static Messages,
+    pub q: String,
+    pub users: Vec<AdminUserRow>,
+    /// The next page's link, if there is one.
+    pub next: Option<String>,
+}
+
+pub struct AdminIdentityRow {
+    pub id: String,
+    pub provider: &'static str,
+    pub uid: Option<String>,
+    pub email: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "admin_user.html")]
+pub struct AdminUserView {
+    pub t: &'static Messages,
+    pub q: String,
+    pub csrf: String,
+    pub user: AdminUserRow,
+    pub identities: Vec<AdminIdentityRow>,
+    pub past_emails: Vec<String>,
+    pub sessions: usize,
+    pub apps: Vec<String>,
+}
+
+pub struct AdminAuditRow {
+    pub at: String,
+    pub kind: String,
+    pub user_id: Option<String>,
+    pub actor_id: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "admin_audit.html")]
+pub struct AdminAuditView {
+    pub t: &'static Messages,
+    pub q: String,
+    pub events: Vec<AdminAuditRow>,
+    pub next: Option<String>,
+}
+
+pub struct AdminClientRow {
+    pub id: String,
+    pub name: String,
+    pub source: &'static str,
+    pub scopes: String,
+}
+
+#[derive(Template)]
+#[template(path = "admin_clients.html")]
+pub struct AdminClientsView {
+    pub t: &'static Messages,
+    pub q: String,
+    pub clients: Vec<AdminClientRow>,
+}
