@@ -144,43 +144,79 @@ const LISTED: &str = const_format::concatcp!(
     ", (SELECT MAX(i.last_login_at) FROM identities i WHERE i.user_id = users.id) AS last_login_at"
 );
 
+/// [`search`] without `q`: `$1`, `$2` the cursor (or NULL, any id), `$3` the limit. Public for
+/// `benches/admin_search.rs`, which explains the plans.
+///
+/// The cursor is a row comparison, not `created_at < $1 OR (created_at = $1 AND id < $2)`:
+/// PostgreSQL starts a scan of `users_created_at_id_idx` at a row comparison, where it would
+/// read the OR's index from the newest row on and filter (a page deep in a million users read
+/// every row before it). SQLite compares row values the same way.
+#[doc(hidden)]
+pub const SEARCH_ALL: &str = const_format::concatcp!(
+    "SELECT ",
+    LISTED,
+    " FROM users WHERE ($1 IS NULL OR (created_at, id) < ($1, $2))
+      ORDER BY created_at DESC, id DESC LIMIT $3"
+);
+
+// The username prefix: PostgreSQL matches it with LIKE on a text_pattern_ops index, whatever
+// the database's collation; SQLite compares bytes, so the range [q, q + DEL) is exactly the
+// (ASCII) names starting with q, and it uses the username index.
+//
+// Only a page of them can be on the page, so the prefix is a page of its own (after the cursor,
+// newest first, at most the limit) before the union: a prefix that matches a hundred thousand
+// names then reads `users_created_at_id_idx` from the cursor on until it has a page of matches,
+// where joining all of them and sorting took a fifth of a second on a million users
+// (docs/operations.md). The planner still takes the username index for a prefix of few names.
+const PAGE: &str = " AND ($6 IS NULL OR (created_at, id) < ($6, $7)) ORDER BY created_at DESC, id DESC LIMIT $8";
+const POSTGRES_PREFIX: &str = const_format::concatcp!(
+    "SELECT id FROM (SELECT id FROM users WHERE username LIKE $1 ESCAPE '!' AND $2 = $2",
+    PAGE,
+    ") AS prefixed"
+);
+const SQLITE_PREFIX: &str = const_format::concatcp!(
+    "SELECT id FROM (SELECT id FROM users WHERE username >= $1 AND username < $2",
+    PAGE,
+    ") AS prefixed"
+);
+const REST: &str = const_format::concatcp!(
+    "
+        UNION SELECT id FROM users WHERE LOWER(email) = $3
+        UNION SELECT user_id FROM identities WHERE LOWER(email) = $3
+        UNION SELECT i.user_id FROM identity_emails e JOIN identities i ON i.id = e.identity_id
+              WHERE LOWER(e.email) = $3
+        UNION SELECT user_id FROM identities WHERE uid = $4
+        UNION SELECT id FROM users WHERE id = $5)",
+    PAGE
+);
+
+/// [`search`] with a `q` on PostgreSQL: `$1` the LIKE pattern ([`postgres_prefix`]), `$2` unused
+/// (''), `$3` q in lower case, `$4` q, `$5` q as a user id or NULL, `$6`, `$7` the cursor, `$8` the
+/// limit. Public for `benches/admin_search.rs`, which explains the plans.
+#[doc(hidden)]
+pub const SEARCH_POSTGRES: &str =
+    const_format::concatcp!("SELECT ", LISTED, " FROM users WHERE id IN (", POSTGRES_PREFIX, REST);
+const SEARCH_SQLITE: &str =
+    const_format::concatcp!("SELECT ", LISTED, " FROM users WHERE id IN (", SQLITE_PREFIX, REST);
+
+/// The LIKE pattern of names starting with `q`, `!` escaping the wildcards.
+#[doc(hidden)]
+pub fn postgres_prefix(q: &str) -> String {
+    format!("{}%", q.replace('!', "!!").replace('%', "!%").replace('_', "!_"))
+}
+
 /// Users matching `search`, newest first (then by id), after `after`, at most `limit`.
 pub async fn search(db: &Db, search: &Search, after: Option<After>, limit: i64) -> Result<Vec<Listed>> {
     let q = search.q.trim();
     let (at, after_id) = (after.map(|a| a.0), after.map(|a| a.1).unwrap_or_default());
     if q.is_empty() {
-        const ALL: &str = const_format::concatcp!(
-            "SELECT ",
-            LISTED,
-            " FROM users WHERE ($1 IS NULL OR created_at < $1 OR (created_at = $1 AND id < $2))
-              ORDER BY created_at DESC, id DESC LIMIT $3"
-        );
         return Ok(
-            on_pool!(db, pool => sqlx::query_as(ALL).bind(at).bind(after_id).bind(limit).fetch_all(pool).await?),
+            on_pool!(db, pool => sqlx::query_as(SEARCH_ALL).bind(at).bind(after_id).bind(limit).fetch_all(pool).await?),
         );
     }
-    // The username prefix: PostgreSQL matches it with LIKE on a text_pattern_ops index, whatever
-    // the database's collation; SQLite compares bytes, so the range [q, q + DEL) is exactly the
-    // (ASCII) names starting with q, and it uses the username index.
-    const POSTGRES_PREFIX: &str = "SELECT id FROM users WHERE username LIKE $1 ESCAPE '!' AND $2 = $2";
-    const SQLITE_PREFIX: &str = "SELECT id FROM users WHERE username >= $1 AND username < $2";
-    const REST: &str = "
-            UNION SELECT id FROM users WHERE LOWER(email) = $3
-            UNION SELECT user_id FROM identities WHERE LOWER(email) = $3
-            UNION SELECT i.user_id FROM identity_emails e JOIN identities i ON i.id = e.identity_id
-                  WHERE LOWER(e.email) = $3
-            UNION SELECT user_id FROM identities WHERE uid = $4
-            UNION SELECT id FROM users WHERE id = $5)
-          AND ($6 IS NULL OR created_at < $6 OR (created_at = $6 AND id < $7))
-          ORDER BY created_at DESC, id DESC LIMIT $8";
-    const POSTGRES: &str =
-        const_format::concatcp!("SELECT ", LISTED, " FROM users WHERE id IN (", POSTGRES_PREFIX, REST);
-    const SQLITE: &str = const_format::concatcp!("SELECT ", LISTED, " FROM users WHERE id IN (", SQLITE_PREFIX, REST);
     let (sql, first, second) = match db {
-        Db::Postgres(_) => {
-            (POSTGRES, format!("{}%", q.replace('!', "!!").replace('%', "!%").replace('_', "!_")), String::new())
-        }
-        Db::Sqlite(_) => (SQLITE, q.to_owned(), format!("{q}\u{7f}")),
+        Db::Postgres(_) => (SEARCH_POSTGRES, postgres_prefix(q), String::new()),
+        Db::Sqlite(_) => (SEARCH_SQLITE, q.to_owned(), format!("{q}\u{7f}")),
     };
     let (email, id) = (q.to_lowercase(), Uuid::parse_str(q).ok());
     Ok(on_pool!(db, pool => sqlx::query_as(sql)
