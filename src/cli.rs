@@ -43,6 +43,10 @@ pub enum Command {
     },
     /// Signing keys (JWKS): list them, rotate.
     Keys {
+        /// Use the secret `munji serve --dev` keeps beside its database when `secret_key` is not
+        /// set.
+        #[arg(long, global = true)]
+        dev: bool,
         #[command(subcommand)]
         command: keys::KeysCommand,
     },
@@ -80,8 +84,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             db.close().await;
             result
         }
-        Command::Keys { command } => {
-            let (config, db) = admin_db(cli.config).await?;
+        Command::Keys { dev, command } => {
+            // Signing keys are sealed with `secret_key`; Gmail tokens are not, except by --dev.
+            let purpose = match command {
+                keys::KeysCommand::RotateEncryption if !dev => Purpose::Admin,
+                _ => Purpose::AdminWithSecret { dev },
+            };
+            let (config, db) = admin_db_as(cli.config, purpose).await?;
             let result = keys::run(&config, &db, command).await;
             db.close().await;
             result
@@ -100,16 +109,19 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 async fn serve(file: Option<PathBuf>, dev: bool) -> anyhow::Result<()> {
-    let config = Config::load(Sources::from_process(file.as_deref(), Purpose::Serve { dev }))?;
+    let mut config = Config::load(Sources::from_process(file.as_deref(), Purpose::Serve { dev }))?;
+    // `[[clients]]` is checked before the dev secret is written: a refused start leaves nothing.
+    crate::oidc::clients::check_config(&config)?;
+    config.keep_dev_secret()?;
     crate::telemetry::init(config.dev);
     let app = Application::build(config).await?;
     app.run_until(startup::shutdown_signal()).await.context("serving HTTP")
 }
 
 /// The configuration and the durable store as the administrative commands use them:
-/// connected, not migrated.
-async fn connect_admin(file: Option<PathBuf>) -> anyhow::Result<(Config, Db)> {
-    let config = Config::load(Sources::from_process(file.as_deref(), Purpose::Admin))?;
+/// connected, not migrated. The configuration is checked before anything is opened.
+async fn connect_admin(file: Option<PathBuf>, purpose: Purpose) -> anyhow::Result<(Config, Db)> {
+    let config = Config::load(Sources::from_process(file.as_deref(), purpose))?;
     let db = Db::connect(config.database_url.expose_secret())
         .await
         .context("connecting to the database (config key `database_url`)")?;
@@ -118,13 +130,18 @@ async fn connect_admin(file: Option<PathBuf>) -> anyhow::Result<(Config, Db)> {
 
 /// The same with every migration applied, for commands that read or write data.
 async fn admin_db(file: Option<PathBuf>) -> anyhow::Result<(Config, Db)> {
-    let (config, db) = connect_admin(file).await?;
+    admin_db_as(file, Purpose::Admin).await
+}
+
+/// [`admin_db`] for a command that needs more of the configuration (`keys`: `secret_key`).
+async fn admin_db_as(file: Option<PathBuf>, purpose: Purpose) -> anyhow::Result<(Config, Db)> {
+    let (config, db) = connect_admin(file, purpose).await?;
     db.migrate().await.context("applying migrations")?;
     Ok((config, db))
 }
 
 async fn migrate(file: Option<PathBuf>, action: Option<MigrateAction>) -> anyhow::Result<()> {
-    let (_, db) = connect_admin(file).await?;
+    let (_, db) = connect_admin(file, Purpose::Admin).await?;
     match action {
         None => {
             let before = db.applied_versions().await?;

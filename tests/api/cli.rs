@@ -30,6 +30,12 @@ fn a_malformed_config_value_fails_start_up_naming_the_key() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("config key `bind`") && stderr.contains("MUNJI_BIND"), "{stderr}");
 
+    // A host name is not resolved; the message says what to write instead.
+    let out = run(&["serve"], &[("MUNJI_SECRET_KEY", SECRET_KEY), ("MUNJI_BIND", "localhost:8080")], dir.path());
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("MUNJI_BIND") && stderr.contains("such as 127.0.0.1:8080"), "{stderr}");
+
     std::fs::write(dir.path().join("munji.toml"), "registration = \"sometimes\"\n").unwrap();
     let out = run(&["serve", "--config", "munji.toml"], &[("MUNJI_SECRET_KEY", SECRET_KEY)], dir.path());
     assert!(!out.status.success());
@@ -42,7 +48,7 @@ fn serve_without_a_secret_key_refuses_to_start() {
     let dir = tempfile::tempdir().unwrap();
     let out = run(&["serve"], &[], dir.path());
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("`secret_key` is required"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("`secret_key`: is required"));
     assert!(!dir.path().join("munji.db").exists(), "nothing is created when start-up fails");
 }
 
@@ -53,6 +59,22 @@ fn serve_dev_refuses_a_non_loopback_bind() {
     let out = run(&["serve", "--dev"], &[("MUNJI_BIND", "0.0.0.0:8080")], dir.path());
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("loopback"));
+    assert!(!dir.path().join("munji.db.secret").exists(), "a refused start makes no dev secret");
+}
+
+// Start-up fails on the configuration, before any store is opened.
+#[test]
+fn a_refused_serve_dev_leaves_nothing_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("munji.toml"), "[[clients]]\nid = \"web\"\nsecret = \"short\"\n").unwrap();
+    let out = run(&["serve", "--dev", "--config", "munji.toml"], &[], dir.path());
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("clients[0]"), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = run(&["serve", "--dev"], &[("MUNJI_REGISTRATION", "sometimes")], dir.path());
+    assert!(!out.status.success());
+    let mut left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    left.sort();
+    assert_eq!(left, ["munji.toml"], "no dev secret, no database");
 }
 
 // `serve --dev` embeds SQLite: that is the backend it is about.
@@ -92,6 +114,28 @@ async fn serve_dev_runs_with_no_configuration_and_stops_cleanly_on_sigterm() {
         std::thread::sleep(Duration::from_millis(50));
     };
     assert!(status.success(), "{status}");
+
+    // The administrative commands that need the secret: told how to give it, then given it.
+    let keys = run(&["keys", "list"], &[], dir.path());
+    assert!(!keys.status.success());
+    let stderr = String::from_utf8_lossy(&keys.stderr);
+    assert!(stderr.contains("MUNJI_SECRET_KEY") && stderr.contains("add --dev"), "{stderr}");
+    let keys = run(&["keys", "list", "--dev"], &[], dir.path());
+    assert!(keys.status.success(), "{}", String::from_utf8_lossy(&keys.stderr));
+    let listed = String::from_utf8_lossy(&keys.stdout);
+    assert_eq!(listed.lines().count(), 1, "{listed}");
+    assert!(listed.contains("ES256") && listed.contains("current"), "the key serve --dev made: {listed}");
+}
+
+// `keys --dev` on a database `serve --dev` never ran on: nothing to use, nothing made.
+#[test]
+fn keys_dev_without_a_dev_secret_says_where_it_looked_and_opens_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(&["keys", "list", "--dev"], &[], dir.path());
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("munji.db.secret") && stderr.contains("MUNJI_SECRET_KEY"), "{stderr}");
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "no database, no secret");
 }
 
 // Printing the document opens no store.
