@@ -301,3 +301,28 @@ fn clients_add_takes_logout_uris_and_third_party_and_refuses_bad_ones() {
         assert!(listed.contains(shown), "{shown} in {listed}");
     }
 }
+
+// The CSV is refused before the import writes anything; a SQLite file is enough.
+#[test]
+fn legacy_import_reports_every_bad_line_and_imports_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let database = format!("sqlite://{}", dir.path().join("munji.db").display());
+    let env = [("MUNJI_DATABASE_URL", database.as_str())];
+    std::fs::write(
+        dir.path().join("users.csv"),
+        "legacy_user_id,username,display_name,email,provider\n\
+         1,kim,Kim,kim@naver.com,naver\n\
+         2,lee,Lee,lee@naver.com,Naver\n\
+         3,park,Park,park@kakao.com,kakao\n\
+         4,han,Han,han.yu@gmail,google\n",
+    )
+    .unwrap();
+    let out = run(&["legacy", "import", "users.csv"], &env, dir.path());
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.starts_with("munji: users.csv: nothing was imported: 2 bad lines:\n"), "{stderr}");
+    assert!(stderr.contains("\n  line 3: unknown provider \"Naver\""), "{stderr}");
+    assert!(stderr.contains("\n  line 5: malformed e-mail \"han.yu@gmail\""), "{stderr}");
+    let status = run(&["legacy", "status"], &env, dir.path());
+    assert!(String::from_utf8_lossy(&status.stdout).contains("total 0"), "the good lines were not imported either");
+}
