@@ -66,11 +66,15 @@ pub enum Command {
 
 #[derive(Debug, Subcommand)]
 pub enum MigrateAction {
-    /// Run down scripts: the newest migration, or every one above `--target`.
+    /// Run down scripts: the newest migration, or every one above `--target`. Stop every
+    /// instance using the database first; asks for confirmation unless `--yes`.
     Revert {
         /// Keep migrations up to and including this version (`0` reverts all).
         #[arg(long, value_name = "VERSION")]
         target: Option<i64>,
+        /// Revert without asking (for scripts); the warning is still printed.
+        #[arg(long)]
+        yes: bool,
     },
 }
 
@@ -150,7 +154,16 @@ async fn migrate(file: Option<PathBuf>, action: Option<MigrateAction>) -> anyhow
             let applied: Vec<_> = after.iter().filter(|v| !before.contains(v)).collect();
             println!("applied {} migration(s); now at version {}", applied.len(), after.last().unwrap_or(&0));
         }
-        Some(MigrateAction::Revert { target }) => {
+        Some(MigrateAction::Revert { target, yes }) => {
+            let applied = db.applied_versions().await?;
+            let doomed: Vec<i64> = match target {
+                Some(target) => applied.iter().rev().copied().filter(|v| *v > target).collect(),
+                None => applied.last().copied().into_iter().collect(),
+            };
+            if let Err(e) = confirm_revert(&doomed, yes) {
+                db.close().await;
+                return Err(e);
+            }
             let reverted = db.revert(target).await.context("reverting migrations")?;
             let now = db.applied_versions().await?;
             println!(
@@ -161,5 +174,31 @@ async fn migrate(file: Option<PathBuf>, action: Option<MigrateAction>) -> anyhow
         }
     }
     db.close().await;
+    Ok(())
+}
+
+/// Warn that reverting breaks the instances still running on the database and loses data, then
+/// go on only with `--yes` or a "yes" typed at a terminal (docs/operations.md#migrations).
+fn confirm_revert(versions: &[i64], yes: bool) -> anyhow::Result<()> {
+    use std::io::{BufRead as _, IsTerminal as _, Write as _};
+    if versions.is_empty() {
+        return Ok(());
+    }
+    let list = versions.iter().map(i64::to_string).collect::<Vec<_>>().join(", ");
+    eprintln!(
+        "munji: warning: this reverts migration(s) {list} of the database in `database_url`.\n  \
+         Stop every munji instance that uses it first: a running instance expects the newer schema\n  \
+         and fails, or keeps writing what is being removed. What each revert loses is in\n  \
+         docs/operations.md#migrations."
+    );
+    if yes {
+        return Ok(());
+    }
+    anyhow::ensure!(std::io::stdin().is_terminal(), "nothing was reverted: add --yes to revert without being asked");
+    eprint!("Type yes to revert: ");
+    std::io::stderr().flush()?;
+    let mut answer = String::new();
+    std::io::stdin().lock().read_line(&mut answer)?;
+    anyhow::ensure!(answer.trim() == "yes", "nothing was reverted");
     Ok(())
 }

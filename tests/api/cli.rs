@@ -168,11 +168,21 @@ async fn migrate_then_revert_everything(database: TestDatabase) {
     let again = run(&["migrate"], &env, dir.path());
     assert!(String::from_utf8_lossy(&again.stdout).contains("applied 0 migration(s)"));
 
-    let one = run(&["migrate", "revert"], &env, dir.path());
+    // Not at a terminal and without --yes: warned, refused, nothing reverted.
+    let asked = run(&["migrate", "revert"], &env, dir.path());
+    assert!(!asked.status.success());
+    let stderr = String::from_utf8_lossy(&asked.stderr);
+    assert!(stderr.contains(&format!("reverts migration(s) {n} ")), "{stderr}");
+    assert!(stderr.contains("Stop every munji instance") && stderr.contains("add --yes"), "{stderr}");
+    let again = run(&["migrate"], &env, dir.path());
+    assert!(String::from_utf8_lossy(&again.stdout).contains(&format!("applied 0 migration(s); now at version {n}")));
+
+    let one = run(&["migrate", "revert", "--yes"], &env, dir.path());
     let reverted_one = format!("now at version {}", n - 1);
     assert!(String::from_utf8_lossy(&one.stdout).contains(&reverted_one), "{}", String::from_utf8_lossy(&one.stderr));
+    assert!(String::from_utf8_lossy(&one.stderr).contains("Stop every munji instance"), "--yes still warns");
 
-    let all = run(&["migrate", "revert", "--target", "0"], &env, dir.path());
+    let all = run(&["migrate", "revert", "--target", "0", "--yes"], &env, dir.path());
     assert!(all.status.success());
     assert!(String::from_utf8_lossy(&all.stdout).contains("now at version 0"));
 
