@@ -5,6 +5,7 @@
 //! [`secrecy`] types, so `Debug` output and logs show `[REDACTED]` instead of them.
 //! Depends on nothing else in the crate.
 
+mod problems;
 mod values;
 
 use std::{
@@ -14,14 +15,11 @@ use std::{
 };
 
 use anyhow::{Context, bail};
-use figment::{
-    Figment,
-    providers::{Format, Serialized, Toml},
-};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use url::Url;
 
+use problems::{Layers, Problem};
 pub use values::{Base64Secret, EncryptionKey, HumanDuration, Rate, comma_list};
 
 /// Bytes the server secret must have at least (after base64 decoding).
@@ -34,7 +32,8 @@ pub const MIN_SECRET_BYTES: usize = 32;
 pub struct Config {
     /// The issuer; callback URLs are `{public_url}/callback/{provider}`.
     pub public_url: Url,
-    /// Address the HTTP server listens on.
+    /// Address the HTTP server listens on: an IP address and a port, never a host name.
+    #[serde(deserialize_with = "values::socket_addr")]
     pub bind: SocketAddr,
     /// `sqlite://FILE` or `postgres://…`.
     pub database_url: SecretString,
@@ -72,7 +71,7 @@ pub struct Config {
     pub rate_limits: RateLimits,
     pub providers: Providers,
     pub clients: Vec<ClientConfig>,
-    /// Set by `munji serve --dev`, never read from a file.
+    /// Set by `--dev` (`munji serve --dev`, `munji keys … --dev`), never read from a file.
     #[serde(skip)]
     pub dev: bool,
 }
@@ -253,8 +252,20 @@ legacy_email_trust = "verified"
 /// commands (`migrate`, …) need only what they touch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Purpose {
+    /// `munji serve`. With `dev`, a missing `secret_key` is the one `serve --dev` keeps: read
+    /// here when it exists, made by [`Config::keep_dev_secret`] once everything is checked.
     Serve { dev: bool },
+    /// The administrative commands that need no secret (`migrate`, `clients`, `legacy`).
     Admin,
+    /// The administrative commands that need `secret_key` (`keys`). With `dev`, a missing one is
+    /// the secret `serve --dev` keeps, which is read but never made.
+    AdminWithSecret { dev: bool },
+}
+
+impl Purpose {
+    fn dev(self) -> bool {
+        matches!(self, Purpose::Serve { dev: true } | Purpose::AdminWithSecret { dev: true })
+    }
 }
 
 /// Where configuration comes from: an optional TOML file and the environment.
@@ -273,51 +284,84 @@ impl<'a> Sources<'a> {
 }
 
 impl Config {
-    /// Layer defaults < file < environment, deserialize and validate.
+    /// Layer defaults < file < environment, deserialize and validate. Every mistake is
+    /// reported at once, each with the file and line or the variable that set it.
     ///
-    /// With `--dev`, a missing `secret_key` is generated once and kept beside the database.
+    /// With `--dev`, a missing `secret_key` is the one kept beside the database, if it exists.
     pub fn load(sources: Sources<'_>) -> anyhow::Result<Self> {
-        let mut figment = Figment::from(Toml::string(DEFAULTS));
-        if let Some(file) = sources.file {
-            if !file.is_file() {
-                bail!("config file {} does not exist", file.display());
-            }
-            figment = figment.merge(Toml::file_exact(file));
-        }
-        figment = merge_env(figment, &sources.env);
-        let mut config: Config = figment.extract().map_err(|e| anyhow::anyhow!(describe(&e)))?;
-        config.dev = sources.purpose == Purpose::Serve { dev: true };
+        let layers = Layers::read(DEFAULTS, sources.file, &sources.env)?;
+        let (config, mut problems) = layers.extract::<Config>();
+        let Some(mut config) = config else { bail!(layers.report(&problems)) };
+        config.dev = sources.purpose.dev();
         if config.dev && config.secret_key.is_none() {
-            config.secret_key = Some(dev_secret(&config.dev_secret_path())?);
+            let path = config.dev_secret_path();
+            config.secret_key = read_dev_secret(&path)?;
+            if config.secret_key.is_none() && matches!(sources.purpose, Purpose::AdminWithSecret { .. }) {
+                problems.push(Problem::new(
+                    "secret_key",
+                    format!(
+                        "is not set, and there is no dev secret at {} (`munji serve --dev` makes it on its first run with this database_url); set MUNJI_SECRET_KEY to the secret the server uses",
+                        path.display()
+                    ),
+                ));
+            }
         }
-        config.validate(sources.purpose)?;
+        problems.extend(config.validate(sources.purpose));
+        if !problems.is_empty() {
+            bail!(layers.report(&problems));
+        }
         Ok(config)
     }
 
-    /// Cross-field rules that serde cannot express.
-    fn validate(&self, purpose: Purpose) -> anyhow::Result<()> {
-        match &self.secret_key {
-            None if purpose == Purpose::Admin => {}
-            None => bail!(
-                "config key `secret_key` is required (≥ {MIN_SECRET_BYTES} bytes, base64; set MUNJI_SECRET_KEY or run `munji serve --dev`)"
-            ),
-            Some(key) if key.len() < MIN_SECRET_BYTES => bail!(
-                "config key `secret_key` is too short: {} bytes after base64 decoding, at least {MIN_SECRET_BYTES} needed",
-                key.len()
-            ),
-            Some(_) => {}
+    /// With `--dev` and no `secret_key`: make the secret (mode 0600) kept beside the database.
+    /// Called once the whole configuration is known to be good, so that a refused start leaves
+    /// nothing behind (docs/configuration.md#--dev).
+    pub fn keep_dev_secret(&mut self) -> anyhow::Result<()> {
+        if self.dev && self.secret_key.is_none() {
+            let path = self.dev_secret_path();
+            let encoded = crate::crypto::random_base64(MIN_SECRET_BYTES);
+            write_private(&path, &encoded).with_context(|| format!("writing the dev secret to {}", path.display()))?;
+            self.secret_key = Some(Base64Secret::parse(&encoded)?);
         }
-        if self.dev && !self.bind.ip().is_loopback() {
-            bail!("config key `bind` is {}: --dev only listens on a loopback address (127.0.0.1 or ::1)", self.bind);
+        Ok(())
+    }
+
+    /// Cross-field rules that serde cannot express; every broken one.
+    fn validate(&self, purpose: Purpose) -> Vec<Problem> {
+        let mut problems = Vec::new();
+        let mut problem = |key: &str, message: String| problems.push(Problem::new(key, message));
+        match (&self.secret_key, purpose) {
+            (None, Purpose::Admin | Purpose::Serve { dev: true } | Purpose::AdminWithSecret { dev: true }) => {}
+            (None, Purpose::Serve { dev: false }) => problem(
+                "secret_key",
+                format!(
+                    "is required (≥ {MIN_SECRET_BYTES} bytes, base64): set MUNJI_SECRET_KEY, or run `munji serve --dev` to try munji with a generated one"
+                ),
+            ),
+            (None, Purpose::AdminWithSecret { dev: false }) => problem(
+                "secret_key",
+                format!(
+                    "is required by this command (the secret the server uses): set MUNJI_SECRET_KEY or `secret_key` in the --config file; for a database made by `munji serve --dev`, add --dev to use the secret it keeps in {}",
+                    self.dev_secret_path().display()
+                ),
+            ),
+            (Some(key), _) if key.len() < MIN_SECRET_BYTES => problem(
+                "secret_key",
+                format!("is too short: {} bytes after base64 decoding, at least {MIN_SECRET_BYTES} needed", key.len()),
+            ),
+            (Some(_), _) => {}
+        }
+        if matches!(purpose, Purpose::Serve { dev: true }) && !self.bind.ip().is_loopback() {
+            problem("bind", format!("{} is not a loopback address: --dev only listens on 127.0.0.1 or ::1", self.bind));
         }
         let hs256_len = self.legacy_hs256_secret.expose_secret().len();
         if self.signing_alg == SigningAlg::HS256 && hs256_len < MIN_SECRET_BYTES {
-            bail!(
-                "config key `legacy_hs256_secret` must be set (≥ {MIN_SECRET_BYTES} bytes) when `signing_alg` is HS256"
+            problem(
+                "legacy_hs256_secret",
+                format!("must be set (≥ {MIN_SECRET_BYTES} bytes) when `signing_alg` is HS256"),
             );
-        }
-        if hs256_len > 0 && hs256_len < MIN_SECRET_BYTES {
-            bail!("config key `legacy_hs256_secret` is too short: at least {MIN_SECRET_BYTES} bytes");
+        } else if hs256_len > 0 && hs256_len < MIN_SECRET_BYTES {
+            problem("legacy_hs256_secret", format!("is too short: at least {MIN_SECRET_BYTES} bytes"));
         }
         let trust_rules = [
             ("google", &self.providers.google, EmailTrust::Verified),
@@ -327,24 +371,24 @@ impl Config {
         for (name, provider, allowed) in trust_rules {
             let trust = provider.legacy_email_trust;
             if trust != allowed && trust != EmailTrust::Never {
-                bail!(
-                    "config key `providers.{name}.legacy_email_trust` must be {:?} or never",
-                    format!("{allowed:?}").to_lowercase()
+                problem(
+                    &format!("providers.{name}.legacy_email_trust"),
+                    format!("must be {:?} or \"never\"", format!("{allowed:?}").to_lowercase()),
                 );
             }
         }
         if self.providers.google.enabled() && self.providers.google.issuer_url.is_none() {
-            bail!("config key `providers.google.issuer_url` is required when Google is on");
+            problem("providers.google.issuer_url", "is required when Google is on".to_owned());
         }
         for (i, key) in self.encryption_keys.iter().enumerate() {
             if self.encryption_keys[..i].iter().any(|k| k.id == key.id) {
-                bail!("config key `encryption_keys`: key id {:?} appears twice", key.id);
+                problem("encryption_keys", format!("key id {:?} appears twice", key.id));
             }
         }
-        if let Some(bad) = self.cors_origins.iter().find(|o| !is_origin(o)) {
-            bail!("config key `cors_origins`: {bad:?} is not an origin like \"https://app.example\" (or \"*\")");
+        for bad in self.cors_origins.iter().filter(|o| !is_origin(o)) {
+            problem("cors_origins", format!("{bad:?} is not an origin like \"https://app.example\" (or \"*\")"));
         }
-        Ok(())
+        problems
     }
 
     /// Whether ephemeral state goes to Redis.
@@ -380,16 +424,15 @@ impl Config {
     }
 }
 
-/// Read the `--dev` secret, or create it (mode 0600) on first run.
-fn dev_secret(path: &Path) -> anyhow::Result<Base64Secret> {
-    if let Ok(text) = std::fs::read_to_string(path) {
-        return Base64Secret::parse(text.trim()).with_context(|| {
+/// The secret `serve --dev` kept at `path`, if it made one.
+fn read_dev_secret(path: &Path) -> anyhow::Result<Option<Base64Secret>> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => Base64Secret::parse(text.trim()).map(Some).with_context(|| {
             format!("the dev secret in {} is unreadable; delete it to make a new one", path.display())
-        });
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e).with_context(|| format!("reading the dev secret {}", path.display())),
     }
-    let encoded = crate::crypto::random_base64(MIN_SECRET_BYTES);
-    write_private(path, &encoded).with_context(|| format!("writing the dev secret to {}", path.display()))?;
-    Base64Secret::parse(&encoded)
 }
 
 fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
@@ -402,38 +445,6 @@ fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
     options.mode(0o600);
     let mut file = options.open(path)?;
     file.write_all(contents.as_bytes())
-}
-
-/// A figment error as one line that names the key and, for the environment, the variable.
-fn describe(error: &figment::Error) -> String {
-    error
-        .clone()
-        .into_iter()
-        .map(|e| {
-            let key = e.path.join(".");
-            let var = format!("MUNJI_{}", e.path.join("__").to_uppercase());
-            if key.is_empty() {
-                format!("configuration: {}", e.kind)
-            } else {
-                format!("config key `{key}` (env {var}): {}", e.kind)
-            }
-        })
-        .collect::<Vec<_>>()
-        .join("; ")
-}
-
-/// `MUNJI_*` variables as figment layers. Unlike figment's own `Env`, values stay strings (a
-/// numeric-looking secret stays a string), and `__` nests keys.
-fn merge_env(mut figment: Figment, env: &[(String, String)]) -> Figment {
-    for (name, value) in env {
-        let Some(key) = name.strip_prefix("MUNJI_") else { continue };
-        if key.is_empty() {
-            continue;
-        }
-        let path = key.to_lowercase().replace("__", ".");
-        figment = figment.merge(Serialized::default(&path, value));
-    }
-    figment
 }
 
 /// `*`, or `scheme://host[:port]` exactly as a browser sends it in `Origin` (no path, no

@@ -21,69 +21,112 @@ fn bad(line: usize, message: impl Into<String>) -> ImportError {
     ImportError::Row { line, message: message.into() }
 }
 
-/// Parse and check a whole legacy CSV. The first bad row stops everything.
-pub fn parse_csv(input: impl Read) -> Result<Vec<LegacyUser>, ImportError> {
+/// Every bad line of a legacy CSV, in file order (docs/legacy.md#2-import).
+#[derive(Debug, thiserror::Error)]
+pub struct CsvErrors(pub Vec<ImportError>);
+
+/// How many bad lines are spelt out; the rest are counted.
+const SHOWN_ERRORS: usize = 100;
+
+impl std::fmt::Display for CsvErrors {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0.as_slice() {
+            [one] => write!(f, "{one}"),
+            many => {
+                write!(f, "{} bad lines:", many.len())?;
+                for error in many.iter().take(SHOWN_ERRORS) {
+                    write!(f, "\n  {error}")?;
+                }
+                if many.len() > SHOWN_ERRORS {
+                    write!(f, "\n  … and {} more", many.len() - SHOWN_ERRORS)?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Parse and check a whole legacy CSV. Every bad row is reported, and any makes it all fail.
+pub fn parse_csv(input: impl Read) -> Result<Vec<LegacyUser>, CsvErrors> {
+    let one = |e: ImportError| CsvErrors(vec![e]);
     let mut reader = csv::ReaderBuilder::new().flexible(true).trim(csv::Trim::All).from_reader(input);
-    let header = reader.headers().map_err(|e| bad(1, format!("unreadable header: {e}")))?.clone();
+    let header = reader.headers().map_err(|e| one(bad(1, format!("unreadable header: {e}"))))?.clone();
     let mut index = [0usize; 5];
     for (slot, column) in index.iter_mut().zip(COLUMNS) {
-        *slot = header
-            .iter()
-            .position(|h| h == column)
-            .ok_or_else(|| bad(1, format!("the header has no column {column:?} (expected {})", COLUMNS.join(","))))?;
+        *slot = header.iter().position(|h| h == column).ok_or_else(|| {
+            one(bad(1, format!("the header has no column {column:?} (expected {})", COLUMNS.join(","))))
+        })?;
     }
     let mut users: Vec<LegacyUser> = Vec::new();
     let mut by_id: HashMap<String, usize> = HashMap::new();
     let mut usernames: HashMap<String, (String, usize)> = HashMap::new();
+    let mut errors = Vec::new();
     for record in reader.records() {
-        let record =
-            record.map_err(|e| bad(e.position().map_or(0, |p| p.line() as usize), format!("unreadable row: {e}")))?;
-        let line = record.position().map_or(0, |p| p.line() as usize);
-        if record.len() != header.len() {
-            return Err(bad(line, format!("expected {} columns, found {}", header.len(), record.len())));
-        }
-        let field = |i: usize| record.get(index[i]).unwrap_or_default();
-        let row = check_row(line, [field(0), field(1), field(2), field(3), field(4)])?;
-        if let Some((other, other_line)) = usernames.get(&row.username).filter(|(id, _)| *id != row.legacy_id) {
-            return Err(bad(
-                line,
-                format!("username {:?} is also used by legacy user {other:?} (line {other_line})", row.username),
-            ));
-        }
-        usernames.entry(row.username.clone()).or_insert((row.legacy_id.clone(), line));
-        match by_id.get(&row.legacy_id) {
-            Some(&i) => {
-                let user = &mut users[i];
-                if user.username != row.username || user.display_name != row.display_name {
-                    return Err(bad(
-                        line,
-                        format!(
-                            "legacy user {:?} is {:?} ({:?}) on line {} but {:?} ({:?}) here",
-                            row.legacy_id, user.username, user.display_name, user.line, row.username, row.display_name
-                        ),
-                    ));
+        let result = record
+            .map_err(|e| bad(e.position().map_or(0, |p| p.line() as usize), format!("unreadable row: {e}")))
+            .and_then(|record| {
+                let line = record.position().map_or(0, |p| p.line() as usize);
+                if record.len() != header.len() {
+                    return Err(bad(line, format!("expected {} columns, found {}", header.len(), record.len())));
                 }
-                let duplicate = user
-                    .mappings
-                    .iter()
-                    .any(|m| m.provider == row.mapping.provider && m.email.eq_ignore_ascii_case(&row.mapping.email));
-                if !duplicate {
-                    user.mappings.push(row.mapping);
-                }
-            }
-            None => {
-                by_id.insert(row.legacy_id.clone(), users.len());
-                users.push(LegacyUser {
-                    legacy_id: row.legacy_id,
-                    username: row.username,
-                    display_name: row.display_name,
-                    line,
-                    mappings: vec![row.mapping],
-                });
-            }
+                let field = |i: usize| record.get(index[i]).unwrap_or_default();
+                check_row(line, [field(0), field(1), field(2), field(3), field(4)])
+            })
+            .and_then(|row| add_row(&mut users, &mut by_id, &mut usernames, row));
+        if let Err(error) = result {
+            errors.push(error);
         }
     }
-    Ok(users)
+    if errors.is_empty() { Ok(users) } else { Err(CsvErrors(errors)) }
+}
+
+/// Add a checked row to its user, or refuse it when it contradicts the rows before it.
+fn add_row(
+    users: &mut Vec<LegacyUser>,
+    by_id: &mut HashMap<String, usize>,
+    usernames: &mut HashMap<String, (String, usize)>,
+    row: Row,
+) -> Result<(), ImportError> {
+    let line = row.mapping.line;
+    if let Some((other, other_line)) = usernames.get(&row.username).filter(|(id, _)| *id != row.legacy_id) {
+        return Err(bad(
+            line,
+            format!("username {:?} is also used by legacy user {other:?} (line {other_line})", row.username),
+        ));
+    }
+    match by_id.get(&row.legacy_id) {
+        Some(&i) => {
+            let user = &mut users[i];
+            if user.username != row.username || user.display_name != row.display_name {
+                return Err(bad(
+                    line,
+                    format!(
+                        "legacy user {:?} is {:?} ({:?}) on line {} but {:?} ({:?}) here",
+                        row.legacy_id, user.username, user.display_name, user.line, row.username, row.display_name
+                    ),
+                ));
+            }
+            let duplicate = user
+                .mappings
+                .iter()
+                .any(|m| m.provider == row.mapping.provider && m.email.eq_ignore_ascii_case(&row.mapping.email));
+            if !duplicate {
+                user.mappings.push(row.mapping);
+            }
+        }
+        None => {
+            usernames.entry(row.username.clone()).or_insert((row.legacy_id.clone(), line));
+            by_id.insert(row.legacy_id.clone(), users.len());
+            users.push(LegacyUser {
+                legacy_id: row.legacy_id,
+                username: row.username,
+                display_name: row.display_name,
+                line,
+                mappings: vec![row.mapping],
+            });
+        }
+    }
+    Ok(())
 }
 
 struct Row {
@@ -134,7 +177,7 @@ fn check_row(line: usize, [legacy_id, username, display_name, email, provider]: 
 mod tests {
     use super::*;
 
-    fn parse(text: &str) -> Result<Vec<LegacyUser>, ImportError> {
+    fn parse(text: &str) -> Result<Vec<LegacyUser>, CsvErrors> {
         parse_csv(text.as_bytes())
     }
 
@@ -194,6 +237,41 @@ mod tests {
             let message = error_of(&text);
             assert!(message.starts_with(expected), "{message:?} should start with {expected:?}");
         }
+    }
+
+    #[test]
+    fn every_bad_line_is_reported_at_once() {
+        let text = format!(
+            "{HEADER}1,kim,Kim,kim@naver.com,naver\n2,lee,Lee,lee@naver.com,facebook\n3,park,Park,park@gmail,google\n4,choi,Choi,choi@kakao.com,kakao\n5,kim,Kim,k5@naver.com,naver\n6,x\n"
+        );
+        let errors = parse(&text).unwrap_err();
+        let lines: Vec<usize> = errors
+            .0
+            .iter()
+            .map(|e| match e {
+                ImportError::Row { line, .. } => *line,
+                ImportError::Store(_) => 0,
+            })
+            .collect();
+        assert_eq!(lines, [3, 4, 6, 7]);
+        let message = errors.to_string();
+        assert!(message.starts_with("4 bad lines:\n  line 3: unknown provider \"facebook\""), "{message}");
+        for expected in [
+            "\n  line 4: malformed e-mail",
+            "\n  line 6: username \"kim\" is also used",
+            "\n  line 7: expected 5 columns",
+        ] {
+            assert!(message.contains(expected), "{expected:?} in {message}");
+        }
+    }
+
+    #[test]
+    fn a_long_list_of_bad_lines_is_cut_short() {
+        let text = format!("{HEADER}{}", "1,kim,Kim,kim@naver.com,facebook\n".repeat(SHOWN_ERRORS + 5));
+        let message = parse(&text).unwrap_err().to_string();
+        assert!(message.starts_with(&format!("{} bad lines:", SHOWN_ERRORS + 5)), "{message}");
+        assert!(message.ends_with("\n  … and 5 more"), "{message}");
+        assert_eq!(message.lines().count(), SHOWN_ERRORS + 2);
     }
 
     #[test]

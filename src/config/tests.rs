@@ -135,8 +135,8 @@ fn an_unknown_key_is_refused_by_name() {
 
 #[test]
 fn serving_needs_a_long_enough_secret_key() {
-    assert!(load_err(&[]).contains("`secret_key` is required"));
-    assert!(load_err(&[("MUNJI_SECRET_KEY", "c2hvcnQ=")]).contains("`secret_key` is too short"));
+    assert!(load_err(&[]).contains("`secret_key`: is required"));
+    assert!(load_err(&[("MUNJI_SECRET_KEY", "c2hvcnQ=")]).contains("is too short"));
     assert!(load_err(&[("MUNJI_SECRET_KEY", "not base64!")]).contains("`secret_key`"));
     // Administrative commands need no secret.
     let admin = Config::load(Sources { file: None, env: vec![], purpose: Purpose::Admin });
@@ -178,37 +178,123 @@ fn debug_output_never_shows_secrets() {
     assert!(debug.contains("REDACTED"));
 }
 
+fn load_dev(purpose: Purpose, pairs: &[(&str, &str)]) -> anyhow::Result<Config> {
+    Config::load(Sources { file: None, env: env(pairs), purpose })
+}
+
 #[test]
-fn dev_mode_generates_a_secret_once_and_keeps_it_beside_the_database() {
+fn dev_mode_makes_a_secret_once_and_keeps_it_beside_the_database() {
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("munji.db");
-    let url = format!("sqlite://{}", db.display());
+    let url = format!("sqlite://{}", dir.path().join("munji.db").display());
+    let secret_file = dir.path().join("munji.db.secret");
     let dev = || {
-        Config::load(Sources {
-            file: None,
-            env: env(&[("MUNJI_DATABASE_URL", &url)]),
-            purpose: Purpose::Serve { dev: true },
-        })
-        .unwrap()
+        let mut config = load_dev(Purpose::Serve { dev: true }, &[("MUNJI_DATABASE_URL", &url)]).unwrap();
+        config.keep_dev_secret().unwrap();
+        config
     };
     let first = dev();
     assert!(first.dev);
-    assert!(dir.path().join("munji.db.secret").is_file());
+    assert!(secret_file.is_file());
     let second = dev();
     assert_eq!(first.secret_key.unwrap().expose(), second.secret_key.unwrap().expose());
+}
+
+#[test]
+fn loading_a_dev_configuration_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("munji.db").display());
+    let good = load_dev(Purpose::Serve { dev: true }, &[("MUNJI_DATABASE_URL", &url)]).unwrap();
+    assert!(good.secret_key.is_none());
+    let refused = load_dev(Purpose::Serve { dev: true }, &[("MUNJI_DATABASE_URL", &url), ("MUNJI_CORS_ORIGINS", "x")]);
+    assert!(refused.is_err());
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "nothing is written before the secret is kept");
+}
+
+#[test]
+fn admin_commands_that_need_the_secret_say_how_to_give_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("munji.db").display());
+    let env = [("MUNJI_DATABASE_URL", url.as_str())];
+    let without = format!("{:#}", load_dev(Purpose::AdminWithSecret { dev: false }, &env).unwrap_err());
+    assert!(without.contains("MUNJI_SECRET_KEY") && without.contains("add --dev"), "{without}");
+    // `--dev` before `serve --dev` ever ran: no secret to use, and none is made.
+    let no_file = format!("{:#}", load_dev(Purpose::AdminWithSecret { dev: true }, &env).unwrap_err());
+    assert!(no_file.contains("munji.db.secret") && no_file.contains("munji serve --dev"), "{no_file}");
+    assert!(!dir.path().join("munji.db.secret").exists());
+
+    let mut served = load_dev(Purpose::Serve { dev: true }, &env).unwrap();
+    served.keep_dev_secret().unwrap();
+    let admin = load_dev(Purpose::AdminWithSecret { dev: true }, &env).unwrap();
+    assert_eq!(admin.secret_key.unwrap().expose(), served.secret_key.unwrap().expose());
+    // A configured secret wins over the dev one.
+    let configured = load_dev(Purpose::AdminWithSecret { dev: true }, &[env[0], ("MUNJI_SECRET_KEY", SECRET)]);
+    assert_eq!(configured.unwrap().secret_key.unwrap().expose(), Base64Secret::parse(SECRET).unwrap().expose());
 }
 
 #[test]
 fn dev_mode_refuses_a_non_loopback_bind() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}/munji.db", dir.path().display());
+    let refused =
+        load_dev(Purpose::Serve { dev: true }, &[("MUNJI_DATABASE_URL", &url), ("MUNJI_BIND", "0.0.0.0:8080")]);
+    let message = format!("{:#}", refused.unwrap_err());
+    assert!(message.contains("`bind`") && message.contains("loopback"), "{message}");
+    // Administrative commands do not listen: --dev there does not care.
+    let admin = load_dev(
+        Purpose::AdminWithSecret { dev: true },
+        &[("MUNJI_DATABASE_URL", &url), ("MUNJI_BIND", "0.0.0.0:8080"), ("MUNJI_SECRET_KEY", SECRET)],
+    );
+    assert!(admin.is_ok());
+}
+
+#[test]
+fn every_mistake_is_reported_at_once_with_its_file_line_or_variable() {
+    let file = toml_file(
+        "public_url = \"https://id.example\"\nregistraton = \"form\"\n\n[rate_limits]\npages = \"60 per minute\"\n",
+    );
+    let shown = file.path().display().to_string();
     let sources = Sources {
-        file: None,
-        env: env(&[("MUNJI_DATABASE_URL", &url), ("MUNJI_BIND", "0.0.0.0:8080")]),
-        purpose: Purpose::Serve { dev: true },
+        file: Some(file.path()),
+        env: env(&[("MUNJI_SECRET_KEY", SECRET), ("MUNJI_ACCESS_TOKEN_TTL", "an hour")]),
+        purpose: Purpose::Serve { dev: false },
     };
     let message = format!("{:#}", Config::load(sources).unwrap_err());
-    assert!(message.contains("`bind`") && message.contains("loopback"), "{message}");
+    let lines: Vec<&str> = message.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            "3 configuration errors:".to_owned(),
+            format!("  config key `registraton` ({shown} line 2): there is no such key; did you mean `registration`?"),
+            format!("  config key `rate_limits.pages` ({shown} line 5): \"60 per minute\" is not a rate like \"60/min\" (units: s, min, h)"),
+            "  config key `access_token_ttl` (env MUNJI_ACCESS_TOKEN_TTL): \"an hour\" is not a duration like \"30s\" or \"1h\"".to_owned(),
+        ],
+        "{message}"
+    );
+}
+
+#[test]
+fn an_unknown_key_far_from_any_lists_the_known_ones() {
+    let message = load_err(&[("MUNJI_SECRET_KEY", SECRET), ("MUNJI_RATE_LIMITS__BURST", "5")]);
+    assert_eq!(
+        message,
+        "config key `rate_limits.burst` (env MUNJI_RATE_LIMITS__BURST): there is no such key; the keys here are `pages`, `oauth`, `vend`, `trusted_proxies`"
+    );
+}
+
+#[test]
+fn the_error_line_in_the_docs_is_the_one_munji_prints() {
+    let docs = include_str!("../../docs/configuration.md");
+    let printed =
+        format!("munji: {}", load_err(&[("MUNJI_SECRET_KEY", SECRET), ("MUNJI_ACCESS_TOKEN_TTL", "an hour")]));
+    assert!(docs.lines().any(|line| line == printed), "docs/configuration.md does not show {printed:?}");
+}
+
+#[test]
+fn bind_takes_an_ip_address_and_hints_at_one_for_a_host_name() {
+    let message = load_err(&[("MUNJI_SECRET_KEY", SECRET), ("MUNJI_BIND", "localhost:8080")]);
+    assert!(message.contains("MUNJI_BIND") && message.contains("such as 127.0.0.1:8080"), "{message}");
+    let config = load_env(&[("MUNJI_SECRET_KEY", SECRET), ("MUNJI_BIND", "[::1]:9000")]).unwrap();
+    assert_eq!(config.bind.to_string(), "[::1]:9000");
 }
 
 #[test]

@@ -1,6 +1,6 @@
 //! Typed configuration values that parse from the strings an operator writes.
 
-use std::{fmt, str::FromStr, time::Duration};
+use std::{fmt, net::SocketAddr, str::FromStr, time::Duration};
 
 use base64::Engine as _;
 use secrecy::{ExposeSecret, SecretSlice};
@@ -13,13 +13,29 @@ pub struct HumanDuration(pub Duration);
 impl<'de> Deserialize<'de> for HumanDuration {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let text = String::deserialize(d)?;
+        // The wording is the one docs/configuration.md#errors shows.
         let duration = humantime::parse_duration(&text)
-            .map_err(|e| de::Error::custom(format!("{text:?} is not a duration like \"30s\" or \"1h\" ({e})")))?;
+            .map_err(|_| de::Error::custom(format!("{text:?} is not a duration like \"30s\" or \"1h\"")))?;
         if duration.is_zero() {
             return Err(de::Error::custom("a duration must be longer than zero"));
         }
         Ok(Self(duration))
     }
+}
+
+/// An IP address and a port. Host names are not resolved, so what munji listens on is exactly
+/// what is written; `localhost:8080` gets a hint instead (docs/configuration.md).
+pub fn socket_addr<'de, D: Deserializer<'de>>(d: D) -> Result<SocketAddr, D::Error> {
+    let text = String::deserialize(d)?;
+    text.parse().map_err(|_| {
+        let hint = match text.rsplit_once(':') {
+            Some((host, port)) if !host.is_empty() && port.parse::<u16>().is_ok() => format!(
+                "; host names are not resolved: write an IP address, such as 127.0.0.1:{port} (or [::1]:{port}, 0.0.0.0:{port})"
+            ),
+            _ => String::new(),
+        };
+        de::Error::custom(format!("{text:?} is not an IP address and port like \"127.0.0.1:8080\"{hint}"))
+    })
 }
 
 /// A rate limit: `"N/s"`, `"N/min"` or `"N/h"`.

@@ -1,7 +1,8 @@
 //! Middleware applied to every route.
 //!
 //! - [`Observe`]: request id (task-local and `X-Request-Id`), one JSON log line per request,
-//!   request counts and latency by route pattern; errors rendered in their area's shape.
+//!   request counts and latency by route pattern (`unmatched` when no route took the request,
+//!   docs/operations.md); errors rendered in their area's shape.
 //! - [`BodyLimit`]: refuse bodies over a size, declared or streamed, with 413.
 //! - [`SecurityHeaders`]: what every response carries, pages or not (pages add their own
 //!   stricter policy in `pages::PageLayer`).
@@ -10,7 +11,7 @@ use std::time::Instant;
 
 use poem::{
     Endpoint, IntoResponse, Middleware, PathPattern, Request, Response, Result,
-    error::ReadBodyError,
+    error::{NotFoundError, ReadBodyError},
     http::{HeaderValue, StatusCode, header},
 };
 use tracing::Instrument as _;
@@ -58,14 +59,14 @@ impl<E: Endpoint> Endpoint for ObserveEndpoint<E> {
             .scope(async {
                 match self.inner.call(req).await {
                     Ok(resp) => resp.into_response(),
-                    Err(err) => super::api::error::render_for_path(&path, err),
+                    Err(err) => render_error(&path, err),
                 }
             })
             .instrument(span.clone())
             .await;
 
         let status = resp.status();
-        let route = resp.data::<PathPattern>().map_or("unmatched", |p| &p.0).to_owned();
+        let route = route_label(&resp).to_owned();
         let elapsed = started.elapsed();
         let labels = [route.as_str(), method.as_str(), status.as_str()];
         self.metrics.http_requests.with_label_values(&labels).inc();
@@ -83,6 +84,24 @@ impl<E: Endpoint> Endpoint for ObserveEndpoint<E> {
         }
         Ok(resp)
     }
+}
+
+/// An error as the response of its area. No route took a request that ends in poem's
+/// `NotFoundError`: the pattern a surrounding `nest` gave it (`/dev`, `/docs`) is not its route.
+fn render_error(path: &str, err: poem::Error) -> Response {
+    let unmatched = err.is::<NotFoundError>();
+    let mut resp = super::api::error::render_for_path(path, err);
+    if unmatched {
+        resp.extensions_mut().remove::<PathPattern>();
+    }
+    resp
+}
+
+/// The `route` label: the pattern of the route that answered, or `unmatched`. The pages are
+/// nested at `/`, whose own pattern is empty: a page answer that carries no pattern of a page
+/// route (the 404 page for a path no route matches) is unmatched.
+fn route_label(resp: &Response) -> &str {
+    resp.data::<PathPattern>().map(|p| &*p.0).filter(|p| !p.is_empty()).unwrap_or("unmatched")
 }
 
 /// Refuse request bodies larger than a limit with 413, whether the size is declared in
@@ -159,7 +178,7 @@ impl<E: Endpoint> Endpoint for SecurityHeadersEndpoint<E> {
         // Errors are rendered here already, so that they carry the headers too.
         let mut resp = match self.inner.call(req).await {
             Ok(resp) => resp.into_response(),
-            Err(err) => super::api::error::render_for_path(&path, err),
+            Err(err) => render_error(&path, err),
         };
         let headers = resp.headers_mut();
         let csp = if docs { "frame-ancestors 'none'" } else { "default-src 'none'; frame-ancestors 'none'" };

@@ -30,6 +30,12 @@ fn a_malformed_config_value_fails_start_up_naming_the_key() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("config key `bind`") && stderr.contains("MUNJI_BIND"), "{stderr}");
 
+    // A host name is not resolved; the message says what to write instead.
+    let out = run(&["serve"], &[("MUNJI_SECRET_KEY", SECRET_KEY), ("MUNJI_BIND", "localhost:8080")], dir.path());
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("MUNJI_BIND") && stderr.contains("such as 127.0.0.1:8080"), "{stderr}");
+
     std::fs::write(dir.path().join("munji.toml"), "registration = \"sometimes\"\n").unwrap();
     let out = run(&["serve", "--config", "munji.toml"], &[("MUNJI_SECRET_KEY", SECRET_KEY)], dir.path());
     assert!(!out.status.success());
@@ -42,7 +48,7 @@ fn serve_without_a_secret_key_refuses_to_start() {
     let dir = tempfile::tempdir().unwrap();
     let out = run(&["serve"], &[], dir.path());
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("`secret_key` is required"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("`secret_key`: is required"));
     assert!(!dir.path().join("munji.db").exists(), "nothing is created when start-up fails");
 }
 
@@ -53,6 +59,22 @@ fn serve_dev_refuses_a_non_loopback_bind() {
     let out = run(&["serve", "--dev"], &[("MUNJI_BIND", "0.0.0.0:8080")], dir.path());
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("loopback"));
+    assert!(!dir.path().join("munji.db.secret").exists(), "a refused start makes no dev secret");
+}
+
+// Start-up fails on the configuration, before any store is opened.
+#[test]
+fn a_refused_serve_dev_leaves_nothing_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("munji.toml"), "[[clients]]\nid = \"web\"\nsecret = \"short\"\n").unwrap();
+    let out = run(&["serve", "--dev", "--config", "munji.toml"], &[], dir.path());
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("clients[0]"), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = run(&["serve", "--dev"], &[("MUNJI_REGISTRATION", "sometimes")], dir.path());
+    assert!(!out.status.success());
+    let mut left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    left.sort();
+    assert_eq!(left, ["munji.toml"], "no dev secret, no database");
 }
 
 // `serve --dev` embeds SQLite: that is the backend it is about.
@@ -92,6 +114,28 @@ async fn serve_dev_runs_with_no_configuration_and_stops_cleanly_on_sigterm() {
         std::thread::sleep(Duration::from_millis(50));
     };
     assert!(status.success(), "{status}");
+
+    // The administrative commands that need the secret: told how to give it, then given it.
+    let keys = run(&["keys", "list"], &[], dir.path());
+    assert!(!keys.status.success());
+    let stderr = String::from_utf8_lossy(&keys.stderr);
+    assert!(stderr.contains("MUNJI_SECRET_KEY") && stderr.contains("add --dev"), "{stderr}");
+    let keys = run(&["keys", "list", "--dev"], &[], dir.path());
+    assert!(keys.status.success(), "{}", String::from_utf8_lossy(&keys.stderr));
+    let listed = String::from_utf8_lossy(&keys.stdout);
+    assert_eq!(listed.lines().count(), 1, "{listed}");
+    assert!(listed.contains("ES256") && listed.contains("current"), "the key serve --dev made: {listed}");
+}
+
+// `keys --dev` on a database `serve --dev` never ran on: nothing to use, nothing made.
+#[test]
+fn keys_dev_without_a_dev_secret_says_where_it_looked_and_opens_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(&["keys", "list", "--dev"], &[], dir.path());
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("munji.db.secret") && stderr.contains("MUNJI_SECRET_KEY"), "{stderr}");
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "no database, no secret");
 }
 
 // Printing the document opens no store.
@@ -124,11 +168,21 @@ async fn migrate_then_revert_everything(database: TestDatabase) {
     let again = run(&["migrate"], &env, dir.path());
     assert!(String::from_utf8_lossy(&again.stdout).contains("applied 0 migration(s)"));
 
-    let one = run(&["migrate", "revert"], &env, dir.path());
+    // Not at a terminal and without --yes: warned, refused, nothing reverted.
+    let asked = run(&["migrate", "revert"], &env, dir.path());
+    assert!(!asked.status.success());
+    let stderr = String::from_utf8_lossy(&asked.stderr);
+    assert!(stderr.contains(&format!("reverts migration(s) {n} ")), "{stderr}");
+    assert!(stderr.contains("Stop every munji instance") && stderr.contains("add --yes"), "{stderr}");
+    let again = run(&["migrate"], &env, dir.path());
+    assert!(String::from_utf8_lossy(&again.stdout).contains(&format!("applied 0 migration(s); now at version {n}")));
+
+    let one = run(&["migrate", "revert", "--yes"], &env, dir.path());
     let reverted_one = format!("now at version {}", n - 1);
     assert!(String::from_utf8_lossy(&one.stdout).contains(&reverted_one), "{}", String::from_utf8_lossy(&one.stderr));
+    assert!(String::from_utf8_lossy(&one.stderr).contains("Stop every munji instance"), "--yes still warns");
 
-    let all = run(&["migrate", "revert", "--target", "0"], &env, dir.path());
+    let all = run(&["migrate", "revert", "--target", "0", "--yes"], &env, dir.path());
     assert!(all.status.success());
     assert!(String::from_utf8_lossy(&all.stdout).contains("now at version 0"));
 
@@ -256,4 +310,29 @@ fn clients_add_takes_logout_uris_and_third_party_and_refuses_bad_ones() {
     for shown in ["third-party", "https://partner.example/bye", "http://127.0.0.1:9/bc", "name=Partner app"] {
         assert!(listed.contains(shown), "{shown} in {listed}");
     }
+}
+
+// The CSV is refused before the import writes anything; a SQLite file is enough.
+#[test]
+fn legacy_import_reports_every_bad_line_and_imports_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let database = format!("sqlite://{}", dir.path().join("munji.db").display());
+    let env = [("MUNJI_DATABASE_URL", database.as_str())];
+    std::fs::write(
+        dir.path().join("users.csv"),
+        "legacy_user_id,username,display_name,email,provider\n\
+         1,kim,Kim,kim@naver.com,naver\n\
+         2,lee,Lee,lee@naver.com,Naver\n\
+         3,park,Park,park@kakao.com,kakao\n\
+         4,han,Han,han.yu@gmail,google\n",
+    )
+    .unwrap();
+    let out = run(&["legacy", "import", "users.csv"], &env, dir.path());
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.starts_with("munji: users.csv: nothing was imported: 2 bad lines:\n"), "{stderr}");
+    assert!(stderr.contains("\n  line 3: unknown provider \"Naver\""), "{stderr}");
+    assert!(stderr.contains("\n  line 5: malformed e-mail \"han.yu@gmail\""), "{stderr}");
+    let status = run(&["legacy", "status"], &env, dir.path());
+    assert!(String::from_utf8_lossy(&status.stdout).contains("total 0"), "the good lines were not imported either");
 }

@@ -242,7 +242,7 @@ async fn a_claimed_mapping_stays_retired_after_an_unlink_and_a_reimport(backend:
         assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
         String::from_utf8_lossy(&out.stdout).into_owned()
     };
-    cli(&["migrate", "revert", "--target", "8"]);
+    cli(&["migrate", "revert", "--target", "8", "--yes"]);
     cli(&["migrate"]);
     assert!(cli(&["legacy", "import", csv]).contains("mappings: 0 created, 6 already present"));
     let resp = app.sign_in_with(&app.browser(), Provider::Naver, &Person::new(54, "kim.minsu@naver.com")).await;

@@ -7,6 +7,7 @@ use crate::helpers::{Backend, TestApp};
 crate::on_every_backend!(
     healthz_and_readyz_answer_200_with_both_stores_up,
     metrics_count_requests_by_route_pattern_and_status,
+    metrics_label_requests_no_route_matched_as_unmatched,
     every_response_carries_a_request_id_and_a_well_formed_one_is_echoed,
     unknown_api_routes_answer_the_error_envelope,
     oversized_bodies_are_refused_with_413,
@@ -48,6 +49,21 @@ async fn metrics_count_requests_by_route_pattern_and_status(backend: Backend) {
     assert!(
         metrics.contains(r#"munji_http_request_duration_seconds_count{method="GET",route="/healthz",status="200"} 3"#)
     );
+}
+
+// Paths no route matches: the pages' 404 and a path under a nested service
+// (docs/operations.md#health-readiness-and-metrics).
+async fn metrics_label_requests_no_route_matched_as_unmatched(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    assert_eq!(app.get("/nowhere").await.status(), 404);
+    assert_eq!(app.get("/docs/nowhere/at/all").await.status(), 404);
+
+    let metrics = app.get_metrics().await;
+    assert!(
+        metrics.contains(r#"munji_http_requests_total{method="GET",route="unmatched",status="404"} 2"#),
+        "{metrics}"
+    );
+    assert!(!metrics.contains(r#"route="""#) && !metrics.contains(r#"route="/docs""#), "{metrics}");
 }
 
 async fn every_response_carries_a_request_id_and_a_well_formed_one_is_echoed(backend: Backend) {
