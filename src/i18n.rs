@@ -65,6 +65,8 @@ impl Messages {
 /// Every string a page shows.
 pub struct Messages {
     pub lang: &'static str,
+    /// How a page writes a date and time (chrono's `strftime` syntax), in `display_timezone`.
+    pub date_format: &'static str,
     pub sign_in_title: &'static str,
     pub sign_in_lead: &'static str,
     /// Around the provider's name on its button: "Continue with Google" / "Google로 계속하기".
@@ -170,6 +172,7 @@ pub struct Messages {
 
 pub static EN: Messages = Messages {
     lang: "en",
+    date_format: "%-d %b %Y, %H:%M %Z",
     sign_in_title: "Sign in",
     sign_in_lead: "Choose how you want to sign in.",
     continue_before: "Continue with ",
@@ -274,6 +277,7 @@ pub static EN: Messages = Messages {
 
 pub static KO: Messages = Messages {
     lang: "ko",
+    date_format: "%Y. %-m. %-d. %H:%M %Z",
     sign_in_title: "로그인",
     sign_in_lead: "로그인할 방법을 선택하세요.",
     continue_before: "",

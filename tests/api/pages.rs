@@ -20,6 +20,7 @@ crate::on_every_backend!(
     signup_without_a_pending_sign_in_is_refused,
     the_session_id_changes_at_every_sign_in,
     a_provider_whose_discovery_fails_shows_the_error_page_at_login,
+    the_account_page_shows_times_in_the_display_timezone_in_the_page_language,
 );
 
 async fn the_login_page_offers_each_provider_in_the_browsers_language(backend: Backend) {
@@ -186,4 +187,64 @@ async fn a_provider_whose_discovery_fails_shows_the_error_page_at_login(backend:
     let app = TestApp::builder(backend).upstream(Provider::Google, &silent.uri()).spawn().await;
     let resp = app.get("/login/google").await;
     assert_eq!(resp.status(), 502);
+}
+
+/// Times on the account page are in `display_timezone` (default `Asia/Seoul`), written the way
+/// the page's language writes them, with the exact offset in `<time datetime>`.
+async fn the_account_page_shows_times_in_the_display_timezone_in_the_page_language(backend: Backend) {
+    use chrono::{Datelike as _, FixedOffset, Timelike as _};
+
+    let linked_at = |app: &TestApp, uid: String| {
+        let db = app.state.db.clone();
+        async move {
+            munji::store::identities::find_by_provider_uid(&db, Provider::Naver, &uid).await.unwrap().unwrap().linked_at
+        }
+    };
+    let app = TestApp::spawn(backend).await;
+    let browser = app.browser();
+    let person = Person::new(31, "zone@example.com");
+    app.sign_up_with(&browser, Provider::Naver, &person, "zone").await;
+    let at = linked_at(&app, person.uid.clone()).await.with_timezone(&FixedOffset::east_opt(9 * 3600).unwrap());
+    let korean = browser.get(app.url("/account")).header("Accept-Language", "ko").send().await.unwrap();
+    let html = korean.text().await.unwrap();
+    let text = format!("{}. {}. {}. {:02}:{:02} KST", at.year(), at.month(), at.day(), at.hour(), at.minute());
+    let datetime = at.format("%Y-%m-%dT%H:%M:%S+09:00").to_string();
+    assert!(html.contains(&format!(r#"<time datetime="{datetime}">{text}</time>"#)), "{text}: {html}");
+    assert!(!html.contains(" UTC<"), "no UTC time on a Korean page: {html}");
+    let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+    let month = months[at.month0() as usize];
+    let english = app.get_account(&browser).await.text().await.unwrap();
+    let text = format!("{} {month} {}, {:02}:{:02} KST", at.day(), at.year(), at.hour(), at.minute());
+    assert!(english.contains(&format!(r#"<time datetime="{datetime}">{text}</time>"#)), "{text}: {english}");
+
+    let utc = TestApp::builder(backend).env("MUNJI_DISPLAY_TIMEZONE", "UTC").spawn().await;
+    let browser = utc.browser();
+    utc.sign_up_with(&browser, Provider::Naver, &person, "zone").await;
+    let at = linked_at(&utc, person.uid.clone()).await;
+    let html = utc.get_account(&browser).await.text().await.unwrap();
+    let text =
+        format!("{} {} {}, {:02}:{:02} UTC", at.day(), months[at.month0() as usize], at.year(), at.hour(), at.minute());
+    assert!(html.contains(&format!(r#"datetime="{}">{text}<"#, at.format("%Y-%m-%dT%H:%M:%S+00:00"))), "{html}");
+}
+
+/// An unknown time zone stops start-up with a message that names the key, before anything runs.
+#[test]
+fn an_unknown_display_timezone_is_refused_at_start_up() {
+    use munji::config::{Config, Purpose, Sources};
+    let env = |zone: &str| {
+        vec![
+            ("MUNJI_SECRET_KEY".to_owned(), "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=".to_owned()),
+            ("MUNJI_DISPLAY_TIMEZONE".to_owned(), zone.to_owned()),
+        ]
+    };
+    let load = |zone: &str| Config::load(Sources { file: None, env: env(zone), purpose: Purpose::Admin });
+    for bad in ["Asia/Seol", "KST+9", "", "Mars/Olympus_Mons"] {
+        let err = format!("{:#}", load(bad).unwrap_err());
+        assert!(err.contains("display_timezone") && err.contains("MUNJI_DISPLAY_TIMEZONE"), "{bad:?}: {err}");
+    }
+    assert_eq!(load("Europe/Berlin").unwrap().display_timezone, chrono_tz::Europe::Berlin);
+    assert_eq!(
+        Config::load(Sources { file: None, env: vec![], purpose: Purpose::Admin }).unwrap().display_timezone,
+        chrono_tz::Asia::Seoul
+    );
 }

@@ -18,10 +18,6 @@ use crate::{
     upstream::Provider,
 };
 
-fn time(at: chrono::DateTime<chrono::Utc>) -> String {
-    at.format("%Y-%m-%d %H:%M UTC").to_string()
-}
-
 #[handler]
 pub async fn account_page(jar: &CookieJar, lang: Lang, state: Data<&AppState>) -> Result<Response, PageError> {
     let cookies = Cookies::new(jar, &state);
@@ -32,6 +28,9 @@ pub async fn account_page(jar: &CookieJar, lang: Lang, state: Data<&AppState>) -
         session::end(&state, &cookies).await?;
         return Ok(Redirect::see_other("/login").into_response());
     };
+    let t = lang.messages();
+    let zone = state.config.display_timezone;
+    let time = |at| views::Moment::new(at, zone, t);
     let identities = identities::list_for_user(&state.db, user.id)
         .await?
         .into_iter()
@@ -45,7 +44,7 @@ pub async fn account_page(jar: &CookieJar, lang: Lang, state: Data<&AppState>) -
         })
         .collect();
     Ok(render(&views::AccountView {
-        t: lang.messages(),
+        t,
         csrf: csrf_token(&state, &cookies),
         username: user.username,
         display_name: user.display_name,
