@@ -21,7 +21,7 @@ use poem::{
     http::{HeaderValue, StatusCode, header},
     middleware::CookieJarManager,
     post,
-    web::{Html, Redirect},
+    web::{Html, Path, Redirect},
 };
 
 use crate::{
@@ -322,7 +322,8 @@ pub fn routes(state: &AppState) -> impl Endpoint + 'static {
         .at("/account/gmail/:id/equip", post(gmail::equip))
         .at("/account/gmail/:id/unequip", post(gmail::unequip))
         .at("/account/gmail/:id/disconnect", post(gmail::disconnect))
-        .at("/static/munji.css", get(stylesheet))
+        .at("/static/:file", get(static_file))
+        .at("/favicon.ico", get(favicon))
         .with(CookieJarManager::with_key(state.secrets.cookie_key.clone()))
         .with(PageLayer)
 }
@@ -332,12 +333,37 @@ fn home() -> Redirect {
     Redirect::see_other(DEFAULT_RETURN_TO)
 }
 
-#[handler]
-fn stylesheet() -> Response {
-    Response::builder()
-        .content_type("text/css; charset=utf-8")
+/// The files of `static/`, built into the binary (no CDN, nothing read at run time):
+/// `(name, content type, body)`.
+const STATIC_FILES: &[(&str, &str, &[u8])] = &[
+    ("munji.css", "text/css; charset=utf-8", include_bytes!("../../static/munji.css")),
+    ("favicon.svg", SVG, include_bytes!("../../static/favicon.svg")),
+    ("google.svg", SVG, include_bytes!("../../static/google.svg")),
+    ("naver.svg", SVG, include_bytes!("../../static/naver.svg")),
+    ("kakao.svg", SVG, include_bytes!("../../static/kakao.svg")),
+];
+
+const SVG: &str = "image/svg+xml";
+
+/// One of [`STATIC_FILES`], cacheable for an hour.
+fn static_response(name: &str) -> Result<Response, PageError> {
+    let (_, content_type, body) = STATIC_FILES.iter().find(|(n, ..)| *n == name).ok_or(PageError::NotFound)?;
+    Ok(Response::builder()
+        .content_type(*content_type)
         .header(header::CACHE_CONTROL, "public, max-age=3600")
-        .body(include_str!("../../static/munji.css"))
+        .body(*body))
+}
+
+/// `GET /static/{file}`: the stylesheet, the favicon and the providers' symbols.
+#[handler]
+fn static_file(Path(file): Path<String>) -> Result<Response, PageError> {
+    static_response(&file)
+}
+
+/// `GET /favicon.ico`, which browsers ask for by themselves: the SVG icon.
+#[handler]
+fn favicon() -> Result<Response, PageError> {
+    static_response("favicon.svg")
 }
 
 /// An enabled provider named in a path, or a 404 page.

@@ -21,6 +21,7 @@ crate::on_every_backend!(
     the_session_id_changes_at_every_sign_in,
     a_provider_whose_discovery_fails_shows_the_error_page_at_login,
     the_account_page_shows_times_in_the_display_timezone_in_the_page_language,
+    the_favicon_and_the_provider_symbols_are_served_by_munji,
 );
 
 async fn the_login_page_offers_each_provider_in_the_browsers_language(backend: Backend) {
@@ -247,4 +248,25 @@ fn an_unknown_display_timezone_is_refused_at_start_up() {
         Config::load(Sources { file: None, env: vec![], purpose: Purpose::Admin }).unwrap().display_timezone,
         chrono_tz::Asia::Seoul
     );
+}
+
+/// The favicon and every symbol a page shows come from munji itself (no CDN, no 404).
+async fn the_favicon_and_the_provider_symbols_are_served_by_munji(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let html = app.get("/login").await.text().await.unwrap();
+    assert!(html.contains(r#"<link rel="icon" href="/static/favicon.svg" type="image/svg+xml">"#), "{html}");
+    let mut paths = vec!["/favicon.ico".to_owned(), "/static/favicon.svg".to_owned()];
+    for provider in ["google", "naver", "kakao"] {
+        paths.push(format!("/static/{provider}.svg"));
+    }
+    for path in paths {
+        let resp = app.get(&path).await;
+        assert_eq!(resp.status(), 200, "{path}");
+        assert_eq!(resp.headers()["content-type"], "image/svg+xml", "{path}");
+        assert!(resp.headers()["cache-control"].to_str().unwrap().starts_with("public"), "{path}");
+        assert!(resp.text().await.unwrap().starts_with("<svg xmlns=\"http://www.w3.org/2000/svg\""), "{path}");
+    }
+    for missing in ["/static/nothing.svg", "/static/", "/static/../Cargo.toml", "/static/%2e%2e%2fCargo.toml"] {
+        assert_eq!(app.get(missing).await.status(), 404, "{missing}");
+    }
 }
