@@ -170,6 +170,19 @@ impl PageError {
         }
     }
 
+    /// Whether the refusal happened to someone working on their account (linking, unlinking,
+    /// Gmail): the next step is the account page, not the sign-in page.
+    fn about_account(&self) -> bool {
+        matches!(
+            self,
+            Self::IdentityAlreadyLinked
+                | Self::LastIdentity
+                | Self::LinkOtherUser
+                | Self::LinkExpired
+                | Self::GmailScopeMissing
+        )
+    }
+
     fn message(&self, t: &'static Messages) -> &'static str {
         match self {
             Self::BadRequest(_) => t.err_bad_request,
@@ -204,8 +217,9 @@ pub fn render(view: &impl Template) -> Response {
     }
 }
 
-/// The error page for `err`, with its status.
-fn error_page(lang: Lang, err: &poem::Error) -> Response {
+/// The error page for `err`, with its status. `from_account`: the request came from the account
+/// page (a path under `/account`), so the page leads back there.
+fn error_page(lang: Lang, err: &poem::Error, from_account: bool) -> Response {
     let t = lang.messages();
     let status = err.status();
     let page = err.downcast_ref::<PageError>();
@@ -224,13 +238,19 @@ fn error_page(lang: Lang, err: &poem::Error) -> Response {
     } else {
         tracing::info!(reason = %err, http.status = status.as_u16(), "page refused");
     }
+    // The account page sends a signed-out browser on to the sign-in page by itself.
+    let (retry_href, retry_label) = if from_account || page.is_some_and(PageError::about_account) {
+        (DEFAULT_RETURN_TO, t.back_to_account)
+    } else {
+        ("/login", t.back_to_sign_in)
+    };
     let view = views::ErrorView {
         t,
         title: t.error_title,
         message,
         code: page.and_then(PageError::code),
-        retry_href: "/login".to_owned(),
-        retry_label: t.back_to_sign_in,
+        retry_href: retry_href.to_owned(),
+        retry_label,
         request_id: RequestId::current(),
     };
     let mut resp = render(&view);
@@ -284,9 +304,10 @@ impl<E: Endpoint> Endpoint for PageLayerEndpoint<E> {
 
     async fn call(&self, req: Request) -> poem::Result<Response> {
         let lang = Lang::from_accept_language(req.headers().get(header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok()));
+        let from_account = req.uri().path().starts_with("/account");
         let mut resp = match self.inner.call(req).await {
             Ok(resp) => resp.into_response(),
-            Err(err) => error_page(lang, &err),
+            Err(err) => error_page(lang, &err, from_account),
         };
         let headers = resp.headers_mut();
         headers.entry(header::CONTENT_SECURITY_POLICY).or_insert(HeaderValue::from_static(CSP));

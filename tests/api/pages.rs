@@ -22,6 +22,7 @@ crate::on_every_backend!(
     a_provider_whose_discovery_fails_shows_the_error_page_at_login,
     the_account_page_shows_times_in_the_display_timezone_in_the_page_language,
     the_favicon_and_the_provider_symbols_are_served_by_munji,
+    an_error_on_the_account_page_leads_back_to_the_account,
 );
 
 async fn the_login_page_offers_each_provider_in_the_browsers_language(backend: Backend) {
@@ -269,4 +270,31 @@ async fn the_favicon_and_the_provider_symbols_are_served_by_munji(backend: Backe
     for missing in ["/static/nothing.svg", "/static/", "/static/../Cargo.toml", "/static/%2e%2e%2fCargo.toml"] {
         assert_eq!(app.get(missing).await.status(), 404, "{missing}");
     }
+}
+
+/// A refusal met on the account page offers the account page as the next step, in words that
+/// say so; elsewhere the error page leads to the sign-in page.
+async fn an_error_on_the_account_page_leads_back_to_the_account(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let browser = app.browser();
+    app.sign_up_with(&browser, Provider::Naver, &Person::new(41, "only@example.com"), "only").await;
+    let page = app.get_account(&browser).await.text().await.unwrap();
+    let csrf = form_value(&page, "csrf").unwrap();
+    let start = page.find("/account/unlink/").unwrap();
+    let action = &page[start..start + page[start..].find('"').unwrap()];
+    for (lang, label) in [("en", "Back to your account"), ("ko", "내 계정으로 돌아가기")] {
+        let resp = browser
+            .post(app.url(action))
+            .header("Accept-Language", lang)
+            .form(&[("csrf", csrf.as_str())])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 409);
+        let html = resp.text().await.unwrap();
+        assert!(html.contains("LAST_IDENTITY") && html.contains(&format!(r#"href="/account">{label}<"#)), "{html}");
+    }
+    let elsewhere = app.get("/no/such/page").await.text().await.unwrap();
+    assert!(elsewhere.contains(r#"href="/login">Back to sign in<"#), "{elsewhere}");
+    assert_eq!(app.count_identities().await, 1);
 }
