@@ -51,6 +51,33 @@ impl Lang {
 }
 
 impl Messages {
+    /// The sign-in button's label of a provider (by its id, `google`, `naver`, `kakao`).
+    pub fn sign_in_with(&self, provider: &str) -> &'static str {
+        match provider {
+            "google" => self.sign_in_google,
+            "naver" => self.sign_in_naver,
+            _ => self.sign_in_kakao,
+        }
+    }
+
+    /// A provider's name (by its id) in this language.
+    pub fn brand(&self, provider: &str) -> &'static str {
+        match provider {
+            "google" => self.brand_google,
+            "naver" => self.brand_naver,
+            _ => self.brand_kakao,
+        }
+    }
+
+    /// An action on a named thing, in this language's word order, for the accessible name of a
+    /// button that shows only the action: "Remove Google", "Google 연결 해제".
+    pub fn action_on(&self, action: &str, object: &str) -> String {
+        match self.lang {
+            "ko" => format!("{object} {action}"),
+            _ => format!("{action} {object}"),
+        }
+    }
+
     /// A scope in plain words, for the consent page.
     pub fn scope(&self, scope: &str) -> &'static str {
         match scope {
@@ -69,9 +96,19 @@ pub struct Messages {
     pub date_format: &'static str,
     pub sign_in_title: &'static str,
     pub sign_in_lead: &'static str,
-    /// Around the provider's name on its button: "Continue with Google" / "Google로 계속하기".
-    pub continue_before: &'static str,
-    pub continue_after: &'static str,
+    /// The providers' own wording for their sign-in buttons (their login-button guidelines).
+    pub sign_in_google: &'static str,
+    pub sign_in_naver: &'static str,
+    pub sign_in_kakao: &'static str,
+    /// The providers' names as each language writes them.
+    pub brand_google: &'static str,
+    pub brand_naver: &'static str,
+    pub brand_kakao: &'static str,
+    /// Around a provider's name on the account page's link buttons.
+    pub link_before: &'static str,
+    pub link_after: &'static str,
+    /// The next step on an error page met while working on the account.
+    pub back_to_account: &'static str,
     pub no_providers: &'static str,
     pub signup_title: &'static str,
     pub signup_lead: &'static str,
@@ -91,8 +128,6 @@ pub struct Messages {
     pub consent_before: &'static str,
     pub consent_after: &'static str,
     pub back_to_sign_in: &'static str,
-    /// The next step on an error page met while working on the account.
-    pub back_to_account: &'static str,
     pub account_title: &'static str,
     pub username: &'static str,
     pub display_name: &'static str,
@@ -177,8 +212,15 @@ pub static EN: Messages = Messages {
     date_format: "%-d %b %Y, %H:%M %Z",
     sign_in_title: "Sign in",
     sign_in_lead: "Choose how you want to sign in.",
-    continue_before: "Continue with ",
-    continue_after: "",
+    sign_in_google: "Sign in with Google",
+    sign_in_naver: "Log in with NAVER",
+    sign_in_kakao: "Login with Kakao",
+    brand_google: "Google",
+    brand_naver: "NAVER",
+    brand_kakao: "Kakao",
+    link_before: "Link ",
+    link_after: "",
+    back_to_account: "Back to your account",
     no_providers: "No sign-in method is configured yet. Ask the operator to set up a provider.",
     signup_title: "Create your account",
     signup_lead: "This is your first sign-in. Choose the name people will know you by.",
@@ -198,7 +240,6 @@ pub static EN: Messages = Messages {
     consent_before: "Share my e-mail with ",
     consent_after: "",
     back_to_sign_in: "Back to sign in",
-    back_to_account: "Back to your account",
     account_title: "Your account",
     username: "Username",
     display_name: "Display name",
@@ -283,8 +324,15 @@ pub static KO: Messages = Messages {
     date_format: "%Y. %-m. %-d. %H:%M %Z",
     sign_in_title: "로그인",
     sign_in_lead: "로그인할 방법을 선택하세요.",
-    continue_before: "",
-    continue_after: "로 계속하기",
+    sign_in_google: "Google 계정으로 로그인",
+    sign_in_naver: "네이버 로그인",
+    sign_in_kakao: "카카오 로그인",
+    brand_google: "Google",
+    brand_naver: "네이버",
+    brand_kakao: "카카오",
+    link_before: "",
+    link_after: " 계정 연결",
+    back_to_account: "내 계정으로 돌아가기",
     no_providers: "아직 설정된 로그인 방법이 없습니다. 운영자에게 문의하세요.",
     signup_title: "계정 만들기",
     signup_lead: "처음 로그인하셨습니다. 사용할 이름을 정해 주세요.",
@@ -304,7 +352,6 @@ pub static KO: Messages = Messages {
     consent_before: "",
     consent_after: "에서 이메일 제공 동의하기",
     back_to_sign_in: "로그인으로 돌아가기",
-    back_to_account: "내 계정으로 돌아가기",
     account_title: "내 계정",
     username: "사용자 이름",
     display_name: "표시 이름",

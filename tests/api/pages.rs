@@ -34,12 +34,18 @@ async fn the_login_page_offers_each_provider_in_the_browsers_language(backend: B
     for provider in ["google", "naver", "kakao"] {
         assert!(html.contains(&format!("href=\"/login/{provider}?return_to=%2Faccount\"")), "{html}");
     }
-    assert!(html.contains("Continue with Google") && html.contains("lang=\"en\""));
+    for wording in ["Sign in with Google", "Log in with NAVER", "Login with Kakao"] {
+        assert!(html.contains(wording), "the provider's own wording {wording:?}: {html}");
+    }
+    assert!(html.contains("lang=\"en\""));
 
     let ko =
         app.client.get(app.url("/login")).header("Accept-Language", "ko-KR,ko;q=0.9,en;q=0.8").send().await.unwrap();
     let html = ko.text().await.unwrap();
-    assert!(html.contains("Google로 계속하기") && html.contains("lang=\"ko\""), "{html}");
+    for wording in ["Google 계정으로 로그인", "네이버 로그인", "카카오 로그인"] {
+        assert!(html.contains(wording), "the provider's own wording {wording:?}: {html}");
+    }
+    assert!(html.contains("lang=\"ko\""), "{html}");
 }
 
 async fn pages_send_a_strict_csp_and_no_script(backend: Backend) {
@@ -258,7 +264,9 @@ async fn the_favicon_and_the_provider_symbols_are_served_by_munji(backend: Backe
     assert!(html.contains(r#"<link rel="icon" href="/static/favicon.svg" type="image/svg+xml">"#), "{html}");
     let mut paths = vec!["/favicon.ico".to_owned(), "/static/favicon.svg".to_owned()];
     for provider in ["google", "naver", "kakao"] {
-        paths.push(format!("/static/{provider}.svg"));
+        let symbol = format!("/static/{provider}.svg");
+        assert!(html.contains(&format!(r#"src="{symbol}""#)), "{provider}'s symbol on its button: {html}");
+        paths.push(symbol);
     }
     for path in paths {
         let resp = app.get(&path).await;

@@ -36,7 +36,7 @@ pub async fn account_page(jar: &CookieJar, lang: Lang, state: Data<&AppState>) -
         .into_iter()
         .map(|i| views::IdentityRow {
             id: i.id.to_string(),
-            provider_name: i.provider.display_name(),
+            provider_name: t.brand(i.provider.as_str()),
             provider_id: i.provider.as_str(),
             email: i.email,
             linked_at: time(i.linked_at),
@@ -51,7 +51,7 @@ pub async fn account_page(jar: &CookieJar, lang: Lang, state: Data<&AppState>) -
         email: user.email,
         created_at: time(user.created_at),
         identities,
-        link_providers: state.upstreams.enabled().into_iter().map(|p| (p.as_str(), p.display_name())).collect(),
+        link_providers: state.upstreams.enabled().into_iter().map(|p| (p.as_str(), t.brand(p.as_str()))).collect(),
         gmail_available: state.upstreams.is_enabled(Provider::Google) && state.vault.is_configured(),
         gmail_connections: gmail::list_for_user(&state.db, user.id)
             .await?

@@ -25,8 +25,8 @@ impl Moment {
 
 /// A provider button.
 pub struct ProviderLink {
+    /// `google`, `naver`, `kakao`: its symbol and its wording.
     pub id: &'static str,
-    pub name: &'static str,
     pub href: String,
 }
 
@@ -77,7 +77,7 @@ pub struct AccountView {
     pub email: Option<String>,
     pub created_at: Moment,
     pub identities: Vec<IdentityRow>,
-    /// Providers that can be linked: `(id, brand name)`.
+    /// Providers that can be linked: `(id, name in the page's language)`.
     pub link_providers: Vec<(&'static str, &'static str)>,
     /// Whether Gmail can be connected here (Google configured, an encryption key set).
     pub gmail_available: bool,
