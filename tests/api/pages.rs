@@ -306,3 +306,22 @@ async fn an_error_on_the_account_page_leads_back_to_the_account(backend: Backend
     assert!(elsewhere.contains(r#"href="/login">Back to sign in<"#), "{elsewhere}");
     assert_eq!(app.count_identities().await, 1);
 }
+
+/// The dev provider's form speaks the browser's language, as munji's pages do.
+#[tokio::test]
+async fn the_dev_providers_form_speaks_korean_and_english() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let form = |provider: &str, path: &str, lang: &str| {
+        let url = format!("{}/dev/{provider}{path}?client_id=x&redirect_uri=http://127.0.0.1/cb", app.dev_provider_url);
+        let request = app.client.get(url).header("Accept-Language", lang);
+        async move { request.send().await.unwrap().text().await.unwrap() }
+    };
+    let korean = form("naver", "/oauth2.0/authorize", "ko-KR,ko;q=0.9").await;
+    for text in [r#"<html lang="ko">"#, "<h1>네이버 로그인</h1>", "이메일 제공에 동의", "취소"] {
+        assert!(korean.contains(text), "{text}: {korean}");
+    }
+    let english = form("kakao", "/oauth/authorize", "en").await;
+    for text in [r#"<html lang="en">"#, "<h1>Sign in to Kakao</h1>", "Share my e-mail (consent)", "Cancel"] {
+        assert!(english.contains(text), "{text}: {english}");
+    }
+}
