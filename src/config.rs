@@ -66,6 +66,8 @@ pub struct Config {
     pub upstream_timeout: HumanDuration,
     /// How long audit events are kept; older ones are purged in the background.
     pub audit_retention: HumanDuration,
+    /// The IANA time zone pages show times in (`Asia/Seoul`); an unknown name stops start-up.
+    pub display_timezone: chrono_tz::Tz,
     #[serde(deserialize_with = "comma_list")]
     pub cors_origins: Vec<String>,
     pub rate_limits: RateLimits,
@@ -213,6 +215,7 @@ legacy_hs256_secret = ""
 access_token_audience = ""
 upstream_timeout = "10s"
 audit_retention = "400d"
+display_timezone = "Asia/Seoul"
 cors_origins = []
 clients = []
 

@@ -3,8 +3,9 @@
 //! person who signs in (uid, e-mail, whether it is verified, whether e-mail consent is given,
 //! name). Mounted only by `munji serve --dev` (which refuses non-loopback binds) and by tests.
 //!
-//! It keeps no state: codes and access tokens are the chosen person, sealed with an HMAC.
-//! Depends on [`crate::crypto`].
+//! It keeps no state: codes and access tokens are the chosen person, sealed with an HMAC. Its
+//! form speaks Korean or English, as munji's pages do (`Accept-Language`).
+//! Depends on [`crate::crypto`] and [`crate::i18n`].
 
 mod google;
 mod kakao;
@@ -241,9 +242,62 @@ struct AuthorizeParams {
     access_type: Option<String>,
 }
 
+/// The form's text in one language.
+struct FormText {
+    lang: &'static str,
+    title_after: &'static str,
+    banner: &'static str,
+    heading_before: &'static str,
+    heading_after: &'static str,
+    lead: &'static str,
+    uid: &'static str,
+    email: &'static str,
+    name: &'static str,
+    email_verified: &'static str,
+    consent_email: &'static str,
+    grant_gmail: &'static str,
+    allow: &'static str,
+    cancel: &'static str,
+}
+
+static FORM_EN: FormText = FormText {
+    lang: "en",
+    title_after: " (dev imitation)",
+    banner: "Development imitation: never mounted outside",
+    heading_before: "Sign in to ",
+    heading_after: "",
+    lead: "Choose who you are. munji receives the answer in this provider's real wire format.",
+    uid: "User id (uid)",
+    email: "E-mail",
+    name: "Name",
+    email_verified: "The e-mail is verified",
+    consent_email: "Share my e-mail (consent)",
+    grant_gmail: "Allow sending mail as me (gmail.send)",
+    allow: "Allow",
+    cancel: "Cancel",
+};
+
+static FORM_KO: FormText = FormText {
+    lang: "ko",
+    title_after: " (개발용 모의 서비스)",
+    banner: "개발용 모의 서비스입니다. 다음 명령으로 실행할 때만 열립니다:",
+    heading_before: "",
+    heading_after: " 로그인",
+    lead: "로그인할 사람을 정해 주세요. munji는 이 서비스의 실제 응답 형식 그대로 결과를 받습니다.",
+    uid: "사용자 ID (uid)",
+    email: "이메일",
+    name: "이름",
+    email_verified: "인증된 이메일",
+    consent_email: "이메일 제공에 동의",
+    grant_gmail: "내 이름으로 메일 보내기 허용 (gmail.send)",
+    allow: "동의하고 계속하기",
+    cancel: "취소",
+};
+
 #[derive(Template)]
 #[template(path = "dev_provider.html")]
 struct DevProviderView {
+    t: &'static FormText,
     provider_name: &'static str,
     stylesheet: String,
     action: String,
@@ -278,8 +332,16 @@ fn authorize_form(
     .filter_map(|(name, value)| value.clone().map(|v| (name, v)))
     .collect();
     let uid = if provider == Provider::Kakao { "4100000001" } else { "10001" };
+    let lang = crate::i18n::Lang::from_accept_language(
+        req.headers().get(header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok()),
+    );
+    let t = match lang {
+        crate::i18n::Lang::Ko => &FORM_KO,
+        crate::i18n::Lang::En => &FORM_EN,
+    };
     let view = DevProviderView {
-        provider_name: provider.display_name(),
+        provider_name: lang.messages().brand(provider.as_str()),
+        t,
         stylesheet: format!("{}/static.css", dev.base),
         action: req.original_uri().path().to_owned(),
         hidden,

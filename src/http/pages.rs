@@ -22,7 +22,7 @@ use poem::{
     http::{HeaderValue, StatusCode, header},
     middleware::CookieJarManager,
     post,
-    web::{Html, Redirect},
+    web::{Html, Path, Redirect},
 };
 
 use crate::{
@@ -176,6 +176,19 @@ impl PageError {
         }
     }
 
+    /// Whether the refusal happened to someone working on their account (linking, unlinking,
+    /// Gmail): the next step is the account page, not the sign-in page.
+    fn about_account(&self) -> bool {
+        matches!(
+            self,
+            Self::IdentityAlreadyLinked
+                | Self::LastIdentity
+                | Self::LinkOtherUser
+                | Self::LinkExpired
+                | Self::GmailScopeMissing
+        )
+    }
+
     fn message(&self, t: &'static Messages) -> &'static str {
         match self {
             Self::BadRequest(_) => t.err_bad_request,
@@ -212,8 +225,9 @@ pub fn render(view: &impl Template) -> Response {
     }
 }
 
-/// The error page for `err`, with its status.
-fn error_page(lang: Lang, err: &poem::Error) -> Response {
+/// The error page for `err`, with its status. `from_account`: the request came from the account
+/// page (a path under `/account`), so the page leads back there.
+fn error_page(lang: Lang, err: &poem::Error, from_account: bool) -> Response {
     let t = lang.messages();
     let status = err.status();
     let page = err.downcast_ref::<PageError>();
@@ -232,13 +246,19 @@ fn error_page(lang: Lang, err: &poem::Error) -> Response {
     } else {
         tracing::info!(reason = %err, http.status = status.as_u16(), "page refused");
     }
+    // The account page sends a signed-out browser on to the sign-in page by itself.
+    let (retry_href, retry_label) = if from_account || page.is_some_and(PageError::about_account) {
+        (DEFAULT_RETURN_TO, t.back_to_account)
+    } else {
+        ("/login", t.back_to_sign_in)
+    };
     let view = views::ErrorView {
         t,
         title: t.error_title,
         message,
         code: page.and_then(PageError::code),
-        retry_href: "/login".to_owned(),
-        retry_label: t.back_to_sign_in,
+        retry_href: retry_href.to_owned(),
+        retry_label,
         request_id: RequestId::current(),
     };
     let mut resp = render(&view);
@@ -292,9 +312,18 @@ impl<E: Endpoint> Endpoint for PageLayerEndpoint<E> {
 
     async fn call(&self, req: Request) -> poem::Result<Response> {
         let lang = Lang::from_accept_language(req.headers().get(header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok()));
+        let from_account = req.uri().path().starts_with("/account");
         let mut resp = match self.inner.call(req).await {
             Ok(resp) => resp.into_response(),
-            Err(err) => error_page(lang, &err),
+            Err(err) => {
+                // Keep the matched route for the metrics (`route="/login/:provider"`).
+                let pattern = err.data::<poem::PathPattern>().cloned();
+                let mut resp = error_page(lang, &err, from_account);
+                if let Some(pattern) = pattern {
+                    resp.set_data(pattern);
+                }
+                resp
+            }
         };
         let headers = resp.headers_mut();
         headers.entry(header::CONTENT_SECURITY_POLICY).or_insert(HeaderValue::from_static(CSP));
@@ -339,7 +368,8 @@ pub fn routes(state: &AppState) -> impl Endpoint + 'static {
         .at("/admin/users/:id/identities/:identity_id/remove", post(admin::unlink))
         .at("/admin/audit", get(admin::audit))
         .at("/admin/clients", get(admin::clients))
-        .at("/static/munji.css", get(stylesheet))
+        .at("/static/:file", get(static_file))
+        .at("/favicon.ico", get(favicon))
         .with(CookieJarManager::with_key(state.secrets.cookie_key.clone()))
         .with(PageLayer)
 }
@@ -349,12 +379,37 @@ fn home() -> Redirect {
     Redirect::see_other(DEFAULT_RETURN_TO)
 }
 
-#[handler]
-fn stylesheet() -> Response {
-    Response::builder()
-        .content_type("text/css; charset=utf-8")
+/// The files of `static/`, built into the binary (no CDN, nothing read at run time):
+/// `(name, content type, body)`.
+const STATIC_FILES: &[(&str, &str, &[u8])] = &[
+    ("munji.css", "text/css; charset=utf-8", include_bytes!("../../static/munji.css")),
+    ("favicon.svg", SVG, include_bytes!("../../static/favicon.svg")),
+    ("google.svg", SVG, include_bytes!("../../static/google.svg")),
+    ("naver.svg", SVG, include_bytes!("../../static/naver.svg")),
+    ("kakao.svg", SVG, include_bytes!("../../static/kakao.svg")),
+];
+
+const SVG: &str = "image/svg+xml";
+
+/// One of [`STATIC_FILES`], cacheable for an hour.
+fn static_response(name: &str) -> Result<Response, PageError> {
+    let (_, content_type, body) = STATIC_FILES.iter().find(|(n, ..)| *n == name).ok_or(PageError::NotFound)?;
+    Ok(Response::builder()
+        .content_type(*content_type)
         .header(header::CACHE_CONTROL, "public, max-age=3600")
-        .body(include_str!("../../static/munji.css"))
+        .body(*body))
+}
+
+/// `GET /static/{file}`: the stylesheet, the favicon and the providers' symbols.
+#[handler]
+fn static_file(Path(file): Path<String>) -> Result<Response, PageError> {
+    static_response(&file)
+}
+
+/// `GET /favicon.ico`, which browsers ask for by themselves: the SVG icon.
+#[handler]
+fn favicon() -> Result<Response, PageError> {
+    static_response("favicon.svg")
 }
 
 /// An enabled provider named in a path, or a 404 page.

@@ -1,5 +1,7 @@
 //! End to end in a real browser (headless Chromium through ChromeDriver): sign up with Naver
-//! through the provider imitation, land on `/account`, sign out.
+//! through the provider imitation, land on `/account`, sign out; and every page at 360 px and
+//! 1280 px, in Korean and English, photographed into `target/screenshots/` and measured for
+//! overflow.
 //!
 //! Needs Debian's `chromium` and `chromium-driver` (`.ci/run` installs them). Set
 //! `SKIP_BROWSER_TEST=1` to skip it on a machine without them; nothing skips it silently.
@@ -11,7 +13,11 @@ use std::{
 
 use fantoccini::{ClientBuilder, Locator};
 
-use munji::oidc::clients::NewClient;
+use munji::{
+    oidc::clients::NewClient,
+    store::identities,
+    upstream::{Provider, UpstreamProfile},
+};
 
 use crate::helpers::{Backend, TestApp, clients};
 
@@ -101,6 +107,12 @@ fn skipped() -> bool {
 /// form: choose the person and allow) and create the account the sign-up form proposes (the
 /// e-mail's local part as the username).
 async fn sign_up_with_naver(browser: &fantoccini::Client, uid: &str, email: &str) {
+    continue_with_naver(browser, uid, email).await;
+    browser.find(Locator::Css("button[type=submit]")).await.unwrap().click().await.unwrap();
+}
+
+/// The first half of [`sign_up_with_naver`]: up to munji's sign-up form, prefilled.
+async fn continue_with_naver(browser: &fantoccini::Client, uid: &str, email: &str) {
     browser.find(Locator::Css("a.provider-naver")).await.unwrap().click().await.unwrap();
     let field = browser.find(Locator::Id("uid")).await.unwrap();
     field.clear().await.unwrap();
@@ -112,7 +124,6 @@ async fn sign_up_with_naver(browser: &fantoccini::Client, uid: &str, email: &str
     wait_for_path(browser, "/signup").await;
     let username = browser.find(Locator::Id("username")).await.unwrap();
     assert_eq!(username.prop("value").await.unwrap().as_deref(), email.split('@').next());
-    browser.find(Locator::Css("button[type=submit]")).await.unwrap().click().await.unwrap();
 }
 
 #[tokio::test]
@@ -145,6 +156,19 @@ async fn a_person_signs_up_with_naver_in_a_real_browser_and_signs_out() {
     assert_eq!(app.count_users().await, 1);
 }
 
+/// The authorization request of the third-party app `third`, which redirects to `landing`.
+fn third_party_authorize(app: &TestApp, landing: &crate::backchannel::Receiver, scope: &str, state: &str) -> String {
+    let mut authorize = url::Url::parse(&app.url("/authorize")).unwrap();
+    authorize.query_pairs_mut().extend_pairs([
+        ("client_id", "third"),
+        ("redirect_uri", landing.url.as_str()),
+        ("response_type", "code"),
+        ("scope", scope),
+        ("state", state),
+    ]);
+    authorize.into()
+}
+
 /// A person signs in to a third-party app, allows it on the consent page, finds it on the
 /// account page and removes it: the app's refresh token is dead (docs/consent.md).
 #[tokio::test]
@@ -161,15 +185,7 @@ async fn a_person_allows_a_third_party_app_then_removes_it_from_the_account_page
     let driver = ChromeDriver::start();
     let browser = open_browser(&driver).await;
 
-    let mut authorize = url::Url::parse(&app.url("/authorize")).unwrap();
-    authorize.query_pairs_mut().extend_pairs([
-        ("client_id", "third"),
-        ("redirect_uri", landing.url.as_str()),
-        ("response_type", "code"),
-        ("scope", "openid profile"),
-        ("state", "st-1"),
-    ]);
-    browser.goto(authorize.as_str()).await.unwrap();
+    browser.goto(&third_party_authorize(&app, &landing, "openid profile", "st-1")).await.unwrap();
     wait_for_path(&browser, "/login").await;
     sign_up_with_naver(&browser, "880002", "third.party.user@example.com").await;
 
@@ -194,6 +210,226 @@ async fn a_person_allows_a_third_party_app_then_removes_it_from_the_account_page
     assert!(!browser.source().await.unwrap().contains(r#"id="app-third""#));
     assert_eq!(app.refresh(&third, refresh_token).await.status(), 400, "the app's refresh token is dead");
     browser.close().await.unwrap();
+}
+
+/// A Chrome DevTools command, sent through ChromeDriver's `goog/cdp/execute`: it changes the
+/// language the browser asks for and the size of its viewport within one session.
+#[derive(Debug)]
+struct Cdp(&'static str, serde_json::Value);
+
+impl fantoccini::wd::WebDriverCompatibleCommand for Cdp {
+    fn endpoint(&self, base_url: &url::Url, session_id: Option<&str>) -> Result<url::Url, url::ParseError> {
+        base_url.join(&format!("session/{}/goog/cdp/execute", session_id.unwrap_or_default()))
+    }
+
+    fn method_and_body(&self, _: &url::Url) -> (poem::http::Method, Option<String>) {
+        (poem::http::Method::POST, Some(serde_json::json!({ "cmd": self.0, "params": self.1 }).to_string()))
+    }
+}
+
+async fn cdp(browser: &fantoccini::Client, cmd: &'static str, params: serde_json::Value) {
+    browser.issue_cmd(Cdp(cmd, params)).await.unwrap_or_else(|e| panic!("{cmd}: {e}"));
+}
+
+/// The page widths every page must hold at: a small phone and a laptop.
+const WIDTHS: [u32; 2] = [360, 1280];
+
+/// Run in the page: what does not fit, as a list of sentences (empty when all is well). Nothing
+/// may stick out of the viewport or out of the card; nothing may be wider than its own box; a
+/// date, a badge or a button's label may not wrap.
+const LAYOUT_CHECK: &str = r#"
+const viewport = document.documentElement.clientWidth;
+const problems = [];
+const name = e => e.tagName.toLowerCase() + (e.id ? '#' + e.id : '')
+  + (typeof e.className === 'string' && e.className.trim() ? '.' + e.className.trim().split(/\s+/).join('.') : '')
+  + ' "' + (e.textContent || '').trim().replace(/\s+/g, ' ').slice(0, 40) + '"';
+if (document.documentElement.scrollWidth > viewport) {
+  problems.push('the page scrolls sideways: ' + document.documentElement.scrollWidth + ' px in ' + viewport + ' px');
+}
+const card = document.querySelector('.card');
+const cardBox = card ? card.getBoundingClientRect() : null;
+for (const e of document.body.querySelectorAll('*')) {
+  if (e.closest('.skip, .visually-hidden') || e.type === 'hidden') continue;
+  const box = e.getBoundingClientRect();
+  if (box.width === 0 && box.height === 0) continue;
+  if (box.left < -0.5 || box.right > viewport + 0.5) {
+    problems.push('outside the viewport (' + Math.round(box.left) + '..' + Math.round(box.right) + '): ' + name(e));
+  } else if (cardBox && card !== e && card.contains(e) && (box.left < cardBox.left - 0.5 || box.right > cardBox.right + 0.5)) {
+    problems.push('outside its card: ' + name(e));
+  }
+  if (e.clientWidth > 0 && e.scrollWidth > e.clientWidth + 1) {
+    problems.push('content wider than its box (' + e.scrollWidth + ' > ' + e.clientWidth + '): ' + name(e));
+  }
+}
+for (const e of document.querySelectorAll('time, .badge, .button:not(.provider), .button.provider > span')) {
+  const range = document.createRange();
+  range.selectNodeContents(e);
+  const lines = new Set([...range.getClientRects()].filter(r => r.width > 0).map(r => Math.round(r.top)));
+  if (lines.size > 1) problems.push('wraps onto ' + lines.size + ' lines: ' + name(e));
+}
+return problems;
+"#;
+
+/// Where the screenshots go: `target/screenshots/` (of `CARGO_TARGET_DIR` when it is set).
+fn screenshot_dir() -> std::path::PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target"));
+    let dir = target.join("screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// The browser and what it has found so far, page after page.
+struct Photographer<'a> {
+    browser: &'a fantoccini::Client,
+    dir: std::path::PathBuf,
+    lang: &'static str,
+    problems: Vec<String>,
+    taken: Vec<String>,
+}
+
+impl Photographer<'_> {
+    /// Ask for pages in `lang` (`Accept-Language`) from now on.
+    async fn speak(&mut self, lang: &'static str) {
+        self.lang = lang;
+        cdp(self.browser, "Network.enable", serde_json::json!({})).await;
+        cdp(self.browser, "Network.setExtraHTTPHeaders", serde_json::json!({ "headers": { "Accept-Language": lang } }))
+            .await;
+    }
+
+    /// The page now shown, at every width: measured, and photographed whole as
+    /// `{page}-{lang}-{width}.png`.
+    async fn shoot(&mut self, page: &str) {
+        let html_lang = self.browser.execute("return document.documentElement.lang", vec![]).await.unwrap();
+        assert_eq!(html_lang, self.lang, "{page} is in the language asked for");
+        for width in WIDTHS {
+            let metrics = |height: u64| serde_json::json!({ "width": width, "height": height, "deviceScaleFactor": 1, "mobile": width < 600 });
+            cdp(self.browser, "Emulation.setDeviceMetricsOverride", metrics(800)).await;
+            let found = self.browser.execute(LAYOUT_CHECK, vec![]).await.unwrap();
+            for problem in found.as_array().unwrap() {
+                self.problems.push(format!("{page} ({}, {width} px): {}", self.lang, problem.as_str().unwrap()));
+            }
+            let height = self.browser.execute("return document.documentElement.scrollHeight", vec![]).await.unwrap();
+            cdp(self.browser, "Emulation.setDeviceMetricsOverride", metrics(height.as_u64().unwrap().max(800))).await;
+            let file = format!("{page}-{}-{width}.png", self.lang);
+            std::fs::write(self.dir.join(&file), self.browser.screenshot().await.unwrap()).unwrap();
+            self.taken.push(file);
+        }
+        cdp(
+            self.browser,
+            "Emulation.setDeviceMetricsOverride",
+            serde_json::json!({
+                "width": 1280, "height": 800, "deviceScaleFactor": 1, "mobile": false
+            }),
+        )
+        .await;
+    }
+}
+
+async fn click(browser: &fantoccini::Client, css: &str) {
+    browser.find(Locator::Css(css)).await.unwrap_or_else(|e| panic!("{css}: {e}")).click().await.unwrap();
+}
+
+async fn fill(browser: &fantoccini::Client, id: &str, value: &str) {
+    let Ok(field) = browser.find(Locator::Id(id)).await else {
+        panic!("no #{id} at {}: {}", browser.current_url().await.unwrap(), browser.source().await.unwrap());
+    };
+    field.clear().await.unwrap();
+    field.send_keys(value).await.unwrap();
+}
+
+/// Every page a person meets, in Korean and English, at 360 px and 1280 px: nothing overflows
+/// the viewport or its card, and dates, badges and buttons stay on one line. The screenshots
+/// stay in `target/screenshots/` for people to look at.
+#[tokio::test]
+async fn every_page_holds_at_phone_and_laptop_widths_in_korean_and_english() {
+    if skipped() {
+        return;
+    }
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let landing = crate::backchannel::Receiver::start().await;
+    let options = clients::AppOptions { third_party: true, ..Default::default() };
+    app.register(NewClient { redirect_uris: vec![landing.url.clone()], ..clients::app("third", options) }).await;
+    let driver = ChromeDriver::start();
+    let browser = open_browser(&driver).await;
+    let mut camera =
+        Photographer { browser: &browser, dir: screenshot_dir(), lang: "en", problems: vec![], taken: vec![] };
+
+    for (n, lang) in ["en", "ko"].into_iter().enumerate() {
+        camera.speak(lang).await;
+        browser.goto(&app.url("/login")).await.unwrap();
+        camera.shoot("login").await;
+
+        // The imitation's form, then the consent-required page (the e-mail not shared).
+        click(&browser, "a.provider-naver").await;
+        wait_for_path(&browser, "/dev/naver/oauth2.0/authorize").await;
+        camera.shoot("dev-provider").await;
+        fill(&browser, "uid", &format!("88030{n}")).await;
+        click(&browser, "#consent_email").await;
+        click(&browser, "#allow").await;
+        wait_for_path(&browser, "/callback/naver").await;
+        camera.shoot("consent-required").await;
+
+        // The sign-up form; then the refusal to unlink the only identity, an error page that
+        // leads back to the account.
+        browser.goto(&app.url("/login")).await.unwrap();
+        continue_with_naver(
+            &browser,
+            &format!("88030{n}"),
+            &format!("screen.{lang}.user.with.a.long.name@example.com"),
+        )
+        .await;
+        camera.shoot("signup").await;
+        click(&browser, "button[type=submit]").await;
+        wait_for_path(&browser, "/account").await;
+        click(&browser, "form[action^='/account/unlink/'] button").await;
+        browser.wait().for_element(Locator::Css("p.code")).await.unwrap();
+        assert!(browser.source().await.unwrap().contains("LAST_IDENTITY"));
+        let next = browser.find(Locator::Css("a.button.primary")).await.unwrap();
+        assert_eq!(
+            next.attr("href").await.unwrap().as_deref(),
+            Some("/account"),
+            "a signed-in user goes back to the account"
+        );
+        camera.shoot("error").await;
+
+        // A third-party app's consent page.
+        browser.goto(&third_party_authorize(&app, &landing, "openid profile email", "st")).await.unwrap();
+        wait_for_path(&browser, "/authorize").await;
+        camera.shoot("app-consent").await;
+        click(&browser, "#consent-allow").await;
+        wait_for_path(&browser, url::Url::parse(&landing.url).unwrap().path()).await;
+
+        // The account page with two identities, an app and a session. The Google identity is
+        // linked through the core: the account page's link button posts a form that the browser
+        // may not follow to the provider's origin (`form-action 'self'`).
+        let naver =
+            identities::find_by_provider_uid(&app.state.db, Provider::Naver, &format!("88030{n}")).await.unwrap();
+        let google = UpstreamProfile {
+            provider: Provider::Google,
+            uid: format!("99030{n}"),
+            email: Some(format!("screen.{lang}@gmail.com")),
+            email_verified: true,
+            name: None,
+        };
+        munji::identity::link::link(&app.state.db, naver.unwrap().user_id, &google).await.unwrap();
+        browser.goto(&app.url("/account")).await.unwrap();
+        camera.shoot("account").await;
+
+        // The sign-out question an app can ask, and the signed-out page.
+        browser.goto(&app.url("/end-session?client_id=third")).await.unwrap();
+        browser.wait().for_element(Locator::Id("end-session-confirm")).await.unwrap();
+        camera.shoot("end-session").await;
+        click(&browser, "#end-session-confirm").await;
+        browser.wait().for_element(Locator::Id("signed-out")).await.unwrap();
+        camera.shoot("signed-out").await;
+        browser.delete_all_cookies().await.unwrap();
+    }
+    let Photographer { dir, taken, problems, .. } = camera;
+    browser.close().await.unwrap();
+    eprintln!("screenshots in {}: {}", dir.display(), taken.join(", "));
+    assert!(problems.is_empty(), "{} layout problem(s):\n{}", problems.len(), problems.join("\n"));
 }
 
 /// An admin signs in, finds a user by an e-mail they no longer have, disables them: the user's

@@ -131,7 +131,7 @@ async fn the_consent_answer_needs_its_csrf_field(backend: Backend) {
     let browser = signed_up(&app, 3).await;
     let (csrf, query) =
         consent_page(authorize(&app, &browser, "third", &[("scope", "openid")]).await, &["openid"]).await;
-    let wrong = format!("x{}", &csrf[1..]);
+    let wrong = format!("{}{}", if csrf.starts_with('x') { "y" } else { "x" }, &csrf[1..]);
     for form in [
         vec![("query", query.as_str()), ("decision", "allow")],
         vec![("csrf", wrong.as_str()), ("query", &query), ("decision", "allow")],

@@ -115,3 +115,17 @@ async fn oversized_bodies_are_refused_with_413(backend: Backend) {
     let small = app.client.get(app.url("/healthz")).body("x".repeat(100)).send().await.unwrap();
     assert_eq!(small.status(), 200);
 }
+
+/// A page route's refusal is counted under its pattern, not as unmatched.
+#[tokio::test]
+async fn a_refused_page_is_counted_under_its_route() {
+    let app = crate::helpers::TestApp::spawn(crate::helpers::Backend::Sqlite).await;
+    assert_eq!(app.get("/login/facebook").await.status(), 404);
+    let metrics = app.get_metrics().await;
+    assert!(
+        metrics.lines().any(|l| l.starts_with("munji_http_requests_total")
+            && l.contains(r#"route="/login/:provider""#)
+            && l.contains(r#"status="404""#)),
+        "{metrics}"
+    );
+}

@@ -20,6 +20,9 @@ crate::on_every_backend!(
     signup_without_a_pending_sign_in_is_refused,
     the_session_id_changes_at_every_sign_in,
     a_provider_whose_discovery_fails_shows_the_error_page_at_login,
+    the_account_page_shows_times_in_the_display_timezone_in_the_page_language,
+    the_favicon_and_the_provider_symbols_are_served_by_munji,
+    an_error_on_the_account_page_leads_back_to_the_account,
 );
 
 async fn the_login_page_offers_each_provider_in_the_browsers_language(backend: Backend) {
@@ -31,12 +34,18 @@ async fn the_login_page_offers_each_provider_in_the_browsers_language(backend: B
     for provider in ["google", "naver", "kakao"] {
         assert!(html.contains(&format!("href=\"/login/{provider}?return_to=%2Faccount\"")), "{html}");
     }
-    assert!(html.contains("Continue with Google") && html.contains("lang=\"en\""));
+    for wording in ["Sign in with Google", "Log in with NAVER", "Login with Kakao"] {
+        assert!(html.contains(wording), "the provider's own wording {wording:?}: {html}");
+    }
+    assert!(html.contains("lang=\"en\""));
 
     let ko =
         app.client.get(app.url("/login")).header("Accept-Language", "ko-KR,ko;q=0.9,en;q=0.8").send().await.unwrap();
     let html = ko.text().await.unwrap();
-    assert!(html.contains("Google로 계속하기") && html.contains("lang=\"ko\""), "{html}");
+    for wording in ["Google 계정으로 로그인", "네이버 로그인", "카카오 로그인"] {
+        assert!(html.contains(wording), "the provider's own wording {wording:?}: {html}");
+    }
+    assert!(html.contains("lang=\"ko\""), "{html}");
 }
 
 async fn pages_send_a_strict_csp_and_no_script(backend: Backend) {
@@ -186,4 +195,133 @@ async fn a_provider_whose_discovery_fails_shows_the_error_page_at_login(backend:
     let app = TestApp::builder(backend).upstream(Provider::Google, &silent.uri()).spawn().await;
     let resp = app.get("/login/google").await;
     assert_eq!(resp.status(), 502);
+}
+
+/// Times on the account page are in `display_timezone` (default `Asia/Seoul`), written the way
+/// the page's language writes them, with the exact offset in `<time datetime>`.
+async fn the_account_page_shows_times_in_the_display_timezone_in_the_page_language(backend: Backend) {
+    use chrono::{Datelike as _, FixedOffset, Timelike as _};
+
+    let linked_at = |app: &TestApp, uid: String| {
+        let db = app.state.db.clone();
+        async move {
+            munji::store::identities::find_by_provider_uid(&db, Provider::Naver, &uid).await.unwrap().unwrap().linked_at
+        }
+    };
+    let app = TestApp::spawn(backend).await;
+    let browser = app.browser();
+    let person = Person::new(31, "zone@example.com");
+    app.sign_up_with(&browser, Provider::Naver, &person, "zone").await;
+    let at = linked_at(&app, person.uid.clone()).await.with_timezone(&FixedOffset::east_opt(9 * 3600).unwrap());
+    let korean = browser.get(app.url("/account")).header("Accept-Language", "ko").send().await.unwrap();
+    let html = korean.text().await.unwrap();
+    let text = format!("{}. {}. {}. {:02}:{:02} KST", at.year(), at.month(), at.day(), at.hour(), at.minute());
+    let datetime = at.format("%Y-%m-%dT%H:%M:%S+09:00").to_string();
+    assert!(html.contains(&format!(r#"<time datetime="{datetime}">{text}</time>"#)), "{text}: {html}");
+    assert!(!html.contains(" UTC<"), "no UTC time on a Korean page: {html}");
+    let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+    let month = months[at.month0() as usize];
+    let english = app.get_account(&browser).await.text().await.unwrap();
+    let text = format!("{} {month} {}, {:02}:{:02} KST", at.day(), at.year(), at.hour(), at.minute());
+    assert!(english.contains(&format!(r#"<time datetime="{datetime}">{text}</time>"#)), "{text}: {english}");
+
+    let utc = TestApp::builder(backend).env("MUNJI_DISPLAY_TIMEZONE", "UTC").spawn().await;
+    let browser = utc.browser();
+    utc.sign_up_with(&browser, Provider::Naver, &person, "zone").await;
+    let at = linked_at(&utc, person.uid.clone()).await;
+    let html = utc.get_account(&browser).await.text().await.unwrap();
+    let text =
+        format!("{} {} {}, {:02}:{:02} UTC", at.day(), months[at.month0() as usize], at.year(), at.hour(), at.minute());
+    assert!(html.contains(&format!(r#"datetime="{}">{text}<"#, at.format("%Y-%m-%dT%H:%M:%S+00:00"))), "{html}");
+}
+
+/// An unknown time zone stops start-up with a message that names the key, before anything runs.
+#[test]
+fn an_unknown_display_timezone_is_refused_at_start_up() {
+    use munji::config::{Config, Purpose, Sources};
+    let env = |zone: &str| {
+        vec![
+            ("MUNJI_SECRET_KEY".to_owned(), "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=".to_owned()),
+            ("MUNJI_DISPLAY_TIMEZONE".to_owned(), zone.to_owned()),
+        ]
+    };
+    let load = |zone: &str| Config::load(Sources { file: None, env: env(zone), purpose: Purpose::Admin });
+    for bad in ["Asia/Seol", "KST+9", "", "Mars/Olympus_Mons"] {
+        let err = format!("{:#}", load(bad).unwrap_err());
+        assert!(err.contains("display_timezone") && err.contains("MUNJI_DISPLAY_TIMEZONE"), "{bad:?}: {err}");
+    }
+    assert_eq!(load("Europe/Berlin").unwrap().display_timezone, chrono_tz::Europe::Berlin);
+    assert_eq!(
+        Config::load(Sources { file: None, env: vec![], purpose: Purpose::Admin }).unwrap().display_timezone,
+        chrono_tz::Asia::Seoul
+    );
+}
+
+/// The favicon and every symbol a page shows come from munji itself (no CDN, no 404).
+async fn the_favicon_and_the_provider_symbols_are_served_by_munji(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let html = app.get("/login").await.text().await.unwrap();
+    assert!(html.contains(r#"<link rel="icon" href="/static/favicon.svg" type="image/svg+xml">"#), "{html}");
+    let mut paths = vec!["/favicon.ico".to_owned(), "/static/favicon.svg".to_owned()];
+    for provider in ["google", "naver", "kakao"] {
+        let symbol = format!("/static/{provider}.svg");
+        assert!(html.contains(&format!(r#"src="{symbol}""#)), "{provider}'s symbol on its button: {html}");
+        paths.push(symbol);
+    }
+    for path in paths {
+        let resp = app.get(&path).await;
+        assert_eq!(resp.status(), 200, "{path}");
+        assert_eq!(resp.headers()["content-type"], "image/svg+xml", "{path}");
+        assert!(resp.headers()["cache-control"].to_str().unwrap().starts_with("public"), "{path}");
+        assert!(resp.text().await.unwrap().starts_with("<svg xmlns=\"http://www.w3.org/2000/svg\""), "{path}");
+    }
+    for missing in ["/static/nothing.svg", "/static/", "/static/../Cargo.toml", "/static/%2e%2e%2fCargo.toml"] {
+        assert_eq!(app.get(missing).await.status(), 404, "{missing}");
+    }
+}
+
+/// A refusal met on the account page offers the account page as the next step, in words that
+/// say so; elsewhere the error page leads to the sign-in page.
+async fn an_error_on_the_account_page_leads_back_to_the_account(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let browser = app.browser();
+    app.sign_up_with(&browser, Provider::Naver, &Person::new(41, "only@example.com"), "only").await;
+    let page = app.get_account(&browser).await.text().await.unwrap();
+    let csrf = form_value(&page, "csrf").unwrap();
+    let start = page.find("/account/unlink/").unwrap();
+    let action = &page[start..start + page[start..].find('"').unwrap()];
+    for (lang, label) in [("en", "Back to your account"), ("ko", "내 계정으로 돌아가기")] {
+        let resp = browser
+            .post(app.url(action))
+            .header("Accept-Language", lang)
+            .form(&[("csrf", csrf.as_str())])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 409);
+        let html = resp.text().await.unwrap();
+        assert!(html.contains("LAST_IDENTITY") && html.contains(&format!(r#"href="/account">{label}<"#)), "{html}");
+    }
+    let elsewhere = app.get("/no/such/page").await.text().await.unwrap();
+    assert!(elsewhere.contains(r#"href="/login">Back to sign in<"#), "{elsewhere}");
+    assert_eq!(app.count_identities().await, 1);
+}
+
+/// The dev provider's form speaks the browser's language, as munji's pages do.
+#[tokio::test]
+async fn the_dev_providers_form_speaks_korean_and_english() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let form = |provider: &str, path: &str, lang: &str| {
+        let url = format!("{}/dev/{provider}{path}?client_id=x&redirect_uri=http://127.0.0.1/cb", app.dev_provider_url);
+        let request = app.client.get(url).header("Accept-Language", lang);
+        async move { request.send().await.unwrap().text().await.unwrap() }
+    };
+    let korean = form("naver", "/oauth2.0/authorize", "ko-KR,ko;q=0.9").await;
+    for text in [r#"<html lang="ko">"#, "<h1>네이버 로그인</h1>", "이메일 제공에 동의", "취소"] {
+        assert!(korean.contains(text), "{text}: {korean}");
+    }
+    let english = form("kakao", "/oauth/authorize", "en").await;
+    for text in [r#"<html lang="en">"#, "<h1>Sign in to Kakao</h1>", "Share my e-mail (consent)", "Cancel"] {
+        assert!(english.contains(text), "{text}: {english}");
+    }
 }

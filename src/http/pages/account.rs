@@ -18,10 +18,6 @@ use crate::{
     upstream::Provider,
 };
 
-fn time(at: chrono::DateTime<chrono::Utc>) -> String {
-    at.format("%Y-%m-%d %H:%M UTC").to_string()
-}
-
 #[handler]
 pub async fn account_page(jar: &CookieJar, lang: Lang, state: Data<&AppState>) -> Result<Response, PageError> {
     let cookies = Cookies::new(jar, &state);
@@ -32,12 +28,15 @@ pub async fn account_page(jar: &CookieJar, lang: Lang, state: Data<&AppState>) -
         session::end(&state, &cookies).await?;
         return Ok(Redirect::see_other("/login").into_response());
     };
+    let t = lang.messages();
+    let zone = state.config.display_timezone;
+    let time = |at| views::Moment::new(at, zone, t);
     let identities = identities::list_for_user(&state.db, user.id)
         .await?
         .into_iter()
         .map(|i| views::IdentityRow {
             id: i.id.to_string(),
-            provider_name: i.provider.display_name(),
+            provider_name: t.brand(i.provider.as_str()),
             provider_id: i.provider.as_str(),
             email: i.email,
             linked_at: time(i.linked_at),
@@ -45,14 +44,14 @@ pub async fn account_page(jar: &CookieJar, lang: Lang, state: Data<&AppState>) -
         })
         .collect();
     Ok(render(&views::AccountView {
-        t: lang.messages(),
+        t,
         csrf: csrf_token(&state, &cookies),
         username: user.username,
         display_name: user.display_name,
         email: user.email,
         created_at: time(user.created_at),
         identities,
-        link_providers: state.upstreams.enabled().into_iter().map(|p| (p.as_str(), p.display_name())).collect(),
+        link_providers: state.upstreams.enabled().into_iter().map(|p| (p.as_str(), t.brand(p.as_str()))).collect(),
         gmail_available: state.upstreams.is_enabled(Provider::Google) && state.vault.is_configured(),
         gmail_connections: gmail::list_for_user(&state.db, user.id)
             .await?

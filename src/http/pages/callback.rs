@@ -129,10 +129,11 @@ fn cancelled_page(lang: Lang, retry_href: String) -> Response {
 }
 
 fn consent_page(lang: Lang, provider: Provider, return_to: &str) -> Response {
+    let t = lang.messages();
     render(&views::ConsentRequiredView {
-        t: lang.messages(),
+        t,
         provider_id: provider.as_str(),
-        provider_name: provider.display_name(),
+        provider_name: t.brand(provider.as_str()),
         retry_href: start_href(provider, return_to, true),
     })
 }

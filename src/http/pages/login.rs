@@ -46,7 +46,7 @@ pub fn login_page(Query(query): Query<LoginQuery>, lang: Lang, state: Data<&AppS
         .upstreams
         .enabled()
         .into_iter()
-        .map(|p| views::ProviderLink { id: p.as_str(), name: p.display_name(), href: start_href(p, &return_to, false) })
+        .map(|p| views::ProviderLink { id: p.as_str(), href: start_href(p, &return_to, false) })
         .collect();
     render(&views::LoginView { t: lang.messages(), providers })
 }

@@ -1,13 +1,32 @@
 //! askama views: one `*View` struct per template in `templates/`.
 
 use askama::Template;
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
 
 use crate::i18n::Messages;
 
+/// A moment as a page shows it: in the configured `display_timezone`, in the page language's
+/// format (docs/configuration.md), with the exact instant and offset for `<time datetime>`.
+pub struct Moment {
+    pub datetime: String,
+    pub text: String,
+}
+
+impl Moment {
+    pub fn new(at: DateTime<Utc>, zone: Tz, t: &Messages) -> Self {
+        let local = at.with_timezone(&zone);
+        Self {
+            datetime: local.to_rfc3339_opts(chrono::SecondsFormat::Secs, false),
+            text: local.format(t.date_format).to_string(),
+        }
+    }
+}
+
 /// A provider button.
 pub struct ProviderLink {
+    /// `google`, `naver`, `kakao`: its symbol and its wording.
     pub id: &'static str,
-    pub name: &'static str,
     pub href: String,
 }
 
@@ -44,8 +63,8 @@ pub struct IdentityRow {
     pub provider_id: &'static str,
     pub provider_name: &'static str,
     pub email: Option<String>,
-    pub linked_at: String,
-    pub last_login_at: Option<String>,
+    pub linked_at: Moment,
+    pub last_login_at: Option<Moment>,
 }
 
 #[derive(Template)]
@@ -56,9 +75,9 @@ pub struct AccountView {
     pub username: String,
     pub display_name: String,
     pub email: Option<String>,
-    pub created_at: String,
+    pub created_at: Moment,
     pub identities: Vec<IdentityRow>,
-    /// Providers that can be linked: `(id, brand name)`.
+    /// Providers that can be linked: `(id, name in the page's language)`.
     pub link_providers: Vec<(&'static str, &'static str)>,
     /// Whether Gmail can be connected here (Google configured, an encryption key set).
     pub gmail_available: bool,
@@ -73,16 +92,16 @@ pub struct AppRow {
     pub name: String,
     pub scopes: String,
     pub first_party: bool,
-    pub authorized_at: String,
-    pub last_used_at: Option<String>,
+    pub authorized_at: Moment,
+    pub last_used_at: Option<Moment>,
 }
 
 pub struct SessionRow {
     /// The session's opaque handle.
     pub id: String,
     pub current: bool,
-    pub started_at: String,
-    pub last_seen_at: String,
+    pub started_at: Moment,
+    pub last_seen_at: Moment,
     pub user_agent: Option<String>,
     pub ip: Option<String>,
 }
