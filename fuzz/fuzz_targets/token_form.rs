@@ -40,6 +40,11 @@ static CLIENT: LazyLock<Client> = LazyLock::new(|| Client {
     scopes: vec!["openid".into(), "profile".into(), "email".into()],
     gmail_targets: vec![],
     from_config: true,
+    name: CLIENT_ID.into(),
+    first_party: true,
+    post_logout_redirect_uris: vec![],
+    backchannel_logout_uri: None,
+    backchannel_logout_session_required: true,
 });
 
 static RECORD: LazyLock<CodeRecord> = LazyLock::new(|| CodeRecord {
