@@ -160,6 +160,11 @@ pub struct Detail {
     pub gmail: Vec<crate::store::gmail::Connection>,
 }
 
+/// One user as the lists show them (after an action, say).
+pub async fn listed(state: &AppState, user_id: Uuid) -> Result<Listed> {
+    users::find_listed(&state.db, user_id).await?.ok_or(AdminError::NoSuchUser)
+}
+
 /// One user, whole.
 pub async fn detail(state: &AppState, user_id: Uuid) -> Result<Detail> {
     let user = user(state, user_id).await?;

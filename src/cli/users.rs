@@ -98,8 +98,7 @@ where
 {
     let user = admin::find_user(state, spec).await.map_err(explain)?;
     action(user.id).await?;
-    let detail = AdminUserDetail::from(admin::detail(state, user.id).await?);
-    print_user(&detail.user);
+    print_user(&AdminUser::from(admin::listed(state, user.id).await?));
     Ok(())
 }
 

@@ -10,7 +10,7 @@ use uuid::Uuid;
 use super::{backchannel, clients::ClientError};
 use crate::{
     state::AppState,
-    store::{StoreError, consents, refresh_tokens},
+    store::{consents, refresh_tokens},
 };
 
 /// One app with access to the user's account.
@@ -72,7 +72,7 @@ pub async fn list(state: &AppState, user_id: Uuid) -> Result<Vec<ConnectedApp>, 
 }
 
 /// Remove `client_id` from the user's apps. `false` if it was not one of them.
-pub async fn remove(state: &AppState, user_id: Uuid, client_id: &str) -> Result<bool, StoreError> {
+pub async fn remove(state: &AppState, user_id: Uuid, client_id: &str) -> Result<bool, ClientError> {
     let now = state.clock.now();
     let revoked = refresh_tokens::revoke_client_of_user(&state.db, user_id, client_id, now).await?;
     let forgotten = consents::forget(&state.db, user_id, client_id).await?;

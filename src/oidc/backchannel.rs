@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use super::tokens::LogoutClaims;
+use super::{clients::ClientError, tokens::LogoutClaims};
 use crate::{
     audit::{self, AuditEvent},
     state::AppState,
@@ -174,14 +174,9 @@ async fn send(state: &AppState, http: &reqwest::Client, row: &OutboxRow) -> Resu
 
 /// Queue logout tokens for the sessions under which `client_id` received tokens of `user_id`,
 /// and forget them (a connected app removed). Returns how many sessions were affected.
-pub async fn client_removed(state: &AppState, user_id: uuid::Uuid, client_id: &str) -> Result<usize, StoreError> {
-    let notify = state
-        .clients
-        .find(&state.config, &state.db, client_id)
-        .await
-        .ok()
-        .flatten()
-        .is_some_and(|c| c.backchannel_logout_uri.is_some());
+pub async fn client_removed(state: &AppState, user_id: uuid::Uuid, client_id: &str) -> Result<usize, ClientError> {
+    let client = state.clients.find(&state.config, &state.db, client_id).await?;
+    let notify = client.is_some_and(|c| c.backchannel_logout_uri.is_some());
     let taken = outbox::forget_client_of_user(&state.db, user_id, client_id, notify, state.clock.now()).await?;
     if notify && !taken.is_empty() {
         state.backchannel.notify_one();

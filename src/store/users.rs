@@ -205,6 +205,12 @@ pub fn postgres_prefix(q: &str) -> String {
     format!("{}%", q.replace('!', "!!").replace('%', "!%").replace('_', "!_"))
 }
 
+/// One user as admins list them.
+pub async fn find_listed(db: &Db, id: Uuid) -> Result<Option<Listed>> {
+    const SQL: &str = const_format::concatcp!("SELECT ", LISTED, " FROM users WHERE id = $1");
+    Ok(on_pool!(db, pool => sqlx::query_as(SQL).bind(id).fetch_optional(pool).await?))
+}
+
 /// Users matching `search`, newest first (then by id), after `after`, at most `limit`.
 pub async fn search(db: &Db, search: &Search, after: Option<After>, limit: i64) -> Result<Vec<Listed>> {
     let q = search.q.trim();

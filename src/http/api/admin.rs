@@ -351,9 +351,9 @@ impl From<AdminError> for ApiError {
     }
 }
 
-/// The user's detail after an action, as the list shows them.
+/// The user after an action, as the list shows them.
 async fn listed(state: &AppState, user_id: Uuid) -> Result<AdminUser, ApiError> {
-    Ok(AdminUserDetail::from(admin::detail(state, user_id).await?).user)
+    Ok(admin::listed(state, user_id).await?.into())
 }
 
 #[OpenApi(prefix_path = "/admin", tag = "ApiTags::Admin")]
