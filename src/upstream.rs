@@ -260,6 +260,20 @@ impl Upstreams {
         }
     }
 
+    /// The authorization endpoints of the enabled providers, for the pages whose forms lead
+    /// there (link a provider, connect Gmail). A provider whose endpoint cannot be learnt now
+    /// (Google's discovery document did not come) is left out: its button then fails anyway.
+    pub async fn authorization_endpoints(&self) -> Vec<Url> {
+        let mut endpoints = Vec::new();
+        if let Some(google) = &self.google
+            && let Ok(endpoint) = google.authorization_endpoint(&self.http).await
+        {
+            endpoints.push(endpoint);
+        }
+        endpoints.extend([&self.naver, &self.kakao].into_iter().flatten().map(|p| p.authorization_endpoint().clone()));
+        endpoints
+    }
+
     /// Redeem the authorization code and read the profile of the person who signed in.
     #[tracing::instrument(skip_all, fields(provider = %provider))]
     pub async fn sign_in(&self, provider: Provider, grant: &Grant<'_>) -> Result<UpstreamProfile, UpstreamError> {

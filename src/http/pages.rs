@@ -293,14 +293,28 @@ const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; f
 /// `resp` with the pages' policy, except that its forms may also lead to `target`: a form that
 /// posts to munji and is answered with a redirect to a client (the consent page, the sign-out
 /// question) is held to `form-action` all along the redirect chain by browsers.
-pub fn allow_form_target(mut resp: Response, target: &str) -> Response {
-    let Ok(url) = url::Url::parse(target) else { return resp };
-    // An origin or a scheme: neither can carry a space or a `;` into the policy.
-    let source = match url.scheme() {
-        "http" | "https" => url.origin().ascii_serialization(),
-        scheme => format!("{scheme}:"),
-    };
-    let policy = CSP.replace("form-action 'self'", &format!("form-action 'self' {source}"));
+pub fn allow_form_target(resp: Response, target: &str) -> Response {
+    allow_form_targets(resp, [target])
+}
+
+/// [`allow_form_target`] for several targets (the account page's forms lead to each provider).
+/// A target that is not a URL is left out.
+pub fn allow_form_targets<'a>(mut resp: Response, targets: impl IntoIterator<Item = &'a str>) -> Response {
+    // Origins or schemes: neither can carry a space or a `;` into the policy.
+    let mut sources: Vec<String> = Vec::new();
+    for url in targets.into_iter().filter_map(|target| url::Url::parse(target).ok()) {
+        let source = match url.scheme() {
+            "http" | "https" => url.origin().ascii_serialization(),
+            scheme => format!("{scheme}:"),
+        };
+        if !sources.contains(&source) {
+            sources.push(source);
+        }
+    }
+    if sources.is_empty() {
+        return resp;
+    }
+    let policy = CSP.replace("form-action 'self'", &format!("form-action 'self' {}", sources.join(" ")));
     if let Ok(value) = HeaderValue::from_str(&policy) {
         resp.headers_mut().insert(header::CONTENT_SECURITY_POLICY, value);
     }

@@ -111,6 +111,11 @@ impl Google {
         .set_redirect_uri(RedirectUrl::from_url(self.credentials.redirect_uri.clone()))
     }
 
+    /// Where Google's authorization endpoint is (from the discovery document).
+    pub(super) async fn authorization_endpoint(&self, http: &reqwest::Client) -> Result<Url, UpstreamError> {
+        Ok(self.metadata(http, false).await?.authorization_endpoint().url().clone())
+    }
+
     pub(super) async fn authorize_url(
         &self,
         http: &reqwest::Client,

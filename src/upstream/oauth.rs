@@ -75,6 +75,11 @@ impl OAuthProvider {
         Ok(Self { wire, client, userinfo_url: endpoint(&settings.userinfo_url, "userinfo_url")? })
     }
 
+    /// Where the provider's authorization endpoint is.
+    pub fn authorization_endpoint(&self) -> &Url {
+        self.client.auth_uri().url()
+    }
+
     /// The authorization URL with `state`, PKCE S256 where the provider supports it, and the
     /// re-consent parameter when asked.
     pub fn authorize_url(&self, request: &AuthRequest<'_>) -> Url {

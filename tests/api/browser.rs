@@ -13,11 +13,7 @@ use std::{
 
 use fantoccini::{ClientBuilder, Locator};
 
-use munji::{
-    oidc::clients::NewClient,
-    store::identities,
-    upstream::{Provider, UpstreamProfile},
-};
+use munji::{oidc::clients::NewClient, store::identities, upstream::Provider};
 
 use crate::helpers::{Backend, TestApp, clients};
 
@@ -111,17 +107,21 @@ async fn sign_up_with_naver(browser: &fantoccini::Client, uid: &str, email: &str
     browser.find(Locator::Css("button[type=submit]")).await.unwrap().click().await.unwrap();
 }
 
+/// A fresh browser whose person signed up with Naver and now looks at their account page. The
+/// driver is returned too: dropping it stops ChromeDriver.
+async fn signed_up_in_a_browser(app: &TestApp, uid: &str, email: &str) -> (ChromeDriver, fantoccini::Client) {
+    let driver = ChromeDriver::start();
+    let browser = open_browser(&driver).await;
+    browser.goto(&app.url("/login")).await.unwrap();
+    sign_up_with_naver(&browser, uid, email).await;
+    wait_for_path(&browser, "/account").await;
+    (driver, browser)
+}
+
 /// The first half of [`sign_up_with_naver`]: up to munji's sign-up form, prefilled.
 async fn continue_with_naver(browser: &fantoccini::Client, uid: &str, email: &str) {
-    browser.find(Locator::Css("a.provider-naver")).await.unwrap().click().await.unwrap();
-    let field = browser.find(Locator::Id("uid")).await.unwrap();
-    field.clear().await.unwrap();
-    field.send_keys(uid).await.unwrap();
-    let field = browser.find(Locator::Id("email")).await.unwrap();
-    field.clear().await.unwrap();
-    field.send_keys(email).await.unwrap();
-    browser.find(Locator::Id("allow")).await.unwrap().click().await.unwrap();
-    wait_for_path(browser, "/signup").await;
+    let naver = Imitation { start: "a.provider-naver", form: "/dev/naver/oauth2.0/authorize", back: "/signup" };
+    naver.allow(browser, uid, email).await;
     let username = browser.find(Locator::Id("username")).await.unwrap();
     assert_eq!(username.prop("value").await.unwrap().as_deref(), email.split('@').next());
 }
@@ -132,16 +132,11 @@ async fn a_person_signs_up_with_naver_in_a_real_browser_and_signs_out() {
         return;
     }
     let app = TestApp::spawn(Backend::Sqlite).await;
-    let driver = ChromeDriver::start();
-    let browser = open_browser(&driver).await;
-
-    // Step 1: the sign-in page, and Naver's button.
-    browser.goto(&app.url("/login")).await.unwrap();
-    // Steps 2 and 3: the imitation's form, then munji's sign-up form, prefilled.
-    sign_up_with_naver(&browser, "880001", "browser.user@example.com").await;
+    // Steps 1 to 3: the sign-in page and Naver's button, the imitation's form, then munji's
+    // sign-up form, prefilled.
+    let (_driver, browser) = signed_up_in_a_browser(&app, "880001", "browser.user@example.com").await;
 
     // Step 4: the account page shows the new account and its Naver identity.
-    wait_for_path(&browser, "/account").await;
     let shown = browser.find(Locator::Id("account-username")).await.unwrap().text().await.unwrap();
     assert_eq!(shown, "browser.user");
     assert!(browser.source().await.unwrap().contains("browser.user@example.com"));
@@ -339,6 +334,56 @@ async fn fill(browser: &fantoccini::Client, id: &str, value: &str) {
     field.send_keys(value).await.unwrap();
 }
 
+/// A way through a provider's imitation: click `start` on a munji page, fill the imitation's
+/// form at `form` (on its own origin) as a person, allow, and be back on munji at `back`.
+struct Imitation {
+    start: &'static str,
+    form: &'static str,
+    back: &'static str,
+}
+
+impl Imitation {
+    async fn allow(&self, browser: &fantoccini::Client, uid: &str, email: &str) {
+        click(browser, self.start).await;
+        wait_for_path(browser, self.form).await;
+        fill(browser, "uid", uid).await;
+        fill(browser, "email", email).await;
+        click(browser, "#allow").await;
+        wait_for_path(browser, self.back).await;
+    }
+}
+
+/// The account page's Google buttons: link an identity, connect Gmail.
+const LINK_GOOGLE: Imitation =
+    Imitation { start: "form[action='/account/link/google'] button", form: "/dev/google/authorize", back: "/account" };
+const CONNECT_GMAIL: Imitation = Imitation {
+    start: "form[action='/account/gmail/connect'] button",
+    form: "/dev/google/authorize",
+    back: "/account",
+};
+
+/// The account page's provider buttons post a form that is answered with a redirect to the
+/// provider's origin; the page's policy lets the browser follow it (docs/security.md).
+#[tokio::test]
+async fn a_person_links_google_and_connects_gmail_from_the_account_page() {
+    if skipped() {
+        return;
+    }
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let (_driver, browser) = signed_up_in_a_browser(&app, "880004", "linking.person@example.com").await;
+
+    LINK_GOOGLE.allow(&browser, "990004", "linking.person@gmail.com").await;
+    let naver = identities::find_by_provider_uid(&app.state.db, Provider::Naver, "880004").await.unwrap().unwrap();
+    let google = identities::find_by_provider_uid(&app.state.db, Provider::Google, "990004").await.unwrap();
+    assert_eq!(google.map(|g| g.user_id), Some(naver.user_id), "Google is linked to the same account");
+    assert!(browser.source().await.unwrap().contains("linking.person@gmail.com"));
+
+    CONNECT_GMAIL.allow(&browser, "990004", "linking.person@gmail.com").await;
+    let connections = munji::store::gmail::list_for_user(&app.state.db, naver.user_id).await.unwrap();
+    assert_eq!(connections.len(), 1, "the Gmail connection is made");
+    browser.close().await.unwrap();
+}
+
 /// Every page a person meets, in Korean and English, at 360 px and 1280 px: nothing overflows
 /// the viewport or its card, and dates, badges and buttons stay on one line. The screenshots
 /// stay in `target/screenshots/` for people to look at.
@@ -401,20 +446,10 @@ async fn every_page_holds_at_phone_and_laptop_widths_in_korean_and_english() {
         click(&browser, "#consent-allow").await;
         wait_for_path(&browser, url::Url::parse(&landing.url).unwrap().path()).await;
 
-        // The account page with two identities, an app and a session. The Google identity is
-        // linked through the core: the account page's link button posts a form that the browser
-        // may not follow to the provider's origin (`form-action 'self'`).
-        let naver =
-            identities::find_by_provider_uid(&app.state.db, Provider::Naver, &format!("88030{n}")).await.unwrap();
-        let google = UpstreamProfile {
-            provider: Provider::Google,
-            uid: format!("99030{n}"),
-            email: Some(format!("screen.{lang}@gmail.com")),
-            email_verified: true,
-            name: None,
-        };
-        munji::identity::link::link(&app.state.db, naver.unwrap().user_id, &google).await.unwrap();
+        // The account page with two identities, an app and a session: Google is linked with
+        // the account page's button (a form answered with a redirect to the provider's origin).
         browser.goto(&app.url("/account")).await.unwrap();
+        LINK_GOOGLE.allow(&browser, &format!("99030{n}"), &format!("screen.{lang}@gmail.com")).await;
         camera.shoot("account").await;
 
         // The sign-out question an app can ask, and the signed-out page.

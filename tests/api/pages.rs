@@ -23,6 +23,7 @@ crate::on_every_backend!(
     the_account_page_shows_times_in_the_display_timezone_in_the_page_language,
     the_favicon_and_the_provider_symbols_are_served_by_munji,
     an_error_on_the_account_page_leads_back_to_the_account,
+    the_account_pages_forms_may_lead_to_each_providers_authorization_endpoint,
 );
 
 async fn the_login_page_offers_each_provider_in_the_browsers_language(backend: Backend) {
@@ -324,4 +325,21 @@ async fn the_dev_providers_form_speaks_korean_and_english() {
     for text in [r#"<html lang="en">"#, "<h1>Sign in to Kakao</h1>", "Share my e-mail (consent)", "Cancel"] {
         assert!(english.contains(text), "{text}: {english}");
     }
+}
+
+/// The account page's link and Gmail buttons post forms that are answered with a redirect to the
+/// provider; browsers hold that redirect to `form-action`, so the page names each provider's
+/// origin (and only there: other pages keep `form-action 'self'`).
+async fn the_account_pages_forms_may_lead_to_each_providers_authorization_endpoint(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let browser = app.browser();
+    app.sign_up_with(&browser, Provider::Naver, &Person::new(32, "forms@example.com"), "forms").await;
+    let resp = app.get_account(&browser).await;
+    let policy = resp.headers()["content-security-policy"].to_str().unwrap().to_owned();
+    let provider = url::Url::parse(&app.dev_provider_url).unwrap().origin().ascii_serialization();
+    assert_ne!(provider, url::Url::parse(&app.base_url).unwrap().origin().ascii_serialization());
+    let form_action = policy.split(';').find(|d| d.trim().starts_with("form-action")).unwrap().trim();
+    assert_eq!(form_action, format!("form-action 'self' {provider}"), "{policy}");
+    let login = app.get("/login").await.headers()["content-security-policy"].to_str().unwrap().to_owned();
+    assert!(login.contains("form-action 'self';"), "{login}");
 }

@@ -6,7 +6,7 @@ use poem::{
 };
 use serde::Deserialize;
 
-use super::{PageError, render, views};
+use super::{PageError, allow_form_targets, render, views};
 use crate::{
     audit::{self, AuditEvent},
     http::session::{self, Cookies, check_csrf, csrf_token},
@@ -43,7 +43,7 @@ pub async fn account_page(jar: &CookieJar, lang: Lang, state: Data<&AppState>) -
             last_login_at: i.last_login_at.map(time),
         })
         .collect();
-    Ok(render(&views::AccountView {
+    let page = render(&views::AccountView {
         t,
         csrf: csrf_token(&state, &cookies),
         username: user.username,
@@ -88,7 +88,10 @@ pub async fn account_page(jar: &CookieJar, lang: Lang, state: Data<&AppState>) -
                 last_used_at: a.last_used_at.map(time),
             })
             .collect(),
-    }))
+    });
+    // The link and Gmail buttons post here and are answered with a redirect to the provider.
+    let providers = state.upstreams.authorization_endpoints().await;
+    Ok(allow_form_targets(page, providers.iter().map(|url| url.as_str())))
 }
 
 /// `POST /account/apps/{client_id}/remove`: the app loses its access (docs/consent.md).
