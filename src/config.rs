@@ -66,6 +66,8 @@ pub struct Config {
     pub upstream_timeout: HumanDuration,
     /// How long audit events are kept; older ones are purged in the background.
     pub audit_retention: HumanDuration,
+    /// How long the username of a deleted account cannot be taken again (docs/leaving.md).
+    pub username_quarantine: HumanDuration,
     /// The IANA time zone pages show times in (`Asia/Seoul`); an unknown name stops start-up.
     pub display_timezone: chrono_tz::Tz,
     #[serde(deserialize_with = "comma_list")]
@@ -134,6 +136,17 @@ pub struct ProviderConfig {
     /// consent-required page.
     #[serde(deserialize_with = "comma_list")]
     pub required_fields: Vec<RequiredField>,
+    /// Kakao only: the app's admin key. Set, it turns on the unlink callback
+    /// `/hooks/kakao/unlink` and the unlink of Kakao identities when an account is deleted
+    /// (docs/leaving.md).
+    #[serde(default)]
+    pub admin_key: Option<SecretString>,
+    /// Kakao only: where an account deletion unlinks a Kakao identity with the admin key.
+    #[serde(default)]
+    pub unlink_url: Option<Url>,
+    /// Google only: receive Cross-Account Protection events at `/hooks/google/risc`.
+    #[serde(default, deserialize_with = "figment::util::bool_from_str_or_int")]
+    pub risc: bool,
 }
 
 /// A profile field that can be required.
@@ -147,6 +160,11 @@ pub enum RequiredField {
 impl ProviderConfig {
     pub fn enabled(&self) -> bool {
         !self.client_id.is_empty()
+    }
+
+    /// The admin key, when one is set (empty counts as unset).
+    pub fn admin_key(&self) -> Option<&SecretString> {
+        self.admin_key.as_ref().filter(|key| !key.expose_secret().is_empty())
     }
 }
 
@@ -215,6 +233,7 @@ legacy_hs256_secret = ""
 access_token_audience = ""
 upstream_timeout = "10s"
 audit_retention = "400d"
+username_quarantine = "30d"
 display_timezone = "Asia/Seoul"
 cors_origins = []
 clients = []
@@ -249,6 +268,7 @@ authorize_url = "https://kauth.kakao.com/oauth/authorize"
 token_url = "https://kauth.kakao.com/oauth/token"
 userinfo_url = "https://kapi.kakao.com/v2/user/me"
 legacy_email_trust = "verified"
+unlink_url = "https://kapi.kakao.com/v1/user/unlink"
 "#;
 
 /// What the configuration is loaded for: serving needs every secret; the administrative
@@ -378,6 +398,16 @@ impl Config {
                     &format!("providers.{name}.legacy_email_trust"),
                     format!("must be {:?} or \"never\"", format!("{allowed:?}").to_lowercase()),
                 );
+            }
+        }
+        for (name, provider) in [("google", &self.providers.google), ("naver", &self.providers.naver)] {
+            if provider.admin_key.is_some() {
+                problem(&format!("providers.{name}.admin_key"), "is only read for Kakao".to_owned());
+            }
+        }
+        for (name, provider) in [("naver", &self.providers.naver), ("kakao", &self.providers.kakao)] {
+            if provider.risc {
+                problem(&format!("providers.{name}.risc"), "is only read for Google".to_owned());
             }
         }
         if self.providers.google.enabled() && self.providers.google.issuer_url.is_none() {

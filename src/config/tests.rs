@@ -36,6 +36,12 @@ fn defaults_match_the_contract() {
     assert_eq!(config.upstream_timeout(), Duration::from_secs(10));
     assert_eq!(config.audit_retention.0, Duration::from_secs(400 * 86400));
     assert_eq!(config.audience(), "http://127.0.0.1:8080");
+    assert_eq!(config.username_quarantine.0, Duration::from_secs(30 * 86400));
+    assert!(config.providers.kakao.admin_key().is_none() && !config.providers.google.risc);
+    assert_eq!(
+        config.providers.kakao.unlink_url.as_ref().map(Url::as_str),
+        Some("https://kapi.kakao.com/v1/user/unlink")
+    );
     assert_eq!(config.rate_limits.pages, Rate { count: 60, per: Duration::from_secs(60) });
     assert_eq!(config.rate_limits.oauth.count, 600);
     assert_eq!(config.providers.naver.legacy_email_trust, EmailTrust::Asserted);
@@ -319,4 +325,27 @@ fn cors_origins_must_be_origins() {
         let err = load_err(&[("MUNJI_SECRET_KEY", SECRET), ("MUNJI_CORS_ORIGINS", bad)]);
         assert!(err.contains("cors_origins"), "{bad}: {err}");
     }
+}
+
+#[test]
+fn provider_event_settings_are_refused_for_the_wrong_provider() {
+    let err = load_err(&[
+        ("MUNJI_SECRET_KEY", SECRET),
+        ("MUNJI_PROVIDERS__GOOGLE__ADMIN_KEY", "k"),
+        ("MUNJI_PROVIDERS__KAKAO__RISC", "true"),
+    ]);
+    assert!(err.contains("providers.google.admin_key") && err.contains("only read for Kakao"), "{err}");
+    assert!(err.contains("providers.kakao.risc") && err.contains("only read for Google"), "{err}");
+    assert!(!err.contains("`k`"), "the key is not echoed: {err}");
+    let config = load_env(&[
+        ("MUNJI_SECRET_KEY", SECRET),
+        ("MUNJI_PROVIDERS__KAKAO__ADMIN_KEY", "kakao-admin"),
+        ("MUNJI_PROVIDERS__GOOGLE__RISC", "true"),
+    ])
+    .unwrap();
+    assert_eq!(
+        config.providers.kakao.admin_key().map(|k| k.expose_secret().to_owned()).as_deref(),
+        Some("kakao-admin")
+    );
+    assert!(config.providers.google.risc);
 }
