@@ -9,6 +9,7 @@ mod google;
 pub mod kakao;
 pub mod naver;
 mod oauth;
+pub mod risc;
 pub mod state;
 
 use oauth::OAuthProvider;
@@ -199,6 +200,8 @@ pub struct Upstreams {
     google: Option<google::Google>,
     naver: Option<OAuthProvider>,
     kakao: Option<OAuthProvider>,
+    /// Google's account events, when `providers.google.risc` is on.
+    risc: Option<risc::Risc>,
 }
 
 /// A provider's client id and secret, and where munji's callback for it is.
@@ -234,7 +237,12 @@ impl Upstreams {
         let google = credentials(Provider::Google)?.map(|(c, s)| google::Google::new(c, s)).transpose()?;
         let naver = credentials(Provider::Naver)?.map(|(c, s)| OAuthProvider::new(&naver::WIRE, c, s)).transpose()?;
         let kakao = credentials(Provider::Kakao)?.map(|(c, s)| OAuthProvider::new(&kakao::WIRE, c, s)).transpose()?;
-        Ok(Self { http, google, naver, kakao })
+        let google_settings = &config.providers.google;
+        let risc = match (&google_settings.issuer_url, google_settings.enabled() && google_settings.risc) {
+            (Some(issuer), true) => Some(risc::Risc::new(issuer, &google_settings.client_id)?),
+            _ => None,
+        };
+        Ok(Self { http, google, naver, kakao, risc })
     }
 
     /// The providers that are configured, in display order.
@@ -302,6 +310,17 @@ impl Upstreams {
     pub async fn revoke_google(&self, token: &str) -> Result<(), UpstreamError> {
         let google = self.google.as_ref().ok_or(UpstreamError::NotConfigured)?;
         google.revoke(&self.http, token).await
+    }
+
+    /// Whether Google's account events are received (`providers.google.risc`).
+    pub fn receives_risc(&self) -> bool {
+        self.risc.is_some()
+    }
+
+    /// Check a Security Event Token Google pushed and read its events.
+    pub async fn verify_risc(&self, token: &str) -> Result<risc::SecurityEvent, risc::RiscError> {
+        let risc = self.risc.as_ref().ok_or(UpstreamError::NotConfigured)?;
+        risc.verify(&self.http, token).await
     }
 
     fn oauth(&self, provider: Provider) -> Result<&OAuthProvider, UpstreamError> {

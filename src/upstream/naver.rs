@@ -4,6 +4,8 @@
 //! profile comes in a `{"resultcode", "message", "response"}` envelope where every value is a
 //! string and a declined field is absent or `""`. Naver has no e-mail-verified flag.
 
+pub mod notice;
+
 use serde::Deserialize;
 
 use super::{Provider, UpstreamError, UpstreamProfile, non_empty, oauth::Wire};
