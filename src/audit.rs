@@ -83,6 +83,21 @@ pub enum AuditEvent<'a> {
         client_id: &'a str,
         delivered: bool,
     },
+    /// A provider said the person disconnected munji there (docs/provider-events.md): the
+    /// identity is gone; `disabled` when it was the last one and the account was disabled.
+    ProviderUnlink {
+        provider: Provider,
+        identity_id: Uuid,
+        cause: &'a str,
+        disabled: bool,
+    },
+    /// An account event a provider sent (Google's Cross-Account Protection), and what munji did.
+    ProviderEvent {
+        provider: Provider,
+        event_type: &'a str,
+        jti: &'a str,
+        action: &'a str,
+    },
     /// Admin actions on the user (docs/admin.md); the admin is the event's `actor_id`.
     AdminDisable {
         reason: &'a str,
@@ -123,6 +138,8 @@ impl AuditEvent<'_> {
             Self::GmailRevoked { .. } => "gmail_revoked",
             Self::Logout { .. } => "logout",
             Self::BackchannelLogout { .. } => "backchannel_logout",
+            Self::ProviderUnlink { .. } => "provider_unlink",
+            Self::ProviderEvent { .. } => "provider_event",
             Self::AdminDisable { .. } => "admin_disable",
             Self::AdminEnable => "admin_enable",
             Self::AdminEndSessions => "admin_end_sessions",
@@ -162,6 +179,12 @@ impl AuditEvent<'_> {
             | Self::GmailRefresh { connection_id }
             | Self::GmailRevoked { connection_id } => json!({"connection_id": connection_id}),
             Self::Logout { everywhere } => json!({"everywhere": everywhere}),
+            Self::ProviderUnlink { provider, identity_id, cause, disabled } => {
+                json!({"provider": provider, "identity_id": identity_id, "cause": cause, "disabled": disabled})
+            }
+            Self::ProviderEvent { provider, event_type, jti, action } => {
+                json!({"provider": provider, "event_type": event_type, "jti": jti, "action": action})
+            }
             Self::AdminDisable { reason } => json!({"reason": reason}),
             Self::AdminClientChange { client_id, change } => json!({"client_id": client_id, "change": change}),
             Self::AdminEnable | Self::AdminEndSessions | Self::AdminGrant | Self::AdminRevoke => json!({}),

@@ -14,6 +14,7 @@
 //! - [`readiness`]: whether the stores answer, checked at most once a second.
 //! - [`telemetry`]: tracing set-up (JSON logs, request ids).
 //! - [`crypto`]: random values and constant-time comparisons.
+//! - [`provider_events`]: what munji does when a provider reports on one of its accounts.
 
 pub mod admin;
 pub mod audit;
@@ -30,6 +31,7 @@ pub mod identity;
 pub mod legacy;
 pub mod metrics;
 pub mod oidc;
+pub mod provider_events;
 pub mod rate_limit;
 pub mod readiness;
 pub mod sessions;

@@ -184,6 +184,15 @@ pub async fn mark_needs_reauth(db: &Db, id: Uuid, seen: Option<&str>, now: DateT
     Ok(rows == 1)
 }
 
+/// Google says the grants of the account `address` are gone (docs/provider-events.md): every
+/// active connection of that address, whoever holds it, needs to be connected again. Returns the
+/// connections marked, as `(id, user_id)`.
+pub async fn mark_address_needs_reauth(db: &Db, address: &str, now: DateTime<Utc>) -> Result<Vec<(Uuid, Uuid)>> {
+    const SQL: &str = "UPDATE gmail_connections SET status = 'needs_reauth', updated_at = $2
+                       WHERE LOWER(gmail_address) = LOWER($1) AND status = 'active' RETURNING id, user_id";
+    Ok(on_pool!(db, pool => sqlx::query_as(SQL).bind(address).bind(now).fetch_all(pool).await?))
+}
+
 /// Equip connection `id` to `target`, moving the target away from any other connection of the
 /// user in the same transaction (at most one connection per user and target). The user's row
 /// is locked first, so concurrent equips of one target cannot both win. When `id` is not the
