@@ -7,6 +7,7 @@
 
 pub mod api;
 pub mod cors;
+pub mod hooks;
 pub mod middleware;
 pub mod oauth_response;
 pub mod oidc;
@@ -35,6 +36,7 @@ pub fn routes(state: AppState) -> impl Endpoint + 'static {
         .at("/api/v1/openapi.json", spec)
         .nest("/api/v1", cors::allow(&state.config, api))
         .nest("/docs", docs);
+    let routes = hooks::mount(routes, &state);
     let mut routes = oidc::mount(routes, &state.config).nest("/", pages::routes(&state));
     if let Some(dev) = &state.dev_provider {
         routes = routes.nest("/dev", crate::dev_provider::routes(dev.clone()));

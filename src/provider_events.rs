@@ -124,3 +124,71 @@ pub async fn unlink(state: &AppState, cause: Cause, uid: &str) -> Result<Unlink>
     tracing::info!(%provider, %user_id, disabled, "provider unlinked an identity");
     Ok(if disabled { Unlink::RemovedAndDisabled { user_id } } else { Unlink::Removed { user_id } })
 }
+
+/// Why a provider's call was not taken: it could not prove it came from the provider, or it
+/// did not say what it is about. Nothing changed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    /// Kakao's `Authorization: KakaoAK …` is missing or not the admin key.
+    #[error("the admin key is missing or wrong")]
+    BadAdminKey,
+    /// Naver's signature, client id or timestamp is wrong.
+    #[error(transparent)]
+    BadNotice(#[from] crate::upstream::naver::notice::NoticeError),
+    /// Google's token failed verification or is malformed.
+    #[error("{0}")]
+    BadToken(String),
+    /// An authenticated call without the fields it must carry.
+    #[error("{0}")]
+    Malformed(&'static str),
+}
+
+/// What went wrong with a provider's call.
+#[derive(Debug, thiserror::Error)]
+pub enum HookError {
+    #[error(transparent)]
+    Refused(#[from] Refusal),
+    /// The provider's keys could not be fetched: nothing can be checked now.
+    #[error(transparent)]
+    Upstream(#[from] crate::upstream::UpstreamError),
+    #[error(transparent)]
+    Event(#[from] EventError),
+}
+
+/// Kakao's unlink callback: `authorization` is the `Authorization` header as sent; the admin key
+/// is compared in constant time, before anything else is looked at.
+pub async fn kakao_unlink(
+    state: &AppState,
+    authorization: Option<&str>,
+    user_id: Option<&str>,
+) -> Result<Unlink, HookError> {
+    let key = state.config.providers.kakao.admin_key().ok_or(Refusal::BadAdminKey)?;
+    let presented = authorization.and_then(|h| h.trim().strip_prefix("KakaoAK ")).unwrap_or_default().trim();
+    let expected = secrecy::ExposeSecret::expose_secret(key);
+    if !crate::crypto::constant_time_eq(presented.as_bytes(), expected.as_bytes()) {
+        return Err(Refusal::BadAdminKey.into());
+    }
+    let user_id = user_id.map(str::trim).filter(|u| !u.is_empty()).ok_or(Refusal::Malformed("user_id is missing"))?;
+    Ok(unlink(state, Cause::KakaoUnlinked, user_id).await?)
+}
+
+/// Naver's unlink notification: signature, client id and timestamp checked, the id decrypted.
+pub async fn naver_unlink(
+    state: &AppState,
+    notice: &crate::upstream::naver::notice::Notice,
+) -> Result<Unlink, HookError> {
+    let naver = &state.config.providers.naver;
+    let secret = secrecy::ExposeSecret::expose_secret(&naver.client_secret);
+    let uid = crate::upstream::naver::notice::open(&naver.client_id, secret, notice, Utc::now().timestamp())
+        .map_err(Refusal::from)?;
+    Ok(unlink(state, Cause::NaverUnlinked, &uid).await?)
+}
+
+/// Google's pushed Security Event Token, verified, then its events handled once.
+pub async fn google_risc(state: &AppState, token: &str) -> Result<risc::Received, HookError> {
+    let event = state.upstreams.verify_risc(token.trim()).await.map_err(|e| match e {
+        crate::upstream::risc::RiscError::Refused(why) => HookError::Refused(Refusal::BadToken(why)),
+        crate::upstream::risc::RiscError::Upstream(e) => HookError::Upstream(e),
+    })?;
+    Ok(risc::receive(state, &event).await?)
+}

@@ -22,6 +22,10 @@ pub enum ErrorCode {
     NotFound,
     UserNotFound,
     UserDisabled,
+    /// A provider's call whose signature does not hold (the hooks, docs/provider-events.md).
+    InvalidSignature,
+    /// A provider's event that fails verification or is malformed (the hooks).
+    InvalidEvent,
     ClientExists,
     ClientReadOnly,
     MethodNotAllowed,
@@ -47,6 +51,8 @@ impl ErrorCode {
             Self::NotFound => "NOT_FOUND",
             Self::UserNotFound => "USER_NOT_FOUND",
             Self::UserDisabled => "USER_DISABLED",
+            Self::InvalidSignature => "INVALID_SIGNATURE",
+            Self::InvalidEvent => "INVALID_EVENT",
             Self::ClientExists => "CLIENT_EXISTS",
             Self::ClientReadOnly => "CLIENT_READ_ONLY",
             Self::MethodNotAllowed => "METHOD_NOT_ALLOWED",
@@ -67,7 +73,8 @@ impl ErrorCode {
     pub fn status(self) -> StatusCode {
         match self {
             Self::InvalidToken | Self::TokenExpired => StatusCode::UNAUTHORIZED,
-            Self::Forbidden | Self::UserDisabled => StatusCode::FORBIDDEN,
+            Self::InvalidEvent => StatusCode::BAD_REQUEST,
+            Self::Forbidden | Self::UserDisabled | Self::InvalidSignature => StatusCode::FORBIDDEN,
             Self::NotFound | Self::UserNotFound | Self::GmailNotEquipped => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::IdentityAlreadyLinked
@@ -229,6 +236,12 @@ impl From<crate::oidc::clients::ClientError> for ApiError {
             other => Self::internal(&other),
         }
     }
+}
+
+/// The envelope as a plain poem response, for routes outside `/api/v1` that answer in its
+/// shape (the providers' hooks).
+pub fn render(code: ErrorCode, message: impl Into<String>) -> Response {
+    (code.status(), ErrorBody::new(code, message)).into_response()
 }
 
 fn validation_failed(err: poem::Error) -> ApiError {
