@@ -37,6 +37,7 @@ pub(super) fn routes() -> Route {
     Route::new()
         .at("/.well-known/openid-configuration", get(discovery))
         .at("/jwks", get(jwks))
+        .at("/.well-known/risc-configuration", get(risc_configuration))
         .at("/authorize", get(authorize_form).post(authorize_decision))
         .at("/token", post(token))
         .at("/userinfo", get(userinfo))
@@ -63,6 +64,18 @@ fn discovery(dev: Data<&Arc<DevProvider>>) -> Json<Value> {
         "claims_supported": ["aud", "email", "email_verified", "exp", "iat", "iss", "name", "sub"],
         "code_challenge_methods_supported": ["plain", "S256"],
         "grant_types_supported": ["authorization_code", "refresh_token"],
+    }))
+}
+
+/// Google's Cross-Account Protection document: its events are signed with the same keys as
+/// its ID tokens, as Google's are.
+#[handler]
+fn risc_configuration(dev: Data<&Arc<DevProvider>>) -> Json<Value> {
+    let url = |path: &str| dev.url(Provider::Google, path);
+    Json(json!({
+        "issuer": url(""),
+        "jwks_uri": url("/jwks"),
+        "delivery_methods_supported": ["http://schemas.openid.net/secevent/risc/delivery-method/push"],
     }))
 }
 

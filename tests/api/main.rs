@@ -17,6 +17,7 @@ mod first_hour;
 mod gmail;
 mod gmail_vend;
 mod hardening;
+mod hooks;
 mod instances;
 mod legacy;
 mod linking;
