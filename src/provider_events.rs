@@ -5,7 +5,7 @@
 //!
 //! An unlink removes the identity and ends the user's sessions (with back-channel logout). When
 //! it was the user's last identity, the account is disabled instead of deleted: nothing else
-//! could sign in to it, and deleting is the person's or an admin's decision (docs/leaving.md).
+//! could sign in to it, and deleting is the person's or an admin's decision (docs/provider-events.md).
 //! Depends on [`crate::store`], [`crate::sessions`], [`crate::audit`] and [`crate::upstream`].
 
 pub mod risc;
