@@ -7,6 +7,7 @@
 //! form speaks Korean or English, as munji's pages do (`Accept-Language`).
 //! Depends on [`crate::crypto`] and [`crate::i18n`].
 
+pub mod events;
 mod google;
 mod kakao;
 mod naver;
@@ -46,6 +47,8 @@ pub struct DevProvider {
     pub google_refreshes: std::sync::atomic::AtomicU64,
     /// How many messages the Gmail imitation accepted.
     pub gmail_sent: std::sync::atomic::AtomicU64,
+    /// Where the events page sends its events (`None`: nowhere yet).
+    events: std::sync::Mutex<Option<events::EventsTarget>>,
 }
 
 /// The person chosen on the form: what the imitation will say about them.
@@ -108,7 +111,19 @@ impl DevProvider {
             revoked: std::sync::Mutex::default(),
             google_refreshes: std::sync::atomic::AtomicU64::new(0),
             gmail_sent: std::sync::atomic::AtomicU64::new(0),
+            events: std::sync::Mutex::default(),
         }))
+    }
+
+    /// Send the events page's events to `target`.
+    pub fn aim_events(&self, target: events::EventsTarget) {
+        if let Ok(mut events) = self.events.lock() {
+            *events = Some(target);
+        }
+    }
+
+    fn events_target(&self) -> Option<events::EventsTarget> {
+        self.events.lock().ok().and_then(|e| e.clone())
     }
 
     /// The issuer / endpoint base of one provider.
@@ -192,7 +207,10 @@ pub fn configure(config: &mut crate::config::Config) -> anyhow::Result<Arc<DevPr
         settings.client_id = format!("munji-dev-{provider}");
         settings.client_secret = "dev-secret".to_owned().into();
         match provider {
-            Provider::Google => settings.issuer_url = url(""),
+            Provider::Google => {
+                settings.issuer_url = url("");
+                settings.risc = true;
+            }
             Provider::Naver => {
                 (settings.authorize_url, settings.token_url, settings.userinfo_url) =
                     (url("/oauth2.0/authorize"), url("/oauth2.0/token"), url("/v1/nid/me"));
@@ -200,9 +218,11 @@ pub fn configure(config: &mut crate::config::Config) -> anyhow::Result<Arc<DevPr
             Provider::Kakao => {
                 (settings.authorize_url, settings.token_url, settings.userinfo_url) =
                     (url("/oauth/authorize"), url("/oauth/token"), url("/v2/user/me"));
+                settings.admin_key = Some("dev-admin-key".to_owned().into());
             }
         }
     }
+    dev.aim_events(events::EventsTarget::from_config(config));
     Ok(dev)
 }
 
@@ -210,6 +230,7 @@ pub fn configure(config: &mut crate::config::Config) -> anyhow::Result<Arc<DevPr
 pub fn routes(dev: Arc<DevProvider>) -> impl Endpoint + 'static {
     Route::new()
         .at("/static.css", get(stylesheet))
+        .nest("/events", events::routes())
         .nest("/google", google::routes().data(Provider::Google))
         .nest("/naver", naver::routes().data(Provider::Naver))
         .nest("/kakao", kakao::routes().data(Provider::Kakao))

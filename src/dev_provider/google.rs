@@ -15,11 +15,11 @@ use serde_json::{Value, json};
 use super::{DevProvider, TokenError, authorize_decision, authorize_form, redeem, token_request};
 use crate::upstream::Provider;
 
-const KID: &str = "munji-dev-google-1";
+pub(super) const KID: &str = "munji-dev-google-1";
 
 /// The fixed RSA key of the imitation (`fixtures/keys/dev-google-rsa.pem`) and its JWK.
 pub(super) struct Keys {
-    signing: EncodingKey,
+    pub(super) signing: EncodingKey,
     jwk: Jwk,
 }
 

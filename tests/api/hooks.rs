@@ -21,6 +21,7 @@ crate::on_every_backend!(
     risc_refusals_change_nothing,
     sessions_revoked_ends_sessions_and_a_replayed_jti_does_nothing,
     tokens_revoked_marks_gmail_and_account_purged_unlinks,
+    the_dev_providers_buttons_send_each_event_for_real,
 );
 
 const ADMIN_KEY: &str = "kakao-admin-key-of-the-tests";
@@ -319,4 +320,71 @@ async fn tokens_revoked_marks_gmail_and_account_purged_unlinks(backend: Backend)
     let audits = provider_audits(&app, id).await;
     assert!(audits.iter().any(|a| a["action"] == "unlinked_and_disabled"), "{audits:?}");
     assert!(kinds(&app, id).await.iter().any(|(k, _)| k == "provider_unlink"));
+}
+
+/// The events page of an imitation like the test app's (same key, same URLs), served on a port
+/// of its own and aimed at the app.
+async fn events_page(app: &TestApp) -> (String, tokio::task::JoinHandle<std::io::Result<()>>) {
+    use poem::{EndpointExt as _, Route};
+    let base = url::Url::parse(&format!("{}/dev/", app.dev_provider_url)).unwrap();
+    let dev = munji::dev_provider::DevProvider::new(&base, [7; 32]).unwrap();
+    dev.aim_events(munji::dev_provider::events::EventsTarget::from_config(&app.state.config));
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let url = format!("http://{}/dev/events", listener.local_addr().unwrap());
+    let routes = Route::new().nest("/dev", munji::dev_provider::routes(dev)).boxed();
+    let acceptor = poem::listener::TcpAcceptor::from_std(listener).unwrap();
+    (url, tokio::spawn(poem::Server::new_with_acceptor(acceptor).run(routes)))
+}
+
+async fn press(page: &str, event: &str, uid: &str) -> String {
+    let resp = rp_http().post(page).form(&[("event", event), ("uid", uid)]).send().await.unwrap();
+    assert_eq!(resp.status(), 303, "{event}");
+    let location = resp.headers()["location"].to_str().unwrap().to_owned();
+    let status = url::Url::parse("http://x").unwrap().join(&location).unwrap();
+    status.query_pairs().find(|(k, _)| k == "status").map(|(_, v)| v.into_owned()).unwrap()
+}
+
+async fn the_dev_providers_buttons_send_each_event_for_real(backend: Backend) {
+    let app = spawn(backend).await;
+    let (page, server) = events_page(&app).await;
+    let english = rp_http().get(&page).header("accept-language", "en").send().await.unwrap().text().await.unwrap();
+    let korean = rp_http().get(&page).header("accept-language", "ko").send().await.unwrap().text().await.unwrap();
+    for id in [
+        "kakao_unlink",
+        "naver_unlink",
+        "google_sessions_revoked",
+        "google_tokens_revoked",
+        "google_account_disabled",
+        "google_account_purged",
+    ] {
+        assert!(english.contains(&format!("value=\"{id}\"")), "a button for {id}");
+    }
+    assert!(english.contains("Kakao: unlink") && korean.contains("카카오: 연결 끊기"));
+
+    let (kakao_user, kakao_access, _) = user(&app, Provider::Kakao, 4100000009, "dev.kakao").await;
+    add_identity(&app, kakao_user, Provider::Google, "60009").await;
+    assert_eq!(press(&page, "kakao_unlink", "4100000009").await, "200");
+    assert!(!has_identity(&app, Provider::Kakao, "4100000009").await);
+    assert_eq!(app.verify_status(&kakao_access).await, 401);
+
+    let (naver_user, _, _) = user(&app, Provider::Naver, 30009, "dev.naver").await;
+    assert_eq!(press(&page, "naver_unlink", "30009").await, "204");
+    assert_eq!(disabled_reason(&app, naver_user).await.as_deref(), Some("naver_unlinked"));
+
+    let (google_user, google_access, _) = user(&app, Provider::Google, 50009, "dev.google").await;
+    assert_eq!(press(&page, "google_account_disabled", "50009").await, "202");
+    assert_eq!(app.verify_status(&google_access).await, 401);
+    assert_eq!(press(&page, "google_account_purged", "50009").await, "202");
+    assert_eq!(disabled_reason(&app, google_user).await.as_deref(), Some("google_purged"));
+    let shown = rp_http()
+        .get(format!("{page}?uid=50009&sent=google_account_purged&status=202"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(shown.contains("Google: account purged: Sent; munji answered HTTP 202"), "{shown}");
+    server.abort();
 }
