@@ -22,6 +22,7 @@ crate::on_every_backend!(
     sessions_revoked_ends_sessions_and_a_replayed_jti_does_nothing,
     tokens_revoked_marks_gmail_and_account_purged_unlinks,
     the_dev_providers_buttons_send_each_event_for_real,
+    hooks_that_are_not_set_up_are_not_there,
 );
 
 const ADMIN_KEY: &str = "kakao-admin-key-of-the-tests";
@@ -387,4 +388,15 @@ async fn the_dev_providers_buttons_send_each_event_for_real(backend: Backend) {
         .unwrap();
     assert!(shown.contains("Google: account purged: Sent; munji answered HTTP 202"), "{shown}");
     server.abort();
+}
+
+async fn hooks_that_are_not_set_up_are_not_there(backend: Backend) {
+    // No admin key and RISC off: the two routes do not exist, whatever the caller sends.
+    let app = TestApp::builder(backend).with_web_client().spawn().await;
+    let (_, access, _) = user(&app, Provider::Google, 50010, "not.hooked").await;
+    let kakao = kakao(&app, Some("KakaoAK "), &[("user_id", "1")]).await;
+    assert_eq!(kakao.status(), 404);
+    let token = set(&app, event(SESSIONS_REVOKED, "50010"), json!({}));
+    assert_eq!(post_risc(&app, &token).await.status(), 404);
+    assert_eq!(app.verify_status(&access).await, 200);
 }
