@@ -7,7 +7,7 @@
 //! Google client id. `exp` is not checked: an event describes something that already happened.
 //!
 //! The document and its keys are cached for an hour and fetched again at once when a token
-//! names a key the cache does not have, as for Google's sign-in keys.
+//! names a key the cache does not have, as for Google's sign-in keys (at most once a minute).
 
 use std::time::{Duration, Instant};
 
@@ -21,6 +21,10 @@ use super::UpstreamError;
 
 /// How long a fetched configuration (with its keys) is trusted.
 const CONFIG_TTL: Duration = Duration::from_secs(3600);
+
+/// The least time between two fetches for an unknown `kid`, so tokens naming made-up keys cannot
+/// make munji fetch Google's keys at every request.
+const REFETCH_AFTER: Duration = Duration::from_secs(60);
 
 /// The longest token read: an event is a few hundred bytes.
 const MAX_TOKEN_LEN: usize = 16 * 1024;
@@ -91,9 +95,9 @@ impl Risc {
     }
 
     async fn fetched(&self, http: &reqwest::Client, refresh: bool) -> Result<Fetched, UpstreamError> {
-        if !refresh
-            && let Some((at, fetched)) = self.fetched.read().await.as_ref()
-            && at.elapsed() < CONFIG_TTL
+        let fresh_enough = if refresh { REFETCH_AFTER } else { CONFIG_TTL };
+        if let Some((at, fetched)) = self.fetched.read().await.as_ref()
+            && at.elapsed() < fresh_enough
         {
             return Ok(fetched.clone());
         }

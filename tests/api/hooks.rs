@@ -212,6 +212,10 @@ fn set(app: &TestApp, events: Value, overrides: Value) -> String {
 }
 
 fn sign(pem: &[u8], app: &TestApp, events: Value, overrides: Value) -> String {
+    sign_as(DEV_KID, pem, app, events, overrides)
+}
+
+fn sign_as(kid: &str, pem: &[u8], app: &TestApp, events: Value, overrides: Value) -> String {
     let mut claims = json!({
         "iss": format!("{}/dev/google", app.dev_provider_url),
         "aud": "test-google",
@@ -223,7 +227,7 @@ fn sign(pem: &[u8], app: &TestApp, events: Value, overrides: Value) -> String {
         claims[k] = v.clone();
     }
     let mut header = Header::new(Algorithm::RS256);
-    header.kid = Some(DEV_KID.to_owned());
+    header.kid = Some(kid.to_owned());
     jsonwebtoken::encode(&header, &claims, &EncodingKey::from_rsa_pem(pem).unwrap()).unwrap()
 }
 
@@ -246,6 +250,13 @@ async fn risc_refusals_change_nothing(backend: Backend) {
     let (id, access, _) = user(&app, Provider::Google, 50001, "google.jung").await;
     let revoked = event(SESSIONS_REVOKED, "50001");
     let forged = sign(include_bytes!("../../fixtures/keys/forger-rsa.pem"), &app, revoked.clone(), json!({}));
+    let unknown_kid = sign_as(
+        "not-a-google-key",
+        include_bytes!("../../fixtures/keys/forger-rsa.pem"),
+        &app,
+        revoked.clone(),
+        json!({}),
+    );
     let wrong_aud = set(&app, revoked.clone(), json!({"aud": "someone-else"}));
     let wrong_iss = set(&app, revoked.clone(), json!({"iss": "https://accounts.google.com/"}));
     let no_events = set(&app, revoked.clone(), json!({"events": "none"}));
@@ -253,6 +264,7 @@ async fn risc_refusals_change_nothing(backend: Backend) {
     unsigned.truncate(unsigned.rfind('.').unwrap() + 1);
     for (why, body) in [
         ("forged", forged.as_str()),
+        ("unknown kid", &unknown_kid),
         ("wrong aud", &wrong_aud),
         ("wrong iss", &wrong_iss),
         ("malformed events", &no_events),
