@@ -18,6 +18,7 @@ mod gmail;
 mod gmail_vend;
 mod hardening;
 mod instances;
+mod leaving;
 mod legacy;
 mod linking;
 mod login;
