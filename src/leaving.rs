@@ -8,6 +8,7 @@
 //! transaction that also writes the receipt and quarantines the username. A provider that
 //! fails is noted in the receipt and never stops the deletion: the account is gone either way.
 //! No HTTP here. Depends on [`crate::store`], [`crate::sessions`], [`crate::upstream`],
+//! [`crate::rate_limit`] (the user's counters),
 //! [`crate::gmail`] (to open the tokens it revokes) and [`crate::admin`] (the user's detail).
 
 use chrono::{DateTime, Utc};
@@ -136,6 +137,10 @@ pub async fn delete_account(state: &AppState, user_id: Uuid, deleter: Deleter) -
     let until = now + state.config.username_quarantine.0;
     if !rows::delete_user(&state.db, user_id, &user.username, until, &receipt).await? {
         return Err(LeavingError::NoSuchUser);
+    }
+    // Counters expire by themselves within their window; forgetting them now leaves none.
+    if let Err(e) = crate::rate_limit::RateLimiter::forget_user(&state.ephemeral, user_id).await {
+        tracing::warn!(error.message = %e, "the rate-limit counters of a deleted account were left to expire");
     }
     tracing::info!(receipt.id = %receipt.id, deleted_by = deleter.as_str(), "account deleted");
     Ok(Deleted { receipt })

@@ -199,6 +199,9 @@ async fn a_deletion_revokes_upstream_ends_sessions_and_leaves_no_row(backend: Ba
     let issued = sign_in_to(&app, &browser, &bc).await;
     let access = issued["access_token"].as_str().unwrap();
     assert_eq!(app.verify_status(access).await, 200);
+    // Equipping is counted per user: a counter named after the user id.
+    let connection = app.gmail_connections(access).await[0]["id"].as_str().unwrap().to_owned();
+    assert_eq!(app.post_equip(access, &connection, "bot-1").await.status(), 200);
     let (revoked_before, unlinked_before) =
         (stats(&app, "google").await["revocations"].clone(), stats(&app, "kakao").await["unlinks"].clone());
     assert_eq!((revoked_before, unlinked_before), (0.into(), 0.into()));
@@ -215,8 +218,12 @@ async fn a_deletion_revokes_upstream_ends_sessions_and_leaves_no_row(backend: Ba
     // Kept by the contract: logout tokens still to deliver (they name the user as `sub`).
     let kept = ["backchannel_outbox", "_sqlx_migrations"];
     let before = rows_mentioning(&app, &needles, &kept).await;
-    for seen in ["users.id", "users.username", "identities.uid", "gmail_connections.gmail_address", "sessions.user_id"]
-    {
+    let mut expected = vec!["users.id", "users.username", "identities.uid", "gmail_connections.gmail_address"];
+    expected.push("sessions.user_id");
+    if backend != Backend::PostgresRedis {
+        expected.push("counters.key");
+    }
+    for seen in expected {
         assert!(before.iter().any(|f| f.starts_with(&format!("{seen} "))), "the scan sees {seen}: {before:?}");
     }
 
