@@ -49,7 +49,16 @@ pub struct DevProvider {
     pub gmail_sent: std::sync::atomic::AtomicU64,
     /// Where the events page sends its events (`None`: nowhere yet).
     events: std::sync::Mutex<Option<events::EventsTarget>>,
+    /// How many tokens Google's revocation endpoint revoked.
+    pub google_revocations: std::sync::atomic::AtomicU64,
+    /// While set, Google's revocation endpoint answers 503 (tests of a provider that is down).
+    pub google_revoke_down: std::sync::atomic::AtomicBool,
+    /// How many users Kakao's admin-key unlink unlinked.
+    pub kakao_unlinks: std::sync::atomic::AtomicU64,
 }
+
+/// The admin key Kakao's imitation accepts for `/v1/user/unlink` (docs/leaving.md).
+pub const KAKAO_ADMIN_KEY: &str = "munji-dev-kakao-admin-key";
 
 /// The person chosen on the form: what the imitation will say about them.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -112,6 +121,9 @@ impl DevProvider {
             google_refreshes: std::sync::atomic::AtomicU64::new(0),
             gmail_sent: std::sync::atomic::AtomicU64::new(0),
             events: std::sync::Mutex::default(),
+            google_revocations: std::sync::atomic::AtomicU64::new(0),
+            google_revoke_down: std::sync::atomic::AtomicBool::new(false),
+            kakao_unlinks: std::sync::atomic::AtomicU64::new(0),
         }))
     }
 
@@ -218,7 +230,10 @@ pub fn configure(config: &mut crate::config::Config) -> anyhow::Result<Arc<DevPr
             Provider::Kakao => {
                 (settings.authorize_url, settings.token_url, settings.userinfo_url) =
                     (url("/oauth/authorize"), url("/oauth/token"), url("/v2/user/me"));
-                settings.admin_key = Some("dev-admin-key".to_owned().into());
+                if settings.admin_key().is_none() {
+                    settings.admin_key = Some(KAKAO_ADMIN_KEY.to_owned().into());
+                    settings.unlink_url = url("/v1/user/unlink");
+                }
             }
         }
     }

@@ -135,6 +135,18 @@ impl Ephemeral {
         .await
     }
 
+    /// Forget the counter `key` of [`Self::incr`].
+    pub async fn delete_count(&self, key: &str) -> Result<()> {
+        bounded(async {
+            match self {
+                // Counters are plain keys in Redis.
+                Self::Redis(r) => r.delete(key).await,
+                Self::Sql(db) => Ok(sql_store::delete_count(db, key).await?),
+            }
+        })
+        .await
+    }
+
     pub async fn delete(&self, key: &str) -> Result<()> {
         bounded(async {
             match self {

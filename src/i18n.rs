@@ -237,6 +237,16 @@ pub struct Messages {
     pub admin_when: &'static str,
     pub admin_source: &'static str,
     pub admin_recent_note: &'static str,
+    pub leave_title: &'static str,
+    pub leave_export_lead: &'static str,
+    pub leave_export: &'static str,
+    pub leave_delete_lead: &'static str,
+    pub leave_confirm_label: &'static str,
+    pub leave_delete: &'static str,
+    pub deleted_title: &'static str,
+    pub deleted_lead: &'static str,
+    pub err_confirm_mismatch: &'static str,
+    pub admin_delete: &'static str,
 }
 
 pub static EN: Messages = Messages {
@@ -381,6 +391,16 @@ pub static EN: Messages = Messages {
     admin_when: "When",
     admin_source: "Defined in",
     admin_recent_note: "Actions that lock someone out ask you to sign in again when your own sign-in is older than 15 minutes.",
+    leave_title: "Your data and leaving",
+    leave_export_lead: "Download everything munji keeps about you (your account, identities, past e-mails, sessions, apps, Gmail connections and activity), as a JSON file. Tokens and other secrets are never included.",
+    leave_export: "Download my data",
+    leave_delete_lead: "Deleting your account signs you out everywhere, tells your apps, revokes munji's Gmail access at Google, unlinks Kakao, and removes everything munji keeps about you. It cannot be undone. Your username stays reserved for a while so nobody else can take it. For your safety this needs a sign-in within the last 5 minutes; otherwise you are asked to sign in again first.",
+    leave_confirm_label: "Type your username to confirm",
+    leave_delete: "Delete my account",
+    deleted_title: "Your account is deleted",
+    deleted_lead: "Everything munji kept about you has been removed and you are signed out everywhere. Thank you for having used it.",
+    err_confirm_mismatch: "The username you typed does not match your account. Nothing was deleted.",
+    admin_delete: "Delete account",
 };
 
 pub static KO: Messages = Messages {
@@ -525,6 +545,16 @@ pub static KO: Messages = Messages {
     admin_when: "시각",
     admin_source: "정의 위치",
     admin_recent_note: "누군가를 차단하는 작업은 내 로그인이 15분보다 오래되었으면 다시 로그인하도록 요청합니다.",
+    leave_title: "내 데이터와 탈퇴",
+    leave_export_lead: "munji가 보관하고 있는 내 정보(계정, 연결된 로그인, 이전 이메일, 로그인 기기, 앱, Gmail 연결, 활동 기록)를 JSON 파일로 내려받습니다. 토큰과 같은 비밀 정보는 들어 있지 않습니다.",
+    leave_export: "내 데이터 내려받기",
+    leave_delete_lead: "계정을 삭제하면 모든 기기에서 로그아웃되고, 연결된 앱에 알리며, Google에서 munji의 Gmail 권한을 취소하고, 카카오 연결을 끊은 뒤, munji가 보관하던 내 정보를 모두 지웁니다. 되돌릴 수 없습니다. 다른 사람이 쓰지 못하도록 사용자 이름은 한동안 예약됩니다. 안전을 위해 5분 안에 로그인한 경우에만 삭제할 수 있으며, 그렇지 않으면 먼저 다시 로그인하도록 안내합니다.",
+    leave_confirm_label: "확인을 위해 사용자 이름을 입력해 주세요",
+    leave_delete: "계정 삭제",
+    deleted_title: "계정이 삭제되었습니다",
+    deleted_lead: "munji가 보관하던 정보를 모두 지웠고 모든 기기에서 로그아웃되었습니다. 그동안 이용해 주셔서 감사합니다.",
+    err_confirm_mismatch: "입력한 사용자 이름이 계정과 다릅니다. 아무것도 삭제되지 않았습니다.",
+    admin_delete: "계정 삭제",
 };
 
 #[cfg(test)]

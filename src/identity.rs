@@ -136,12 +136,14 @@ async fn sign_in_known(db: &Db, profile: &UpstreamProfile) -> Result<Option<User
     Ok(Some(user))
 }
 
-/// Create the account and its first identity, signed in now.
+/// Create the account and its first identity, signed in at `now` (the clock a username's
+/// quarantine is judged by, docs/leaving.md).
 pub async fn sign_up(
     db: &Db,
     profile: &UpstreamProfile,
     username: &Username,
     display_name: &str,
+    now: chrono::DateTime<Utc>,
 ) -> Result<User, IdentityError> {
     let user = NewUser { username: username.as_str(), display_name, email: profile.email.as_deref() };
     let identity = NewIdentity {
@@ -151,7 +153,7 @@ pub async fn sign_up(
         email_verified: profile.email_verified,
         logged_in: true,
     };
-    users::insert_with_identity(db, user, identity, Utc::now()).await.map_err(|e| {
+    users::insert_with_identity(db, user, identity, now).await.map_err(|e| {
         if e.on_constraint(users::USERNAME_KEY) {
             IdentityError::UsernameTaken
         } else if e.on_constraint(identities::PROVIDER_UID_KEY) {
@@ -192,7 +194,7 @@ async fn create_with_generated_username(db: &Db, profile: &UpstreamProfile) -> R
             n if n < 10 => base.with_suffix(n),
             _ => base.with_suffix(rand::random_range(1000..1_000_000)),
         };
-        match sign_up(db, profile, &candidate, &display_name).await {
+        match sign_up(db, profile, &candidate, &display_name, Utc::now()).await {
             Ok(user) => return Ok(Resolution::Created(user)),
             Err(IdentityError::UsernameTaken) => continue,
             // The same person signed in twice at once and the other request won.

@@ -9,6 +9,7 @@
 //! - [`store`]: the durable store, PostgreSQL or SQLite, with per-backend migrations.
 //! - [`ephemeral`]: TTL values with an atomic take-once, in Redis or a database table.
 //! - [`http`]: the poem routes and middleware; [`http::api`] is the `/api/v1` OpenAPI service.
+//! - [`leaving`]: a user's data export and the deletion of an account.
 //! - [`metrics`]: the Prometheus registry that `/metrics` renders.
 //! - [`rate_limit`]: fixed-window limits counted in the ephemeral store.
 //! - [`readiness`]: whether the stores answer, checked at most once a second.
@@ -28,6 +29,7 @@ pub mod gmail;
 pub mod http;
 pub mod i18n;
 pub mod identity;
+pub mod leaving;
 pub mod legacy;
 pub mod metrics;
 pub mod oidc;

@@ -77,6 +77,15 @@ pub struct RateLimiter {
     trusted_proxies: Vec<IpNet>,
 }
 
+/// Where the count of `subject` in `group` is kept.
+fn counter_key(group: Group, subject: &Subject<'_>) -> String {
+    match subject {
+        Subject::Ip(ip) => format!("rl:{}:ip:{}", group.as_str(), ip_counter(*ip)),
+        Subject::Client(id) => format!("rl:{}:client:{id}", group.as_str()),
+        Subject::User(id) => format!("rl:{}:user:{id}", group.as_str()),
+    }
+}
+
 impl RateLimiter {
     pub fn from_config(config: &Config) -> Self {
         let limits = &config.rate_limits;
@@ -96,14 +105,21 @@ impl RateLimiter {
         }
     }
 
+    /// Forget every count of the user `user_id` (a deleted account leaves no counter naming it).
+    pub async fn forget_user(
+        ephemeral: &Ephemeral,
+        user_id: uuid::Uuid,
+    ) -> Result<(), crate::ephemeral::EphemeralError> {
+        for group in [Group::Pages, Group::OAuth, Group::Vend] {
+            ephemeral.delete_count(&counter_key(group, &Subject::User(user_id))).await?;
+        }
+        Ok(())
+    }
+
     /// Count this request of `subject` in `group` and say whether it may go on.
     pub async fn check(&self, ephemeral: &Ephemeral, metrics: &Metrics, group: Group, subject: Subject<'_>) -> Verdict {
         let rate = self.rate(group);
-        let key = match subject {
-            Subject::Ip(ip) => format!("rl:{}:ip:{}", group.as_str(), ip_counter(ip)),
-            Subject::Client(id) => format!("rl:{}:client:{id}", group.as_str()),
-            Subject::User(id) => format!("rl:{}:user:{id}", group.as_str()),
-        };
+        let key = counter_key(group, &subject);
         match ephemeral.incr(&key, rate.per).await {
             Ok((count, _)) if count <= u64::from(rate.count) => Verdict::Allowed,
             Ok((_, left)) => {

@@ -14,6 +14,7 @@ mod error;
 pub mod gmail;
 pub mod identities;
 pub mod keys;
+pub mod leaving;
 pub mod legacy;
 pub mod refresh_tokens;
 pub mod sessions;

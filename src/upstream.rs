@@ -323,6 +323,11 @@ impl Upstreams {
         risc.verify(&self.http, token).await
     }
 
+    /// Unlink a Kakao user from the app with its admin key, at `url` (an account deletion).
+    pub async fn unlink_kakao(&self, url: &Url, admin_key: &SecretString, uid: &str) -> Result<(), UpstreamError> {
+        kakao::unlink(&self.http, url, admin_key.expose_secret(), uid).await
+    }
+
     fn oauth(&self, provider: Provider) -> Result<&OAuthProvider, UpstreamError> {
         match provider {
             Provider::Naver => self.naver.as_ref(),

@@ -43,8 +43,13 @@ pub enum UsersCommand {
     },
     /// Let the user sign in again (their old tokens stay dead).
     Enable { user: String },
-    /// Delete the account and everything of it.
-    Delete { user: String },
+    /// Delete the account and everything of it (docs/leaving.md); asks first.
+    Delete {
+        user: String,
+        /// Delete without being asked (for scripts).
+        #[arg(long)]
+        yes: bool,
+    },
 }
 
 /// Users per page while listing them all.
@@ -81,11 +86,13 @@ pub async fn run(state: &AppState, command: UsersCommand) -> anyhow::Result<()> 
             act(state, &user, |id| admin::disable(state, None, id, reason.as_deref().unwrap_or_default())).await
         }
         UsersCommand::Enable { user } => act(state, &user, |id| admin::enable(state, None, id)).await,
-        UsersCommand::Delete { user } => {
-            admin::find_user(state, &user).await.map_err(explain)?;
-            anyhow::bail!(
-                "deleting accounts is not built yet (it comes with account deletion and export); nothing was changed"
-            )
+        UsersCommand::Delete { user, yes } => {
+            let user = admin::find_user(state, &user).await.map_err(explain)?;
+            confirm_delete(&user.username, yes)?;
+            let deleted = crate::leaving::delete_account(state, user.id, crate::leaving::Deleter::Cli).await?;
+            println!("deleted {} ({}); receipt {}", user.username, user.id, deleted.receipt.id);
+            println!("upstream\t{}", deleted.receipt.upstream.0);
+            Ok(())
         }
     }
 }
@@ -131,6 +138,25 @@ fn print_user(user: &AdminUser) {
         if user.is_admin { "admin" } else { "-" },
         if user.disabled { "disabled" } else { "enabled" },
     );
+}
+
+/// Say what a deletion does, then go on only with `--yes` or the username typed at a terminal.
+fn confirm_delete(username: &str, yes: bool) -> anyhow::Result<()> {
+    use std::io::{BufRead as _, IsTerminal as _, Write as _};
+    eprintln!(
+        "munji: this deletes the account {username:?} and everything of it, signs it out everywhere\n  \
+         and revokes its provider grants (docs/leaving.md). It cannot be undone."
+    );
+    if yes {
+        return Ok(());
+    }
+    anyhow::ensure!(std::io::stdin().is_terminal(), "nothing was deleted: add --yes to delete without being asked");
+    eprint!("Type the username to delete it: ");
+    std::io::stderr().flush()?;
+    let mut answer = String::new();
+    std::io::stdin().lock().read_line(&mut answer)?;
+    anyhow::ensure!(answer.trim() == username, "nothing was deleted");
+    Ok(())
 }
 
 fn explain(e: AdminError) -> anyhow::Error {

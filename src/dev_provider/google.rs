@@ -44,6 +44,7 @@ pub(super) fn routes() -> Route {
         .at("/revoke", post(revoke))
         .at("/gmail/v1/users/:user_id/messages/send", post(send_mail))
         .at("/_stats", get(stats))
+        .at("/_faults", post(faults))
 }
 
 #[handler]
@@ -204,8 +205,12 @@ async fn revoke(req: &Request, body: poem::Body, dev: Data<&Arc<DevProvider>>) -
     let from_query = req.uri().query().and_then(|q| {
         url::form_urlencoded::parse(q.as_bytes()).find(|(k, _)| k == "token").map(|(_, v)| v.into_owned())
     });
+    if dev.google_revoke_down.load(Ordering::SeqCst) {
+        return StatusCode::SERVICE_UNAVAILABLE.into_response();
+    }
     match from_body.or(from_query) {
         Some(revoked) => {
+            dev.google_revocations.fetch_add(1, Ordering::SeqCst);
             // Revoking either token of a grant ends the grant, as at Google (docs/providers.md).
             let grant = dev
                 .unseal::<RefreshClaims>(&revoked)
@@ -255,7 +260,21 @@ fn stats(dev: Data<&Arc<DevProvider>>) -> Json<Value> {
     Json(json!({
         "refreshes": dev.google_refreshes.load(Ordering::SeqCst),
         "sent": dev.gmail_sent.load(Ordering::SeqCst),
+        "revocations": dev.google_revocations.load(Ordering::SeqCst),
     }))
+}
+
+/// `POST /_faults` with `revoke=down` (or `up`): the revocation endpoint fails until told
+/// otherwise (tests of a deletion while Google is down).
+#[handler]
+async fn faults(body: poem::Body, dev: Data<&Arc<DevProvider>>) -> StatusCode {
+    let bytes = body.into_vec().await.unwrap_or_default();
+    for (key, value) in url::form_urlencoded::parse(&bytes) {
+        if key == "revoke" {
+            dev.google_revoke_down.store(value == "down", Ordering::SeqCst);
+        }
+    }
+    StatusCode::NO_CONTENT
 }
 
 /// A Google API error (Gmail), as opposed to the OAuth shape of [`error`].

@@ -1,5 +1,6 @@
 //! Kakao's imitation: `/oauth/authorize`, `/oauth/token` (numeric `expires_in`, `KOE` error
-//! codes) and `/v2/user/me` (numeric `id`, `kakao_account` with its agreement flags).
+//! codes), `/v2/user/me` (numeric `id`, `kakao_account` with its agreement flags) and the
+//! admin-key unlink `/v1/user/unlink` (counted in `/_stats`).
 
 use std::sync::Arc;
 
@@ -19,6 +20,40 @@ pub(super) fn routes() -> Route {
         .at("/oauth/authorize", get(authorize_form).post(authorize_decision))
         .at("/oauth/token", post(token))
         .at("/v2/user/me", get(me))
+        .at("/v1/user/unlink", post(unlink))
+        .at("/_stats", get(stats))
+}
+
+/// `POST /v1/user/unlink` with `Authorization: KakaoAK {admin key}` and the form fields
+/// `target_id_type=user_id`, `target_id`: `{"id": target_id}`. A wrong or missing key is 401, a
+/// missing or non-numeric target 400 (kapi's `{"msg","code"}` errors).
+#[handler]
+async fn unlink(req: &Request, body: poem::Body, dev: Data<&Arc<DevProvider>>) -> Response {
+    let key = req.headers().get(poem::http::header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+    let key_ok = key
+        .and_then(|k| k.strip_prefix("KakaoAK "))
+        .is_some_and(|k| crypto::constant_time_eq(k.as_bytes(), super::KAKAO_ADMIN_KEY.as_bytes()));
+    if !key_ok {
+        let body = json!({"msg": "wrong appKey(adminKey) format", "code": -401});
+        return (StatusCode::UNAUTHORIZED, Json(body)).into_response();
+    }
+    let bytes = body.into_vec().await.unwrap_or_default();
+    let field = |name: &str| url::form_urlencoded::parse(&bytes).find(|(k, _)| k == name).map(|(_, v)| v.into_owned());
+    let target = (field("target_id_type").as_deref() == Some("user_id"))
+        .then(|| field("target_id").and_then(|id| id.parse::<u64>().ok()))
+        .flatten();
+    let Some(id) = target else {
+        let body = json!({"msg": "target_id_type and a numeric target_id are required", "code": -2});
+        return (StatusCode::BAD_REQUEST, Json(body)).into_response();
+    };
+    dev.kakao_unlinks.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    Json(json!({ "id": id })).into_response()
+}
+
+/// What the imitation answered (tests count unlinks).
+#[handler]
+fn stats(dev: Data<&Arc<DevProvider>>) -> Json<serde_json::Value> {
+    Json(json!({ "unlinks": dev.kakao_unlinks.load(std::sync::atomic::Ordering::SeqCst) }))
 }
 
 #[handler]

@@ -168,6 +168,19 @@ pub async fn take(db: &Db, key: &str) -> Result<Option<Vec<u8>>> {
     Ok(value.and_then(|(value, live)| live.then_some(value)))
 }
 
+/// Forget the counter `key` (its window starts again at the next count).
+pub async fn delete_count(db: &Db, key: &str) -> Result<()> {
+    match db {
+        Db::Postgres(pool) => {
+            sqlx::query("DELETE FROM counters WHERE key = $1").bind(key).execute(pool).await?;
+        }
+        Db::Sqlite(pool) => {
+            sqlx::query("DELETE FROM counters WHERE key = ?1").bind(key).execute(pool).await?;
+        }
+    }
+    Ok(())
+}
+
 pub async fn delete(db: &Db, key: &str) -> Result<()> {
     match db {
         Db::Postgres(pool) => {

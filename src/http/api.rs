@@ -10,6 +10,7 @@ mod apps;
 mod audit;
 pub mod error;
 mod gmail;
+pub mod leaving;
 mod me;
 mod security;
 mod services;
@@ -23,6 +24,7 @@ pub type Apis = (
     me::MeApi,
     sessions::SessionsApi,
     apps::AppsApi,
+    leaving::LeavingApi,
     gmail::GmailApi,
     audit::AuditApi,
     services::ServicesApi,

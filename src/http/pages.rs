@@ -10,6 +10,7 @@ mod authorize;
 mod callback;
 mod end_session;
 mod gmail;
+mod leaving;
 pub mod link;
 mod login;
 mod signup;
@@ -75,6 +76,8 @@ pub enum PageError {
     Authorize { error: &'static str, description: String },
     #[error("end-session request refused: {0}")]
     EndSession(#[from] crate::oidc::logout::Refusal),
+    #[error("the typed username does not match the account")]
+    ConfirmMismatch,
     #[error("not found")]
     NotFound,
     #[error("only admins may see this page")]
@@ -146,6 +149,7 @@ impl poem::error::ResponseError for PageError {
             Self::BadRequest(_)
             | Self::State(_)
             | Self::Csrf
+            | Self::ConfirmMismatch
             | Self::SignupExpired
             | Self::Authorize { .. }
             | Self::EndSession(_) => StatusCode::BAD_REQUEST,
@@ -186,6 +190,7 @@ impl PageError {
                 | Self::LinkOtherUser
                 | Self::LinkExpired
                 | Self::GmailScopeMissing
+                | Self::ConfirmMismatch
         )
     }
 
@@ -207,6 +212,7 @@ impl PageError {
             Self::GmailScopeMissing => t.err_gmail_scope_missing,
             Self::Authorize { .. } => t.err_authorize,
             Self::EndSession(_) => t.err_end_session,
+            Self::ConfirmMismatch => t.err_confirm_mismatch,
             Self::NotFound => t.err_not_found,
             Self::Forbidden => t.err_forbidden,
             Self::Internal(_) => t.err_internal,
@@ -365,6 +371,9 @@ pub fn routes(state: &AppState) -> impl Endpoint + 'static {
         .at("/logout", post(account::logout))
         .at("/account/sessions/:id/end", post(account::end_session))
         .at("/account/apps/:client_id/remove", post(account::remove_app))
+        .at("/account/export", get(leaving::export))
+        .at("/account/delete", post(leaving::delete))
+        .at("/account/deleted", get(leaving::deleted))
         .at("/authorize", get(authorize::authorize).post(authorize::consent_answer).with(IpLimit(Group::Pages)))
         .at("/end-session", get(end_session::from_query).post(end_session::from_form).with(IpLimit(Group::Pages)))
         .at("/account/link/:provider", get(link::from_ticket).post(link::start))
@@ -380,6 +389,7 @@ pub fn routes(state: &AppState) -> impl Endpoint + 'static {
         .at("/admin/users/:id/enable", post(admin::enable))
         .at("/admin/users/:id/end-sessions", post(admin::end_sessions))
         .at("/admin/users/:id/identities/:identity_id/remove", post(admin::unlink))
+        .at("/admin/users/:id/delete", post(admin::delete))
         .at("/admin/audit", get(admin::audit))
         .at("/admin/clients", get(admin::clients))
         .at("/static/:file", get(static_file))

@@ -107,7 +107,7 @@ pub async fn complete(
         (Ok(u), Some(d)) => (u, d),
         (u, d) => return Ok(SignupOutcome::Invalid { username: u.err(), display_name_invalid: d.is_none() }),
     };
-    if users::username_taken(&state.db, username.as_str()).await? {
+    if users::username_taken(&state.db, username.as_str(), state.clock.now()).await? {
         return Ok(SignupOutcome::Invalid { username: Some(UsernameProblem::Taken), display_name_invalid: false });
     }
     // One use: a second submit of the same sign-up finds nothing.
@@ -116,7 +116,8 @@ pub async fn complete(
     }
     let provider = pending.profile.provider;
     let return_to = pending.return_to.clone();
-    let signed_in = match super::sign_up(&state.db, &pending.profile, &username, &display_name).await {
+    let signed_in = match super::sign_up(&state.db, &pending.profile, &username, &display_name, state.clock.now()).await
+    {
         Ok(user) => {
             state.metrics.logins.with_label_values(&[provider.as_str(), "signup"]).inc();
             let identity_id = signed_up_identity(state, &pending.profile).await?;

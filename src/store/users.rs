@@ -65,15 +65,18 @@ pub async fn set_disabled(db: &Db, id: Uuid, disabled: Option<&str>, now: DateTi
     )
 }
 
-pub async fn username_taken(db: &Db, username: &str) -> Result<bool> {
+/// Whether `username` belongs to an account, or to an account deleted less than
+/// `username_quarantine` before `now` (docs/leaving.md).
+pub async fn username_taken(db: &Db, username: &str, now: DateTime<Utc>) -> Result<bool> {
     const SQL: &str = "SELECT COUNT(*) FROM users WHERE username = $1";
     let count: i64 = on_pool!(db, pool => sqlx::query_scalar(SQL).bind(username).fetch_one(pool).await?);
-    Ok(count > 0)
+    Ok(count > 0 || super::leaving::is_quarantined(db, username, now).await?)
 }
 
-/// Create an account and its first identity in one transaction. A taken username fails with
-/// `Conflict` on [`USERNAME_KEY`]; an identity someone else registered meanwhile fails with
-/// `Conflict` on [`super::identities::PROVIDER_UID_KEY`]. Either way nothing is written.
+/// Create an account and its first identity in one transaction, at `now`. A taken username, or
+/// one quarantined at `now` (docs/leaving.md), fails with `Conflict` on [`USERNAME_KEY`]; an
+/// identity someone else registered meanwhile fails with `Conflict` on
+/// [`super::identities::PROVIDER_UID_KEY`]. Either way nothing is written.
 pub async fn insert_with_identity(
     db: &Db,
     user: NewUser<'_>,
@@ -85,6 +88,14 @@ pub async fn insert_with_identity(
     let id = Uuid::new_v4();
     on_pool!(db, pool => {
         let mut tx = pool.begin().await?;
+        let quarantined: i64 = sqlx::query_scalar(super::leaving::QUARANTINED)
+            .bind(super::leaving::hash(user.username))
+            .bind(now)
+            .fetch_one(&mut *tx)
+            .await?;
+        if quarantined > 0 {
+            return Err(super::StoreError::Conflict { constraint: USERNAME_KEY.to_owned() });
+        }
         sqlx::query(USER)
             .bind(id)
             .bind(user.username)

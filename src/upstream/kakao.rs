@@ -55,6 +55,25 @@ pub fn parse_profile(body: &[u8]) -> Result<UpstreamProfile, UpstreamError> {
     })
 }
 
+/// Unlink the Kakao user `uid` from the app with the app's admin key (docs/leaving.md): a form
+/// POST to `url` with `Authorization: KakaoAK {admin_key}`, `target_id_type=user_id` and
+/// `target_id={uid}`. Kakao answers `{"id": uid}`; any other status is a failure.
+pub(super) async fn unlink(
+    http: &reqwest::Client,
+    url: &url::Url,
+    admin_key: &str,
+    uid: &str,
+) -> Result<(), UpstreamError> {
+    let resp = http
+        .post(url.clone())
+        .header(reqwest::header::AUTHORIZATION, format!("KakaoAK {admin_key}"))
+        .form(&[("target_id_type", "user_id"), ("target_id", uid)])
+        .send()
+        .await
+        .map_err(|e| UpstreamError::from_reqwest(&e))?;
+    if resp.status().is_success() { Ok(()) } else { Err(UpstreamError::Status(resp.status().as_u16())) }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -506,3 +506,45 @@ async fn an_admin_disables_a_user_found_by_an_earlier_email() {
     let resp = app.sign_in_with(&victim, Provider::Google, &Person::new(77, "new.mail@example.com")).await;
     assert_eq!(resp.status(), 403, "and cannot sign in again");
 }
+
+/// A person downloads their data from the account page, then deletes their account by typing
+/// their username: they land on the "account deleted" page and nothing of them is left
+/// (docs/leaving.md).
+#[tokio::test]
+async fn a_person_downloads_their_data_and_deletes_their_account() {
+    if skipped() {
+        return;
+    }
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let (_driver, browser) = signed_up_in_a_browser(&app, "880004", "leaving.user@example.com").await;
+    let downloads = tempfile::tempdir().unwrap();
+    let path = downloads.path().to_str().unwrap().to_owned();
+    cdp(&browser, "Browser.setDownloadBehavior", serde_json::json!({"behavior": "allow", "downloadPath": path})).await;
+
+    click(&browser, "#export-data").await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let file = loop {
+        let done = std::fs::read_dir(downloads.path())
+            .unwrap()
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .find(|p| p.extension().is_some_and(|x| x == "json"));
+        if let Some(file) = done {
+            break file;
+        }
+        assert!(Instant::now() < deadline, "no download in {path}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let export: serde_json::Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+    assert_eq!(export["user"]["username"], "leaving.user");
+    assert_eq!(export["identities"][0]["provider"], "naver");
+
+    fill(&browser, "delete-confirm", "leaving.user").await;
+    click(&browser, "#delete-account").await;
+    wait_for_id(&browser, "account-deleted").await;
+    assert_eq!(browser.current_url().await.unwrap().path(), "/account/deleted");
+    browser.goto(&app.url("/account")).await.unwrap();
+    wait_for_path(&browser, "/login").await;
+    browser.close().await.unwrap();
+    assert_eq!((app.count_users().await, app.count_identities().await), (0, 0));
+}

@@ -19,6 +19,7 @@ mod gmail_vend;
 mod hardening;
 mod hooks;
 mod instances;
+mod leaving;
 mod legacy;
 mod linking;
 mod login;

@@ -94,7 +94,7 @@ async fn an_import_with_a_bad_row_writes_nothing(db: Db) {
             }
             other => panic!("{other:?}"),
         }
-        assert!(!users::username_taken(&db, "ben").await.unwrap(), "the good row is rolled back too");
+        assert!(!users::username_taken(&db, "ben", now()).await.unwrap(), "the good row is rolled back too");
     }
     assert_eq!(legacy::pending_by_provider(&db).await.unwrap(), []);
 }

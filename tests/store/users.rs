@@ -42,7 +42,7 @@ async fn a_user_is_created_with_its_first_identity(db: Db) {
     assert_eq!((identity.provider, identity.uid.as_deref()), (Provider::Google, Some("g-1")));
     assert_eq!((identity.email.as_deref(), identity.email_verified), (Some("a@example.com"), true));
     assert_eq!((identity.linked_at, identity.last_login_at), (at, Some(at)), "signing in now sets last_login_at");
-    assert!(users::username_taken(&db, "alice").await.unwrap());
+    assert!(users::username_taken(&db, "alice", now()).await.unwrap());
     assert!(users::find_by_id(&db, Uuid::new_v4()).await.unwrap().is_none());
 
     let quiet = NewIdentity { logged_in: false, ..google("g-2") };
@@ -66,10 +66,10 @@ async fn a_taken_username_conflicts_and_writes_nothing(db: Db) {
 async fn usernames_are_compared_exactly(db: Db) {
     // Case is Username::parse's to refuse; the store keeps names as given.
     user(&db, "alice").await;
-    assert!(!users::username_taken(&db, "Alice").await.unwrap());
-    assert!(!users::username_taken(&db, "alice ").await.unwrap());
+    assert!(!users::username_taken(&db, "Alice", now()).await.unwrap());
+    assert!(!users::username_taken(&db, "alice ", now()).await.unwrap());
     user(&db, "Alice").await;
-    assert!(users::username_taken(&db, "Alice").await.unwrap());
+    assert!(users::username_taken(&db, "Alice", now()).await.unwrap());
 }
 
 async fn an_identity_someone_has_conflicts_and_creates_no_user(db: Db) {
@@ -77,7 +77,7 @@ async fn an_identity_someone_has_conflicts_and_creates_no_user(db: Db) {
     let bob = NewUser { username: "bob", display_name: "Bob", email: None };
     let err = users::insert_with_identity(&db, bob, google("alice"), now()).await.unwrap_err();
     assert!(err.on_constraint(PROVIDER_UID_KEY), "{err:?}");
-    assert!(!users::username_taken(&db, "bob").await.unwrap(), "the user is rolled back with the identity");
+    assert!(!users::username_taken(&db, "bob", now()).await.unwrap(), "the user is rolled back with the identity");
 
     let naver = NewIdentity { provider: Provider::Naver, ..google("alice") };
     let bob = NewUser { username: "bob", display_name: "Bob", email: None };

@@ -445,6 +445,19 @@ impl AdminApi {
         Ok(DoneResponse::NoContent)
     }
 
+    /// Delete the account (docs/leaving.md): a receipt is kept, not an audit event.
+    #[oai(path = "/users/:id", method = "delete", operation_id = "admin_delete_user")]
+    async fn delete(
+        &self,
+        token: AccessToken,
+        id: Path<Uuid>,
+        state: Data<&AppState>,
+    ) -> Result<DoneResponse, ApiError> {
+        let actor = token.admin(&state).await?;
+        crate::leaving::delete_account(&state, id.0, crate::leaving::Deleter::Admin(actor)).await?;
+        Ok(DoneResponse::NoContent)
+    }
+
     /// Audit events of every user (or `user_id`), of one `kind` if given, newest first.
     #[oai(path = "/audit", method = "get", operation_id = "admin_audit")]
     async fn audit(

@@ -19,6 +19,7 @@ pub enum ErrorCode {
     InvalidToken,
     TokenExpired,
     Forbidden,
+    ReauthRequired,
     NotFound,
     UserNotFound,
     UserDisabled,
@@ -48,6 +49,7 @@ impl ErrorCode {
             Self::InvalidToken => "INVALID_TOKEN",
             Self::TokenExpired => "TOKEN_EXPIRED",
             Self::Forbidden => "FORBIDDEN",
+            Self::ReauthRequired => "REAUTH_REQUIRED",
             Self::NotFound => "NOT_FOUND",
             Self::UserNotFound => "USER_NOT_FOUND",
             Self::UserDisabled => "USER_DISABLED",
@@ -74,7 +76,7 @@ impl ErrorCode {
         match self {
             Self::InvalidToken | Self::TokenExpired => StatusCode::UNAUTHORIZED,
             Self::InvalidEvent => StatusCode::BAD_REQUEST,
-            Self::Forbidden | Self::UserDisabled | Self::InvalidSignature => StatusCode::FORBIDDEN,
+            Self::Forbidden | Self::UserDisabled | Self::InvalidSignature | Self::ReauthRequired => StatusCode::FORBIDDEN,
             Self::NotFound | Self::UserNotFound | Self::GmailNotEquipped => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::IdentityAlreadyLinked
@@ -144,7 +146,8 @@ pub enum ApiError {
     /// No token, an unreadable one, or an expired one (`INVALID_TOKEN`, `TOKEN_EXPIRED`).
     #[oai(status = 401)]
     Unauthorized(Json<ErrorBody>, #[oai(header = "WWW-Authenticate")] String),
-    /// The token is valid but may not do this (`FORBIDDEN`).
+    /// The token is valid but may not do this (`FORBIDDEN`), or not yet: its sign-in is too old
+    /// (`REAUTH_REQUIRED`).
     #[oai(status = 403)]
     Forbidden(Json<ErrorBody>),
     /// The resource does not exist or belongs to someone else (`NOT_FOUND`, `USER_NOT_FOUND`,

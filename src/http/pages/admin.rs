@@ -179,6 +179,7 @@ enum Action {
     Enable,
     EndSessions,
     Unlink(Uuid),
+    Delete,
 }
 
 impl Action {
@@ -210,6 +211,10 @@ async fn act(
         Action::Enable => admin::enable(state, actor, user_id).await.map(drop)?,
         Action::EndSessions => admin::end_sessions(state, actor, user_id).await?,
         Action::Unlink(identity_id) => admin::unlink(state, actor, user_id, identity_id).await?,
+        Action::Delete => {
+            crate::leaving::delete_account(state, user_id, crate::leaving::Deleter::Admin(admin.user_id)).await?;
+            return Ok(Redirect::see_other("/admin/users").into_response());
+        }
     }
     Ok(Redirect::see_other(back).into_response())
 }
@@ -257,6 +262,17 @@ pub async fn unlink(
     state: Data<&AppState>,
 ) -> Result<Response, PageError> {
     act(&state, jar, id, form, Action::Unlink(identity_id)).await
+}
+
+/// `POST /admin/users/{id}/delete`: the deletion of docs/leaving.md, then back to the list.
+#[handler]
+pub async fn delete(
+    Path(id): Path<Uuid>,
+    Form(form): Form<ActionForm>,
+    jar: &CookieJar,
+    state: Data<&AppState>,
+) -> Result<Response, PageError> {
+    act(&state, jar, id, form, Action::Delete).await
 }
 
 /// `GET /admin/audit?user_id=&kind=&cursor=`

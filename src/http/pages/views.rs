@@ -144,6 +144,12 @@ pub struct SignedOutView {
     pub t: &'static Messages,
 }
 
+#[derive(Template)]
+#[template(path = "account_deleted.html")]
+pub struct AccountDeletedView {
+    pub t: &'static Messages,
+}
+
 /// A requested scope: its name (e.g. `email`) and what it means in plain words.
 pub struct ScopeRow {
     pub name: String,

@@ -26,6 +26,7 @@ pub fn provider_env(dev: &str) -> Vec<(String, String)> {
                 env.push((key("AUTHORIZE_URL"), format!("{base}/oauth/authorize")));
                 env.push((key("TOKEN_URL"), format!("{base}/oauth/token")));
                 env.push((key("USERINFO_URL"), format!("{base}/v2/user/me")));
+                env.push((key("UNLINK_URL"), format!("{base}/v1/user/unlink")));
             }
         }
     }
