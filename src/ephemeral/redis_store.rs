@@ -4,7 +4,18 @@ use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
-use super::Result;
+use super::{Hit, Result};
+
+/// Count one more in `KEYS[1]`, starting a window of `ARGV[1]` ms with the first count; the
+/// count and the milliseconds left in the window.
+const INCR_SOURCE: &str = "local n = redis.call('INCR', KEYS[1]) \
+     if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end \
+     return {n, redis.call('PTTL', KEYS[1])}";
+static INCR: std::sync::LazyLock<redis::Script> = std::sync::LazyLock::new(|| redis::Script::new(INCR_SOURCE));
+
+fn window_millis(window: Duration) -> u64 {
+    u64::try_from(window.as_millis()).unwrap_or(u64::MAX).max(1)
+}
 
 /// A self-healing Redis connection and the prefix of every key it writes.
 #[derive(Clone)]
@@ -71,15 +82,25 @@ impl RedisStore {
     /// `INCR`, with the window's expiry set by the first increment (one script, so atomic); the
     /// count and the milliseconds left.
     pub async fn incr(&self, key: &str, window: Duration) -> Result<(u64, i64)> {
-        static SCRIPT: std::sync::LazyLock<redis::Script> = std::sync::LazyLock::new(|| {
-            redis::Script::new(
-                "local n = redis.call('INCR', KEYS[1]) \
-                 if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end \
-                 return {n, redis.call('PTTL', KEYS[1])}",
-            )
-        });
-        let millis = u64::try_from(window.as_millis()).unwrap_or(u64::MAX).max(1);
-        Ok(SCRIPT.key(self.key(key)).arg(millis).invoke_async(&mut self.conn.clone()).await?)
+        Ok(INCR.key(self.key(key)).arg(window_millis(window)).invoke_async(&mut self.conn.clone()).await?)
+    }
+
+    /// The hits and the presence checks of one request in one pipeline: each hit is the
+    /// [`INCR`] script on its own key (sent whole with `EVAL`, so a fresh primary after a
+    /// failover needs nothing loaded), each check an `EXISTS`.
+    pub async fn batch(&self, hits: &[Hit], present: &[String]) -> Result<(Vec<(u64, i64)>, Vec<bool>)> {
+        let mut pipe = redis::pipe();
+        for hit in hits {
+            pipe.cmd("EVAL").arg(INCR_SOURCE).arg(1).arg(self.key(&hit.key)).arg(window_millis(hit.window));
+        }
+        for key in present {
+            pipe.exists(self.key(key));
+        }
+        let mut answers: Vec<redis::Value> = pipe.query_async(&mut self.conn.clone()).await?;
+        let checks = answers.split_off(hits.len().min(answers.len()));
+        let counts = answers.into_iter().map(redis::from_redis_value).collect::<Result<Vec<(u64, i64)>, _>>();
+        let present = checks.into_iter().map(redis::from_redis_value).collect::<Result<Vec<bool>, _>>();
+        Ok((counts.map_err(redis::RedisError::from)?, present.map_err(redis::RedisError::from)?))
     }
 
     pub async fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
