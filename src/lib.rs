@@ -14,6 +14,8 @@
 //! - [`readiness`]: whether the stores answer, checked at most once a second.
 //! - [`telemetry`]: tracing set-up (JSON logs, request ids).
 //! - [`crypto`]: random values and constant-time comparisons.
+// The Redis Cluster client's futures nest deeper than the default limit allows.
+#![recursion_limit = "256"]
 
 pub mod admin;
 pub mod audit;
