@@ -7,7 +7,7 @@
 //!     --service-id bench-svc --service-secret … --web-id bench-web --web-secret … --seconds 20
 //! ```
 //!
-//! Modes: `client_credentials` (POST /token), `refresh` (POST /token with rotation: each worker
+//! Modes: `discovery` (GET /.well-known/openid-configuration), `client_credentials` (POST /token), `refresh` (POST /token with rotation: each worker
 //! follows its own family), `introspect` (POST /introspect), `verify` (GET /api/v1/verify),
 //! `vend` (POST /api/v1/gmail/access-token for a user who connected Gmail and equipped it to
 //! `--gmail-target`; the service client must be allowed that target), and `mixed`: every worker
@@ -73,6 +73,7 @@ struct Args {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 enum Mode {
+    Discovery,
     #[value(name = "client_credentials")]
     ClientCredentials,
     Refresh,
@@ -98,6 +99,8 @@ enum Op {
     ClientCredentials,
     /// `POST /introspect` of the worker's access token.
     Introspect,
+    /// `GET /.well-known/openid-configuration`.
+    Discovery,
 }
 
 /// What a `mixed` worker does, by weight (percent): mostly verifies, sign-ins a few percent.
@@ -107,6 +110,7 @@ impl Mode {
     /// The operations a worker draws from, with their weights.
     fn mix(self) -> &'static [(Op, u32)] {
         match self {
+            Mode::Discovery => &[(Op::Discovery, 1)],
             Mode::ClientCredentials => &[(Op::ClientCredentials, 1)],
             Mode::Refresh => &[(Op::Refresh, 1)],
             Mode::Introspect => &[(Op::Introspect, 1)],
@@ -130,6 +134,7 @@ impl Op {
             Op::Vend => "vend",
             Op::ClientCredentials => "client_credentials",
             Op::Introspect => "introspect",
+            Op::Discovery => "discovery",
         }
     }
 }
@@ -386,6 +391,10 @@ impl Worker {
             Op::Vend => self.vend().await,
             Op::ClientCredentials => self.client_credentials().await,
             Op::Introspect => self.introspect().await,
+            Op::Discovery => {
+                call(self.bench.http.get(self.bench.url("/.well-known/openid-configuration"))).await?.bytes().await?;
+                Ok(())
+            }
         }
     }
 

@@ -17,6 +17,9 @@
 //! - [`crypto`]: random values and constant-time comparisons.
 //! - [`provider_events`]: what munji does when a provider reports on one of its accounts.
 
+// The Redis Cluster client's futures nest deeper than the default limit allows.
+#![recursion_limit = "256"]
+
 pub mod admin;
 pub mod audit;
 pub mod cli;

@@ -23,7 +23,7 @@ use ipnet::IpNet;
 
 use crate::{
     config::{Config, Rate},
-    ephemeral::Ephemeral,
+    ephemeral::{Ephemeral, EphemeralError, Hit},
     metrics::Metrics,
 };
 
@@ -77,15 +77,6 @@ pub struct RateLimiter {
     trusted_proxies: Vec<IpNet>,
 }
 
-/// Where the count of `subject` in `group` is kept.
-fn counter_key(group: Group, subject: &Subject<'_>) -> String {
-    match subject {
-        Subject::Ip(ip) => format!("rl:{}:ip:{}", group.as_str(), ip_counter(*ip)),
-        Subject::Client(id) => format!("rl:{}:client:{id}", group.as_str()),
-        Subject::User(id) => format!("rl:{}:user:{id}", group.as_str()),
-    }
-}
-
 impl RateLimiter {
     pub fn from_config(config: &Config) -> Self {
         let limits = &config.rate_limits;
@@ -111,27 +102,53 @@ impl RateLimiter {
         user_id: uuid::Uuid,
     ) -> Result<(), crate::ephemeral::EphemeralError> {
         for group in [Group::Pages, Group::OAuth, Group::Vend] {
-            ephemeral.delete_count(&counter_key(group, &Subject::User(user_id))).await?;
+            ephemeral.delete_count(&counter_key(group, Subject::User(user_id))).await?;
         }
         Ok(())
     }
 
     /// Count this request of `subject` in `group` and say whether it may go on.
     pub async fn check(&self, ephemeral: &Ephemeral, metrics: &Metrics, group: Group, subject: Subject<'_>) -> Verdict {
-        let rate = self.rate(group);
-        let key = counter_key(group, &subject);
-        match ephemeral.incr(&key, rate.per).await {
-            Ok((count, _)) if count <= u64::from(rate.count) => Verdict::Allowed,
-            Ok((_, left)) => {
-                metrics.rate_limited.with_label_values(&[group.as_str()]).inc();
-                Verdict::Limited { retry_after: whole_seconds(left) }
-            }
+        self.check_all(ephemeral, metrics, &[(group, subject)], &[]).await.0
+    }
+
+    /// Count this request once for each of `counted` and read the ephemeral `marks` (keys whose
+    /// presence refuses the request) in one round trip. The verdict is the first limit the
+    /// request is over. When the store cannot be reached the limits fail open, as in
+    /// [`Self::check`], and the marks are the error, for the caller to refuse on.
+    pub async fn check_all(
+        &self,
+        ephemeral: &Ephemeral,
+        metrics: &Metrics,
+        counted: &[(Group, Subject<'_>)],
+        marks: &[String],
+    ) -> (Verdict, Result<Vec<bool>, EphemeralError>) {
+        let hits: Vec<Hit> = counted
+            .iter()
+            .map(|&(group, subject)| Hit { key: counter_key(group, subject), window: self.rate(group).per })
+            .collect();
+        let found = match ephemeral.batch(&hits, marks).await {
+            Ok(found) => found,
             Err(e) => {
-                tracing::warn!(error.message = %e, group = group.as_str(), "rate limit not checked: store unreachable");
-                metrics.rate_limit_unchecked.with_label_values(&[group.as_str()]).inc();
-                Verdict::Allowed
+                tracing::warn!(error.message = %e, "rate limit not checked: store unreachable");
+                for (group, _) in counted {
+                    metrics.rate_limit_unchecked.with_label_values(&[group.as_str()]).inc();
+                }
+                return (Verdict::Allowed, Err(e));
             }
-        }
+        };
+        let over = counted
+            .iter()
+            .zip(&found.counts)
+            .find(|((group, _), (count, _))| *count > u64::from(self.rate(*group).count));
+        let verdict = match over {
+            Some(((group, _), (_, left))) => {
+                metrics.rate_limited.with_label_values(&[group.as_str()]).inc();
+                Verdict::Limited { retry_after: whole_seconds(*left) }
+            }
+            None => Verdict::Allowed,
+        };
+        (verdict, Ok(found.present))
     }
 
     /// The client's address: the peer's, or, when the peer is a trusted proxy, the rightmost
@@ -158,6 +175,15 @@ impl RateLimiter {
             }
         }
         client
+    }
+}
+
+/// The counter of `subject` in `group`.
+fn counter_key(group: Group, subject: Subject<'_>) -> String {
+    match subject {
+        Subject::Ip(ip) => format!("rl:{}:ip:{}", group.as_str(), ip_counter(ip)),
+        Subject::Client(id) => format!("rl:{}:client:{id}", group.as_str()),
+        Subject::User(id) => format!("rl:{}:user:{id}", group.as_str()),
     }
 }
 

@@ -179,6 +179,21 @@ pub async fn is_alive(state: &AppState, sid: &str) -> Result<bool, EphemeralErro
     Ok(!marks::is_ended(state, sid).await?)
 }
 
+/// The ephemeral key whose presence refuses `claims`: its session's end mark, or a service
+/// token's own revocation. For callers that read it together with other things in one round
+/// trip ([`crate::rate_limit::RateLimiter::check_all`]); [`live_claims`] reads it alone.
+pub fn refusal_mark(claims: &AccessClaims) -> String {
+    match &claims.sid {
+        Some(sid) => marks::ended_key(sid),
+        None => marks::revoked_token_key(&claims.jti),
+    }
+}
+
+/// The ephemeral key whose presence says that the session `sid` has ended (see [`refusal_mark`]).
+pub fn ended_mark(sid: &str) -> String {
+    marks::ended_key(sid)
+}
+
 /// Refuse one service token (which belongs to no session) until it would have expired.
 pub async fn revoke_service_token(state: &AppState, claims: &AccessClaims) -> Result<(), EphemeralError> {
     marks::revoke_token(state, &claims.jti, claims.exp).await

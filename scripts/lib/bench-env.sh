@@ -17,8 +17,8 @@ bench_pids=()
 
 bench_build() {
     cargo build --release --quiet --bin munji --example load
-    munji=$PWD/target/release/munji
-    load=$PWD/target/release/examples/load
+    munji=${CARGO_TARGET_DIR:-$PWD/target}/release/munji
+    load=${CARGO_TARGET_DIR:-$PWD/target}/release/examples/load
 }
 
 bench_cleanup() {

@@ -8,7 +8,7 @@ cd "$(dirname "$0")/../.."
 seconds=${1:-15}
 concurrency=${2:-32}
 cargo build --release --quiet --example load
-load=$PWD/target/release/examples/load
+load=${CARGO_TARGET_DIR:-$PWD/target}/release/examples/load
 work=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
 cp scripts/peer/oidc-provider.mjs "$work/"

@@ -6,6 +6,12 @@
 //! confidential client's by its secret, a public client's only when it carries a live code or
 //! token of the client (see [`super::proof`]). Anything else spends only its address's budget,
 //! so naming a client cannot exhaust the budget of its real users.
+//!
+//! The address and the client are counted together, after the client is known, in one round
+//! trip to the ephemeral store ([`Caller::admit`]); `/introspect` reads the token's revocation
+//! mark in that same round trip (docs/operations.md).
+
+use std::net::IpAddr;
 
 use base64::{Engine as _, engine::general_purpose::STANDARD};
 
@@ -15,6 +21,7 @@ use super::{
     proof::{self, Evidence},
 };
 use crate::{
+    ephemeral::EphemeralError,
     rate_limit::{Group, Subject, Verdict},
     state::AppState,
 };
@@ -66,32 +73,90 @@ pub fn presented(
     }
 }
 
-/// The client, if it proved who it is; `evidence` is what the request offers beyond the client
-/// id, which for a public client decides whether it is counted as the client's.
-pub async fn authenticate(
+/// A request's caller, not yet counted: the client it proved to be (or why it did not), whether
+/// it is counted in that client's budget, and its address. [`Caller::admit`] counts it.
+#[derive(Debug)]
+pub struct Caller {
+    client: Result<Client, OAuthError>,
+    counted_as_client: bool,
+    ip: Option<IpAddr>,
+}
+
+/// Who the caller is, from what it presented; `evidence` is what the request offers beyond
+/// the client id, which for a public client decides whether it is counted as the client's.
+/// Nothing is counted yet; only a failing store is an error here.
+pub async fn identify(
     state: &AppState,
     presented: &Presented,
     evidence: Evidence<'_>,
-) -> Result<Client, OAuthError> {
+    ip: Option<IpAddr>,
+) -> Result<Caller, OAuthError> {
     let refuse = OAuthError::InvalidClient { basic: presented.basic };
-    let client =
-        state.clients.find(&state.config, &state.db, &presented.client_id).await?.ok_or_else(|| refuse.clone())?;
+    let Some(client) = state.clients.find(&state.config, &state.db, &presented.client_id).await? else {
+        return Ok(Caller::refused(ip, refuse));
+    };
     let ok = match (&presented.secret, client.is_public()) {
         (Some(secret), false) => client.secret_matches(secret),
         (None, true) => true,
         _ => false,
     };
     if !ok {
-        return Err(refuse);
+        return Ok(Caller::refused(ip, refuse));
     }
-    // Per client once the request proved it is the client's; per IP is the route's.
-    if client.is_public() && !proof::holds(state, &client, evidence).await {
-        return Ok(client);
+    // Per client once the request proved it is the client's; per IP always.
+    let counted_as_client = !client.is_public() || proof::holds(state, &client, evidence).await;
+    Ok(Caller { client: Ok(client), counted_as_client, ip })
+}
+
+/// The client, if it proved who it is, counted in its budgets ([`identify`], then
+/// [`Caller::admit`]).
+pub async fn authenticate(
+    state: &AppState,
+    presented: &Presented,
+    evidence: Evidence<'_>,
+    ip: Option<IpAddr>,
+) -> Result<Client, OAuthError> {
+    identify(state, presented, evidence, ip).await?.admit(state).await
+}
+
+impl Caller {
+    /// A caller refused with `error` before (or instead of) proving a client: counted by its
+    /// address alone.
+    pub fn refused(ip: Option<IpAddr>, error: OAuthError) -> Self {
+        Self { client: Err(error), counted_as_client: false, ip }
     }
-    let subject = Subject::Client(&client.id);
-    match state.rate_limit(Group::OAuth, subject).await {
-        Verdict::Allowed => Ok(client),
-        Verdict::Limited { retry_after } => Err(OAuthError::SlowDown { retry_after_secs: retry_after.as_secs() }),
+
+    /// The client it proved to be, if it did.
+    pub fn client(&self) -> Option<&Client> {
+        self.client.as_ref().ok()
+    }
+
+    /// Count the request and hand back the client, or the refusal: `slow_down` over a limit,
+    /// else why the client was not accepted. One round trip to the ephemeral store.
+    pub async fn admit(self, state: &AppState) -> Result<Client, OAuthError> {
+        Ok(self.admit_reading(state, &[]).await?.0)
+    }
+
+    /// [`Self::admit`], reading the ephemeral `marks` in the same round trip (whether each is
+    /// present). The marks are an error when the store could not be reached, while the limits
+    /// fail open.
+    pub async fn admit_reading(
+        self,
+        state: &AppState,
+        marks: &[String],
+    ) -> Result<(Client, Result<Vec<bool>, EphemeralError>), OAuthError> {
+        let mut counted = Vec::with_capacity(2);
+        if let Some(ip) = self.ip {
+            counted.push((Group::OAuth, Subject::Ip(ip)));
+        }
+        if let (Ok(client), true) = (&self.client, self.counted_as_client) {
+            counted.push((Group::OAuth, Subject::Client(&client.id)));
+        }
+        let (verdict, marked) = state.rate_limiter.check_all(&state.ephemeral, &state.metrics, &counted, marks).await;
+        if let Verdict::Limited { retry_after } = verdict {
+            return Err(OAuthError::SlowDown { retry_after_secs: retry_after.as_secs() });
+        }
+        Ok((self.client?, marked))
     }
 }
 

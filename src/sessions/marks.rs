@@ -5,11 +5,11 @@ use std::time::Duration;
 
 use crate::{ephemeral::Result, oidc::tokens::LEEWAY_SECS, state::AppState};
 
-fn ended_key(sid: &str) -> String {
+pub fn ended_key(sid: &str) -> String {
     format!("session_ended:{sid}")
 }
 
-fn revoked_token_key(jti: &str) -> String {
+pub fn revoked_token_key(jti: &str) -> String {
     format!("revoked_jti:{jti}")
 }
 

@@ -34,4 +34,5 @@ mod rate_limits;
 mod readiness;
 mod refresh;
 mod retention;
+mod round_trips;
 mod sessions;

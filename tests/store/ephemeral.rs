@@ -186,3 +186,70 @@ async fn concurrent_takes_are_exclusive_across_two_pools_on_postgres() {
     }
     assert_eq!(winners, 1);
 }
+
+/// The store behind `MUNJI_TEST_{SENTINEL,CLUSTER}_URL` (set by `scripts/redis-failover.sh`),
+/// or `None` when the variable is unset: these tests need servers of their own.
+fn failover_store(variable: &str) -> Option<Ephemeral> {
+    let url = std::env::var(variable).ok()?;
+    Some(Ephemeral::redis(&url, &format!("munji-test-{}:", uuid::Uuid::new_v4().simple())).unwrap())
+}
+
+/// Every operation, a batch across slots included, on a Sentinel set's primary and on a
+/// Cluster.
+#[tokio::test]
+async fn sentinel_and_cluster_stores_behave_like_one_server() {
+    for variable in ["MUNJI_TEST_SENTINEL_URL", "MUNJI_TEST_CLUSTER_URL"] {
+        let Some(store) = failover_store(variable) else { continue };
+        a_value_put_can_be_read_until_taken(store.clone()).await;
+        put_new_has_one_winner_and_only_the_holder_releases(store.clone()).await;
+        counters_count_each_hit_once_within_their_window(store.clone()).await;
+        store.put("session_ended:s1", b"1", Duration::from_secs(60)).await.unwrap();
+        let hits = [("rl:oauth:ip:203.0.113.1", 1), ("rl:oauth:client:svc", 1)]
+            .map(|(key, _)| munji::ephemeral::Hit { key: key.into(), window: Duration::from_secs(60) });
+        let found = store.batch(&hits, &["session_ended:s1".into(), "session_ended:s2".into()]).await.unwrap();
+        assert_eq!(found.counts.iter().map(|c| c.0).collect::<Vec<_>>(), [1, 1], "{variable}");
+        assert_eq!(found.present, [true, false], "{variable}");
+    }
+}
+
+/// A Sentinel failover (`SENTINEL FAILOVER`, the replica promoted) fails at most the operations
+/// in flight; afterwards state, link intents, vending locks and counters are all still there.
+#[tokio::test]
+async fn a_sentinel_failover_costs_only_the_operations_in_flight() {
+    let Some(store) = failover_store("MUNJI_TEST_SENTINEL_URL") else { return };
+    let url = std::env::var("MUNJI_TEST_SENTINEL_URL").unwrap();
+    let (hosts, master) = url.trim_start_matches("redis+sentinel://").split_once('/').unwrap();
+    let sentinel = redis::Client::open(format!("redis://{}", hosts.split(',').next().unwrap())).unwrap();
+    let ask = |args: &[&str]| {
+        let mut conn = sentinel.get_connection().unwrap();
+        redis::cmd("SENTINEL").arg(args).query::<redis::Value>(&mut conn).unwrap()
+    };
+    let minute = Duration::from_secs(60);
+    store.put("flow:f1", b"state", minute).await.unwrap();
+    store.put("link_ticket:t1", b"intent", minute).await.unwrap();
+    assert!(store.put_new("gmail-refresh:c1", b"holder", minute).await.unwrap());
+    assert_eq!(store.incr("rl:oauth:client:svc", minute).await.unwrap().0, 1);
+    // Let the replica catch up, then promote it.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let before = ask(&["get-master-addr-by-name", master]);
+    ask(&["failover", master]);
+    let (mut failed, mut ok_in_a_row) = (0, 0);
+    let began = std::time::Instant::now();
+    while ok_in_a_row < 20 && began.elapsed() < Duration::from_secs(30) {
+        match store.incr("rl:oauth:ip:203.0.113.9", minute).await {
+            Ok(_) => ok_in_a_row += 1,
+            Err(_) => {
+                failed += 1;
+                ok_in_a_row = 0;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_ne!(ask(&["get-master-addr-by-name", master]), before, "the primary moved");
+    assert_eq!(ok_in_a_row, 20, "working again after the failover ({failed} operations failed)");
+    assert!(failed <= 5, "{failed} operations failed: more than those in flight at the switch");
+    assert_eq!(store.get("flow:f1").await.unwrap().as_deref(), Some(&b"state"[..]), "state");
+    assert_eq!(store.take("link_ticket:t1").await.unwrap().as_deref(), Some(&b"intent"[..]), "link intent");
+    assert!(!store.put_new("gmail-refresh:c1", b"other", minute).await.unwrap(), "the lock is still held");
+    assert_eq!(store.incr("rl:oauth:client:svc", minute).await.unwrap().0, 2, "the counter kept its count");
+}

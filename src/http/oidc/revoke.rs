@@ -8,27 +8,43 @@ use poem::{
 
 use super::{error_response, no_store};
 use crate::{
-    oidc::{authorize::single_valued, client_auth, clients::Client, error::OAuthError, proof::Evidence, revocation},
+    http::rate_limit::client_ip,
+    oidc::{
+        authorize::single_valued,
+        client_auth::{self, Caller},
+        error::OAuthError,
+        proof::Evidence,
+        revocation,
+    },
     state::AppState,
 };
 
-/// Authenticate the client and read `token` from the form.
-async fn client_and_token(req: &Request, body: Body, state: &AppState) -> Result<(Client, String), OAuthError> {
-    let bytes = body.into_vec().await.map_err(|_| OAuthError::InvalidRequest("unreadable body".into()))?;
-    let params = single_valued(&String::from_utf8_lossy(&bytes)).map_err(OAuthError::InvalidRequest)?;
-    let authorization = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
-    let presented = client_auth::presented(authorization, &params, req.uri().query())?;
-    let token = params.iter().find(|(n, _)| n == "token").map(|(_, v)| v.as_str());
-    let evidence = token.map_or(Evidence::None, Evidence::Token);
-    let client = client_auth::authenticate(state, &presented, evidence).await?;
-    let token = token.ok_or_else(|| OAuthError::InvalidRequest("token is missing".into()))?;
-    Ok((client, token.to_owned()))
+/// The caller, identified but not yet counted, and the `token` of the form.
+async fn caller_and_token(req: &Request, body: Body, state: &AppState) -> Result<(Caller, Option<String>), OAuthError> {
+    let ip = client_ip(req);
+    let read = async {
+        let bytes = body.into_vec().await.map_err(|_| OAuthError::InvalidRequest("unreadable body".into()))?;
+        let params = single_valued(&String::from_utf8_lossy(&bytes)).map_err(OAuthError::InvalidRequest)?;
+        let authorization = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+        let presented = client_auth::presented(authorization, &params, req.uri().query())?;
+        let token = params.into_iter().find(|(n, _)| n == "token").map(|(_, v)| v);
+        Ok::<_, OAuthError>((presented, token))
+    };
+    match read.await {
+        Ok((presented, token)) => {
+            let evidence = token.as_deref().map_or(Evidence::None, Evidence::Token);
+            Ok((client_auth::identify(state, &presented, evidence, ip).await?, token))
+        }
+        Err(error) => Ok((Caller::refused(ip, error), None)),
+    }
 }
 
 #[handler]
 pub async fn revoke(req: &Request, body: Body, state: Data<&AppState>) -> Response {
     let result = async {
-        let (client, token) = client_and_token(req, body, &state).await?;
+        let (caller, token) = caller_and_token(req, body, &state).await?;
+        let client = caller.admit(&state).await?;
+        let token = token.ok_or_else(|| OAuthError::InvalidRequest("token is missing".into()))?;
         revocation::revoke(&state, &client, &token).await
     }
     .await;
@@ -42,12 +58,8 @@ pub async fn revoke(req: &Request, body: Body, state: Data<&AppState>) -> Respon
 #[handler]
 pub async fn introspect(req: &Request, body: Body, state: Data<&AppState>) -> Response {
     let result = async {
-        let (client, token) = client_and_token(req, body, &state).await?;
-        // Open to clients that have a secret: resource servers ask (docs/tokens.md).
-        if client.is_public() {
-            return Err(OAuthError::InvalidClient { basic: false });
-        }
-        revocation::introspect(&state, &client, &token).await
+        let (caller, token) = caller_and_token(req, body, &state).await?;
+        revocation::introspect(&state, caller, token.as_deref()).await
     }
     .await;
     match result {

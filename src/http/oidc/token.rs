@@ -8,7 +8,14 @@ use poem::{
 
 use super::{error_response, no_store};
 use crate::{
-    oidc::{authorize::single_valued, client_auth, error::OAuthError, grant, proof::Evidence},
+    http::rate_limit::client_ip,
+    oidc::{
+        authorize::single_valued,
+        client_auth::{self, Caller},
+        error::OAuthError,
+        grant,
+        proof::Evidence,
+    },
     state::AppState,
 };
 
@@ -21,6 +28,19 @@ pub async fn token(req: &Request, body: Body, state: Data<&AppState>) -> Respons
 }
 
 async fn exchange(req: &Request, body: Body, state: &AppState) -> Result<grant::Issued, OAuthError> {
+    let ip = client_ip(req);
+    let (params, presented) = match read(req, body).await {
+        Ok(read) => read,
+        Err(error) => {
+            return Err(Caller::refused(ip, error).admit(state).await.err().unwrap_or(OAuthError::ServerError));
+        }
+    };
+    let client = client_auth::authenticate(state, &presented, Evidence::of_token_form(&params), ip).await?;
+    grant::exchange(state, &client, &grant::TokenRequest::from_form(&params)?).await
+}
+
+/// The form and the client credentials it presents.
+async fn read(req: &Request, body: Body) -> Result<(Vec<(String, String)>, client_auth::Presented), OAuthError> {
     let form_type = req
         .headers()
         .get(header::CONTENT_TYPE)
@@ -33,6 +53,5 @@ async fn exchange(req: &Request, body: Body, state: &AppState) -> Result<grant::
     let params = single_valued(&String::from_utf8_lossy(&bytes)).map_err(OAuthError::InvalidRequest)?;
     let authorization = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
     let presented = client_auth::presented(authorization, &params, req.uri().query())?;
-    let client = client_auth::authenticate(state, &presented, Evidence::of_token_form(&params)).await?;
-    grant::exchange(state, &client, &grant::TokenRequest::from_form(&params)?).await
+    Ok((params, presented))
 }
