@@ -184,6 +184,7 @@ pub fn configure(config: &mut crate::config::Config) -> anyhow::Result<Arc<DevPr
             Provider::Google => &mut config.providers.google,
             Provider::Naver => &mut config.providers.naver,
             Provider::Kakao => &mut config.providers.kakao,
+            _ => continue,
         };
         if settings.enabled() {
             continue;
@@ -197,7 +198,7 @@ pub fn configure(config: &mut crate::config::Config) -> anyhow::Result<Arc<DevPr
                 (settings.authorize_url, settings.token_url, settings.userinfo_url) =
                     (url("/oauth2.0/authorize"), url("/oauth2.0/token"), url("/v1/nid/me"));
             }
-            Provider::Kakao => {
+            _ => {
                 (settings.authorize_url, settings.token_url, settings.userinfo_url) =
                     (url("/oauth/authorize"), url("/oauth/token"), url("/v2/user/me"));
             }
@@ -340,7 +341,7 @@ fn authorize_form(
         crate::i18n::Lang::En => &FORM_EN,
     };
     let view = DevProviderView {
-        provider_name: lang.messages().brand(provider.as_str()),
+        provider_name: lang.messages().brand(provider.as_str()).unwrap_or(provider.display_name()),
         t,
         stylesheet: format!("{}/static.css", dev.base),
         action: req.original_uri().path().to_owned(),

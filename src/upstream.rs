@@ -9,76 +9,46 @@ mod google;
 pub mod kakao;
 pub mod naver;
 mod oauth;
+mod provider;
 pub mod state;
 
 use oauth::OAuthProvider;
+pub use provider::{MAX_NAME_LEN, Provider};
 
-use std::{fmt, str::FromStr, time::Duration};
+use std::time::Duration;
 
 use secrecy::{ExposeSecret as _, SecretString};
 use serde::{Deserialize, Serialize};
 use url::Url;
 
-use crate::config::{Config, ProviderConfig};
-
-/// One of the three upstream identity providers. Stored as its lower-case name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, sqlx::Type)]
-#[serde(rename_all = "lowercase")]
-#[sqlx(type_name = "TEXT", rename_all = "lowercase")]
-pub enum Provider {
-    Google,
-    Naver,
-    Kakao,
-}
+use crate::config::{Config, EmailTrust, ProviderConfig, RequiredField};
 
 impl Provider {
-    pub const ALL: [Provider; 3] = [Provider::Google, Provider::Naver, Provider::Kakao];
-
-    pub fn as_str(self) -> &'static str {
+    /// The settings of a built-in OAuth provider (Google, Naver, Kakao); `None` for the others.
+    pub fn config(self, config: &Config) -> Option<&ProviderConfig> {
         match self {
-            Self::Google => "google",
-            Self::Naver => "naver",
-            Self::Kakao => "kakao",
+            Self::Google => Some(&config.providers.google),
+            Self::Naver => Some(&config.providers.naver),
+            Self::Kakao => Some(&config.providers.kakao),
+            _ => None,
         }
     }
 
-    /// The brand name shown on buttons.
-    pub fn display_name(self) -> &'static str {
-        match self {
-            Self::Google => "Google",
-            Self::Naver => "NAVER",
-            Self::Kakao => "Kakao",
-        }
+    /// When this provider's e-mail may claim a legacy mapping (docs/identity.md).
+    pub fn legacy_email_trust(self, config: &Config) -> EmailTrust {
+        self.config(config).map_or(EmailTrust::Never, |c| c.legacy_email_trust)
     }
 
-    /// Whether munji sends PKCE (S256) to this provider: Google and Kakao document it; Naver's
-    /// classic endpoints do not, so there the signed, single-use, browser-bound `state` carries
-    /// the defence (docs/security.md).
-    pub fn uses_pkce(self) -> bool {
-        !matches!(self, Self::Naver)
-    }
-
-    pub fn config(self, config: &Config) -> &ProviderConfig {
-        match self {
-            Self::Google => &config.providers.google,
-            Self::Naver => &config.providers.naver,
-            Self::Kakao => &config.providers.kakao,
-        }
+    /// The profile fields a sign-in with this provider cannot do without.
+    pub fn required_fields(self, config: &Config) -> &[RequiredField] {
+        self.config(config).map_or(&[], |c| c.required_fields.as_slice())
     }
 }
 
-impl fmt::Display for Provider {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for Provider {
-    type Err = UpstreamError;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::ALL.into_iter().find(|p| p.as_str() == s).ok_or(UpstreamError::UnknownProvider)
-    }
+/// The providers an operator can name (legacy CSV, `legacy status`): Google, Naver and Kakao
+/// always, then Apple and the OpenID Connect providers when they are configured.
+pub fn listed_providers(_config: &Config) -> Vec<Provider> {
+    Provider::ALL.to_vec()
 }
 
 /// What munji learns from a provider about the person signing in.
@@ -219,10 +189,9 @@ impl Upstreams {
             .user_agent(concat!("munji/", env!("CARGO_PKG_VERSION")))
             .build()?;
         let credentials = |provider: Provider| -> anyhow::Result<Option<(Credentials, &ProviderConfig)>> {
-            let settings = provider.config(config);
-            if !settings.enabled() {
+            let Some(settings) = provider.config(config).filter(|s| s.enabled()) else {
                 return Ok(None);
-            }
+            };
             let redirect_uri = config.public_url.join(&format!("callback/{provider}"))?;
             let credentials = Credentials {
                 client_id: settings.client_id.clone(),
@@ -242,11 +211,18 @@ impl Upstreams {
         Provider::ALL.into_iter().filter(|p| self.is_enabled(*p)).collect()
     }
 
+    /// The name a provider's buttons show: the brand of a built-in one, the `display_name` of a
+    /// configured OpenID Connect provider, else the provider's own name.
+    pub fn display_name(&self, provider: Provider) -> String {
+        provider.display_name().to_owned()
+    }
+
     pub fn is_enabled(&self, provider: Provider) -> bool {
         match provider {
             Provider::Google => self.google.is_some(),
             Provider::Naver => self.naver.is_some(),
             Provider::Kakao => self.kakao.is_some(),
+            _ => false,
         }
     }
 
@@ -256,7 +232,7 @@ impl Upstreams {
             Provider::Google => {
                 self.google.as_ref().ok_or(UpstreamError::NotConfigured)?.authorize_url(&self.http, request).await
             }
-            Provider::Naver | Provider::Kakao => Ok(self.oauth(provider)?.authorize_url(request)),
+            _ => Ok(self.oauth(provider)?.authorize_url(request)),
         }
     }
 
@@ -282,7 +258,7 @@ impl Upstreams {
                 let google = self.google.as_ref().ok_or(UpstreamError::NotConfigured)?;
                 google.sign_in(&self.http, grant.code, grant.pkce_verifier, grant.nonce).await
             }
-            Provider::Naver | Provider::Kakao => self.oauth(provider)?.sign_in(&self.http, grant).await,
+            _ => self.oauth(provider)?.sign_in(&self.http, grant).await,
         }
     }
 
@@ -308,7 +284,7 @@ impl Upstreams {
         match provider {
             Provider::Naver => self.naver.as_ref(),
             Provider::Kakao => self.kakao.as_ref(),
-            Provider::Google => None,
+            _ => None,
         }
         .ok_or(UpstreamError::NotConfigured)
     }

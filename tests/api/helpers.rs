@@ -180,7 +180,7 @@ impl TestAppBuilder {
         let key = |k: &str| format!("MUNJI_PROVIDERS__{}__{k}", provider.as_str().to_uppercase());
         match provider {
             Provider::Google => self.env(&key("ISSUER_URL"), base),
-            Provider::Naver | Provider::Kakao => self
+            _ => self
                 .env(&key("AUTHORIZE_URL"), &format!("{base}/authorize"))
                 .env(&key("TOKEN_URL"), &format!("{base}/token"))
                 .env(&key("USERINFO_URL"), &format!("{base}/userinfo")),
