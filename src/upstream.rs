@@ -13,7 +13,7 @@ mod provider;
 pub mod state;
 
 use oauth::OAuthProvider;
-pub use provider::{MAX_NAME_LEN, Provider};
+pub use provider::Provider;
 
 use std::time::Duration;
 
@@ -36,7 +36,11 @@ impl Provider {
 
     /// When this provider's e-mail may claim a legacy mapping (docs/identity.md).
     pub fn legacy_email_trust(self, config: &Config) -> EmailTrust {
-        self.config(config).map_or(EmailTrust::Never, |c| c.legacy_email_trust)
+        match (self.config(config), config.providers.oidc.get(self.as_str())) {
+            (Some(settings), _) => settings.legacy_email_trust,
+            (None, Some(settings)) => settings.legacy_email_trust,
+            (None, None) => EmailTrust::Never,
+        }
     }
 
     /// The profile fields a sign-in with this provider cannot do without.
@@ -47,8 +51,10 @@ impl Provider {
 
 /// The providers an operator can name (legacy CSV, `legacy status`): Google, Naver and Kakao
 /// always, then Apple and the OpenID Connect providers when they are configured.
-pub fn listed_providers(_config: &Config) -> Vec<Provider> {
-    Provider::ALL.to_vec()
+pub fn listed_providers(config: &Config) -> Vec<Provider> {
+    let mut providers = Provider::ALL.to_vec();
+    providers.extend(config.providers.oidc.keys().filter_map(|name| Provider::intern(name).ok()));
+    providers
 }
 
 /// What munji learns from a provider about the person signing in.
@@ -169,6 +175,8 @@ pub struct Upstreams {
     google: Option<google::Google>,
     naver: Option<OAuthProvider>,
     kakao: Option<OAuthProvider>,
+    /// The `display_name` of each configured OpenID Connect provider.
+    display_names: std::collections::BTreeMap<Provider, String>,
 }
 
 /// A provider's client id and secret, and where munji's callback for it is.
@@ -203,7 +211,13 @@ impl Upstreams {
         let google = credentials(Provider::Google)?.map(|(c, s)| google::Google::new(c, s)).transpose()?;
         let naver = credentials(Provider::Naver)?.map(|(c, s)| OAuthProvider::new(&naver::WIRE, c, s)).transpose()?;
         let kakao = credentials(Provider::Kakao)?.map(|(c, s)| OAuthProvider::new(&kakao::WIRE, c, s)).transpose()?;
-        Ok(Self { http, google, naver, kakao })
+        let display_names = config
+            .providers
+            .oidc
+            .iter()
+            .map(|(name, settings)| Ok((Provider::intern(name)?, settings.display_name.clone())))
+            .collect::<Result<_, UpstreamError>>()?;
+        Ok(Self { http, google, naver, kakao, display_names })
     }
 
     /// The providers that are configured, in display order.
@@ -214,7 +228,7 @@ impl Upstreams {
     /// The name a provider's buttons show: the brand of a built-in one, the `display_name` of a
     /// configured OpenID Connect provider, else the provider's own name.
     pub fn display_name(&self, provider: Provider) -> String {
-        provider.display_name().to_owned()
+        self.display_names.get(&provider).cloned().unwrap_or_else(|| provider.display_name().to_owned())
     }
 
     pub fn is_enabled(&self, provider: Provider) -> bool {

@@ -22,9 +22,6 @@ use super::UpstreamError;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Provider(&'static str);
 
-/// The longest provider name (`[a-z0-9-]{1,32}`).
-pub const MAX_NAME_LEN: usize = 32;
-
 /// Names interned so far, beyond the built-in ones. Bounded by what the configuration and the
 /// database name: requests never add to it.
 static INTERNED: LazyLock<RwLock<BTreeSet<&'static str>>> = LazyLock::new(|| RwLock::new(BTreeSet::new()));
@@ -54,8 +51,7 @@ impl Provider {
 
     /// Whether `name` is a well-formed provider name: `[a-z0-9-]{1,32}`.
     pub fn is_valid_name(name: &str) -> bool {
-        (1..=MAX_NAME_LEN).contains(&name.len())
-            && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        crate::config::is_provider_name(name)
     }
 
     /// A built-in or already interned provider named `name`; never interns.

@@ -318,6 +318,36 @@ fn clients_add_takes_logout_uris_and_third_party_and_refuses_bad_ones() {
     }
 }
 
+// A configured OpenID Connect provider may be named in the CSV, and `legacy status` gets a line
+// (a key with --json) for it; a SQLite file is enough.
+#[test]
+fn legacy_import_and_status_know_configured_oidc_providers() {
+    let dir = tempfile::tempdir().unwrap();
+    let database = format!("sqlite://{}", dir.path().join("munji.db").display());
+    let oidc = [
+        ("MUNJI_PROVIDERS__OIDC__LINE__ISSUER_URL", "https://access.line.me"),
+        ("MUNJI_PROVIDERS__OIDC__LINE__CLIENT_ID", "1650000000"),
+        ("MUNJI_PROVIDERS__OIDC__LINE__CLIENT_SECRET", "s"),
+        ("MUNJI_PROVIDERS__OIDC__LINE__DISPLAY_NAME", "LINE"),
+    ];
+    let csv = "legacy_user_id,username,display_name,email,provider\n1,kim,Kim,kim@line.me,line\n";
+    std::fs::write(dir.path().join("users.csv"), csv).unwrap();
+    let bare = [("MUNJI_DATABASE_URL", database.as_str())];
+    let refused = run(&["legacy", "import", "users.csv"], &bare, dir.path());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("unknown provider \"line\""), "not configured here");
+    let mut env = bare.to_vec();
+    env.extend(oidc);
+    let out = run(&["legacy", "import", "users.csv"], &env, dir.path());
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let json = run(&["legacy", "status", "--json"], &env, dir.path());
+    let body: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(body, serde_json::json!({"google": 0, "kakao": 0, "naver": 0, "line": 1, "total": 1}));
+    // Without its configuration the waiting mapping is still counted under its name.
+    let json = run(&["legacy", "status", "--json"], &bare, dir.path());
+    let body: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(body["line"], 1);
+}
+
 // The CSV is refused before the import writes anything; a SQLite file is enough.
 #[test]
 fn legacy_import_reports_every_bad_line_and_imports_nothing() {
