@@ -1,10 +1,12 @@
 //! Clients of the upstream providers: Google (OpenID Connect, through `openidconnect`), Naver
-//! and Kakao (OAuth 2.0 through `oauth2`, plus their profile APIs). Each turns an authorization
+//! and Kakao (OAuth 2.0 through `oauth2`, plus their profile APIs), and any OpenID Connect
+//! provider configured under `[providers.oidc.NAME]` (`generic.rs`). Each turns an authorization
 //! code into an [`UpstreamProfile`]; wire-format facts are in docs/providers.md.
 //!
-//! One `reqwest` client with the configured timeout (`upstream_timeout`) serves all three and
+//! One `reqwest` client with the configured timeout (`upstream_timeout`) serves them all and
 //! never follows redirects. Depends on [`crate::config`].
 
+mod generic;
 mod google;
 pub mod kakao;
 pub mod naver;
@@ -177,6 +179,8 @@ pub struct Upstreams {
     kakao: Option<OAuthProvider>,
     /// The `display_name` of each configured OpenID Connect provider.
     display_names: std::collections::BTreeMap<Provider, String>,
+    /// The configured OpenID Connect providers, by name.
+    generic: std::collections::BTreeMap<Provider, generic::Generic>,
 }
 
 /// A provider's client id and secret, and where munji's callback for it is.
@@ -217,12 +221,23 @@ impl Upstreams {
             .iter()
             .map(|(name, settings)| Ok((Provider::intern(name)?, settings.display_name.clone())))
             .collect::<Result<_, UpstreamError>>()?;
-        Ok(Self { http, google, naver, kakao, display_names })
+        let mut generic = std::collections::BTreeMap::new();
+        for (name, settings) in &config.providers.oidc {
+            let provider = Provider::intern(name)?;
+            let credentials = Credentials {
+                client_id: settings.client_id.clone(),
+                client_secret: settings.client_secret.clone(),
+                redirect_uri: config.public_url.join(&format!("callback/{provider}"))?,
+            };
+            generic.insert(provider, generic::Generic::new(provider, credentials, settings));
+        }
+        Ok(Self { http, google, naver, kakao, display_names, generic })
     }
 
     /// The providers that are configured, in display order.
     pub fn enabled(&self) -> Vec<Provider> {
-        Provider::ALL.into_iter().filter(|p| self.is_enabled(*p)).collect()
+        let built_in = Provider::ALL.into_iter().filter(|p| self.is_enabled(*p));
+        built_in.chain(self.generic.keys().copied()).collect()
     }
 
     /// The name a provider's buttons show: the brand of a built-in one, the `display_name` of a
@@ -236,7 +251,7 @@ impl Upstreams {
             Provider::Google => self.google.is_some(),
             Provider::Naver => self.naver.is_some(),
             Provider::Kakao => self.kakao.is_some(),
-            _ => false,
+            other => self.generic.contains_key(&other),
         }
     }
 
@@ -246,6 +261,7 @@ impl Upstreams {
             Provider::Google => {
                 self.google.as_ref().ok_or(UpstreamError::NotConfigured)?.authorize_url(&self.http, request).await
             }
+            _ if let Some(generic) = self.generic.get(&provider) => generic.authorize_url(&self.http, request).await,
             _ => Ok(self.oauth(provider)?.authorize_url(request)),
         }
     }
@@ -261,6 +277,11 @@ impl Upstreams {
             endpoints.push(endpoint);
         }
         endpoints.extend([&self.naver, &self.kakao].into_iter().flatten().map(|p| p.authorization_endpoint().clone()));
+        for generic in self.generic.values() {
+            if let Ok(endpoint) = generic.authorization_endpoint(&self.http).await {
+                endpoints.push(endpoint);
+            }
+        }
         endpoints
     }
 
@@ -272,6 +293,7 @@ impl Upstreams {
                 let google = self.google.as_ref().ok_or(UpstreamError::NotConfigured)?;
                 google.sign_in(&self.http, grant.code, grant.pkce_verifier, grant.nonce).await
             }
+            _ if let Some(generic) = self.generic.get(&provider) => generic.sign_in(&self.http, grant).await,
             _ => self.oauth(provider)?.sign_in(&self.http, grant).await,
         }
     }

@@ -225,7 +225,8 @@ impl TestAppBuilder {
             env.push(("MUNJI_REDIS_PREFIX".to_owned(), redis.prefix.clone()));
         }
         env.extend(social::provider_env(&dev_provider_url));
-        env.extend(self.env);
+        // `{dev}` in a value stands for the imitation's address (it is known only now).
+        env.extend(self.env.into_iter().map(|(k, v)| (k, v.replace("{dev}", &dev_provider_url))));
         let (state, server) = serve(env.clone(), listener).await;
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
