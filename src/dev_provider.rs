@@ -204,6 +204,21 @@ pub fn configure(config: &mut crate::config::Config) -> anyhow::Result<Arc<DevPr
             }
         }
     }
+    if config.providers.oidc.is_empty() {
+        // A generic OpenID Connect provider, LINE-style (HS256 ID tokens), so that `--dev` shows
+        // such a button too.
+        let settings = crate::config::OidcProviderConfig {
+            issuer_url: Url::parse(&format!("{}{}", dev.base, google::HS256_PATH))?,
+            client_id: "munji-dev-oidc".to_owned(),
+            client_secret: "dev-secret".to_owned().into(),
+            display_name: "Dev OIDC".to_owned(),
+            scopes: ["openid", "email", "profile"].map(str::to_owned).to_vec(),
+            uid_claim: "sub".to_owned(),
+            legacy_email_trust: crate::config::EmailTrust::Verified,
+            id_token_hs256: true,
+        };
+        config.providers.oidc.insert("dev-oidc".to_owned(), settings);
+    }
     Ok(dev)
 }
 
@@ -211,7 +226,8 @@ pub fn configure(config: &mut crate::config::Config) -> anyhow::Result<Arc<DevPr
 pub fn routes(dev: Arc<DevProvider>) -> impl Endpoint + 'static {
     Route::new()
         .at("/static.css", get(stylesheet))
-        .nest("/google", google::routes().data(Provider::Google))
+        .nest("/google", google::routes().data(Provider::Google).data(google::IdTokens::Rs256))
+        .nest(google::HS256_PATH, google::routes().data(Provider::Google).data(google::IdTokens::Hs256))
         .nest("/naver", naver::routes().data(Provider::Naver))
         .nest("/kakao", kakao::routes().data(Provider::Kakao))
         .data(dev)
@@ -431,6 +447,8 @@ struct TokenRequest {
     refresh_token: Option<String>,
     redirect_uri: Option<String>,
     client_id: Option<String>,
+    /// Read only by the HS256 imitation, which signs ID tokens with it (as LINE does).
+    client_secret: Option<String>,
     code_verifier: Option<String>,
 }
 
@@ -479,6 +497,7 @@ async fn token_request(req: &Request, body: poem::Body) -> TokenRequest {
         refresh_token: from_body.refresh_token.or(from_query.refresh_token),
         redirect_uri: from_body.redirect_uri.or(from_query.redirect_uri),
         client_id: from_body.client_id.or(from_query.client_id),
+        client_secret: from_body.client_secret.or(from_query.client_secret),
         code_verifier: from_body.code_verifier.or(from_query.code_verifier),
     }
 }

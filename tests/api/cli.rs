@@ -100,6 +100,9 @@ async fn serve_dev_runs_with_no_configuration_and_stops_cleanly_on_sigterm() {
     };
     assert_eq!(ready.status(), 200);
     assert_eq!(client.get(format!("http://{bind}/healthz")).send().await.unwrap().status(), 200);
+    let login = client.get(format!("http://{bind}/login")).header("accept-language", "en").send().await.unwrap();
+    let login = login.text().await.unwrap();
+    assert!(login.contains("href=\"/login/dev-oidc?") && login.contains("Sign in with Dev OIDC"), "{login}");
     assert!(dir.path().join("munji.db").is_file(), "the embedded database is created on first run");
     assert!(dir.path().join("munji.db.secret").is_file(), "the dev secret is kept beside it");
 
