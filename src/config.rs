@@ -118,9 +118,33 @@ pub struct Providers {
     pub google: ProviderConfig,
     pub naver: ProviderConfig,
     pub kakao: ProviderConfig,
+    /// Sign in with Apple; off while `client_id` is empty.
+    pub apple: AppleConfig,
     /// `[providers.oidc.NAME]`: any OpenID Connect provider, by the name munji stores it under.
     #[serde(default)]
     pub oidc: std::collections::BTreeMap<String, OidcProviderConfig>,
+}
+
+/// `[providers.apple]` (docs/providers.md).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AppleConfig {
+    /// The Services ID.
+    pub client_id: String,
+    /// The 10-character Team ID: the client secret's `iss`.
+    pub team_id: String,
+    /// The 10-character id of the Sign in with Apple key: the client secret's `kid`.
+    pub key_id: String,
+    /// The key's `.p8` file (a PKCS#8 P-256 PEM) that signs the client secret.
+    pub private_key: SecretString,
+    pub issuer_url: Url,
+    pub legacy_email_trust: EmailTrust,
+}
+
+impl AppleConfig {
+    pub fn enabled(&self) -> bool {
+        !self.client_id.is_empty()
+    }
 }
 
 /// The names a configured OpenID Connect provider may not take.
@@ -297,6 +321,14 @@ required_fields = ["email"]
 issuer_url = "https://accounts.google.com"
 legacy_email_trust = "verified"
 
+[providers.apple]
+client_id = ""
+team_id = ""
+key_id = ""
+private_key = ""
+issuer_url = "https://appleid.apple.com"
+legacy_email_trust = "verified"
+
 [providers.naver]
 client_id = ""
 client_secret = ""
@@ -455,6 +487,20 @@ impl Config {
             if provider.risc {
                 problem(&format!("providers.{name}.risc"), "is only read for Google".to_owned());
             }
+        }
+        let apple = &self.providers.apple;
+        if apple.enabled() {
+            for (field, value) in [("team_id", &apple.team_id), ("key_id", &apple.key_id)] {
+                if value.len() != 10 || !value.bytes().all(|b| b.is_ascii_alphanumeric()) {
+                    problem(&format!("providers.apple.{field}"), "must be the 10 characters Apple shows".to_owned());
+                }
+            }
+            if jsonwebtoken::EncodingKey::from_ec_pem(apple.private_key.expose_secret().as_bytes()).is_err() {
+                problem("providers.apple.private_key", "must be the key's .p8 file (a P-256 PEM)".to_owned());
+            }
+        }
+        if !matches!(apple.legacy_email_trust, EmailTrust::Verified | EmailTrust::Never) {
+            problem("providers.apple.legacy_email_trust", "must be \"verified\" or \"never\"".to_owned());
         }
         for (name, settings) in &self.providers.oidc {
             let key = |field: &str| format!("providers.oidc.{name}.{field}");

@@ -6,6 +6,7 @@
 //! One `reqwest` client with the configured timeout (`upstream_timeout`) serves them all and
 //! never follows redirects. Depends on [`crate::config`].
 
+pub mod apple;
 mod generic;
 mod google;
 pub mod kakao;
@@ -41,6 +42,7 @@ impl Provider {
         match (self.config(config), config.providers.oidc.get(self.as_str())) {
             (Some(settings), _) => settings.legacy_email_trust,
             (None, Some(settings)) => settings.legacy_email_trust,
+            (None, None) if self == Self::Apple => config.providers.apple.legacy_email_trust,
             (None, None) => EmailTrust::Never,
         }
     }
@@ -55,6 +57,9 @@ impl Provider {
 /// always, then Apple and the OpenID Connect providers when they are configured.
 pub fn listed_providers(config: &Config) -> Vec<Provider> {
     let mut providers = Provider::ALL.to_vec();
+    if config.providers.apple.enabled() {
+        providers.push(Provider::Apple);
+    }
     providers.extend(config.providers.oidc.keys().filter_map(|name| Provider::intern(name).ok()));
     providers
 }

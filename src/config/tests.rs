@@ -450,3 +450,33 @@ fn load_file_err(file: &tempfile::NamedTempFile) -> String {
         .unwrap_err()
         .to_string()
 }
+
+#[test]
+fn apple_is_checked_when_it_is_on() {
+    let config = load_env(&[("MUNJI_SECRET_KEY", SECRET)]).unwrap();
+    assert!(!config.providers.apple.enabled());
+    assert_eq!(config.providers.apple.issuer_url.as_str(), "https://appleid.apple.com/");
+    assert_eq!(config.providers.apple.legacy_email_trust, EmailTrust::Verified);
+    let p8 = include_str!("../../fixtures/keys/dev-apple-es256.p8");
+    let good = [
+        ("MUNJI_SECRET_KEY", SECRET),
+        ("MUNJI_PROVIDERS__APPLE__CLIENT_ID", "kr.example.web"),
+        ("MUNJI_PROVIDERS__APPLE__TEAM_ID", "TEAM123456"),
+        ("MUNJI_PROVIDERS__APPLE__KEY_ID", "KEY1234567"),
+        ("MUNJI_PROVIDERS__APPLE__PRIVATE_KEY", p8),
+    ];
+    assert!(load_env(&good).unwrap().providers.apple.enabled());
+    let error = load_err(&[
+        ("MUNJI_SECRET_KEY", SECRET),
+        ("MUNJI_PROVIDERS__APPLE__CLIENT_ID", "kr.example.web"),
+        ("MUNJI_PROVIDERS__APPLE__TEAM_ID", "TEAM"),
+        ("MUNJI_PROVIDERS__APPLE__PRIVATE_KEY", "not a key"),
+        ("MUNJI_PROVIDERS__APPLE__LEGACY_EMAIL_TRUST", "asserted"),
+    ]);
+    for key in
+        ["providers.apple.team_id", "providers.apple.key_id", "providers.apple.private_key", "legacy_email_trust"]
+    {
+        assert!(error.contains(key), "{key} missing from:\n{error}");
+    }
+    assert!(!error.contains("not a key"), "the secret is never echoed: {error}");
+}
