@@ -89,8 +89,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve { dev } => serve(cli.config, dev).await,
         Command::Migrate { action } => migrate(cli.config, action).await,
         Command::Legacy { command } => {
-            let (_, db) = admin_db(cli.config).await?;
-            let result = legacy::run(&db, command).await;
+            let (config, db) = admin_db(cli.config).await?;
+            let result = legacy::run(&config, &db, command).await;
             db.close().await;
             result
         }

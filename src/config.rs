@@ -118,6 +118,76 @@ pub struct Providers {
     pub google: ProviderConfig,
     pub naver: ProviderConfig,
     pub kakao: ProviderConfig,
+    /// Sign in with Apple; off while `client_id` is empty.
+    pub apple: AppleConfig,
+    /// `[providers.oidc.NAME]`: any OpenID Connect provider, by the name munji stores it under.
+    #[serde(default)]
+    pub oidc: std::collections::BTreeMap<String, OidcProviderConfig>,
+}
+
+/// `[providers.apple]` (docs/providers.md).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AppleConfig {
+    /// The Services ID.
+    pub client_id: String,
+    /// The 10-character Team ID: the client secret's `iss`.
+    pub team_id: String,
+    /// The 10-character id of the Sign in with Apple key: the client secret's `kid`.
+    pub key_id: String,
+    /// The key's `.p8` file (a PKCS#8 P-256 PEM) that signs the client secret.
+    pub private_key: SecretString,
+    pub issuer_url: Url,
+    pub legacy_email_trust: EmailTrust,
+}
+
+impl AppleConfig {
+    pub fn enabled(&self) -> bool {
+        !self.client_id.is_empty()
+    }
+}
+
+/// The names a configured OpenID Connect provider may not take.
+pub const BUILT_IN_PROVIDERS: [&str; 4] = ["google", "naver", "kakao", "apple"];
+
+/// Whether `name` has the shape of a provider name: `[a-z0-9-]{1,32}`.
+pub fn is_provider_name(name: &str) -> bool {
+    (1..=32).contains(&name.len()) && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
+/// `[providers.oidc.NAME]`: a generic OpenID Connect provider (docs/providers.md).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OidcProviderConfig {
+    /// Endpoints and keys come from `{issuer_url}/.well-known/openid-configuration`.
+    pub issuer_url: Url,
+    pub client_id: String,
+    pub client_secret: SecretString,
+    /// The name its button shows.
+    pub display_name: String,
+    #[serde(default = "default_oidc_scopes", deserialize_with = "comma_list")]
+    pub scopes: Vec<String>,
+    /// The ID token claim that is the identity key.
+    #[serde(default = "default_uid_claim")]
+    pub uid_claim: String,
+    #[serde(default = "default_oidc_trust")]
+    pub legacy_email_trust: EmailTrust,
+    /// The provider signs ID tokens with HS256 keyed with the client secret (LINE's web login);
+    /// accepted only for tokens from munji's own code exchange.
+    #[serde(default, deserialize_with = "figment::util::bool_from_str_or_int")]
+    pub id_token_hs256: bool,
+}
+
+fn default_oidc_scopes() -> Vec<String> {
+    ["openid", "email", "profile"].map(str::to_owned).to_vec()
+}
+
+fn default_uid_claim() -> String {
+    "sub".to_owned()
+}
+
+fn default_oidc_trust() -> EmailTrust {
+    EmailTrust::Verified
 }
 
 /// One upstream provider. A provider without `client_id` is off.
@@ -249,6 +319,14 @@ client_id = ""
 client_secret = ""
 required_fields = ["email"]
 issuer_url = "https://accounts.google.com"
+legacy_email_trust = "verified"
+
+[providers.apple]
+client_id = ""
+team_id = ""
+key_id = ""
+private_key = ""
+issuer_url = "https://appleid.apple.com"
 legacy_email_trust = "verified"
 
 [providers.naver]
@@ -408,6 +486,49 @@ impl Config {
         for (name, provider) in [("naver", &self.providers.naver), ("kakao", &self.providers.kakao)] {
             if provider.risc {
                 problem(&format!("providers.{name}.risc"), "is only read for Google".to_owned());
+            }
+        }
+        let apple = &self.providers.apple;
+        if apple.enabled() {
+            for (field, value) in [("team_id", &apple.team_id), ("key_id", &apple.key_id)] {
+                if value.len() != 10 || !value.bytes().all(|b| b.is_ascii_alphanumeric()) {
+                    problem(&format!("providers.apple.{field}"), "must be the 10 characters Apple shows".to_owned());
+                }
+            }
+            if jsonwebtoken::EncodingKey::from_ec_pem(apple.private_key.expose_secret().as_bytes()).is_err() {
+                problem("providers.apple.private_key", "must be the key's .p8 file (a P-256 PEM)".to_owned());
+            }
+        }
+        if !matches!(apple.legacy_email_trust, EmailTrust::Verified | EmailTrust::Never) {
+            problem("providers.apple.legacy_email_trust", "must be \"verified\" or \"never\"".to_owned());
+        }
+        for (name, settings) in &self.providers.oidc {
+            let key = |field: &str| format!("providers.oidc.{name}.{field}");
+            if !is_provider_name(name) {
+                problem(
+                    &format!("providers.oidc.{name}"),
+                    "is not a provider name: 1 to 32 of a-z, 0-9 and '-'".into(),
+                );
+            } else if BUILT_IN_PROVIDERS.contains(&name.as_str()) {
+                problem(&format!("providers.oidc.{name}"), format!("{name:?} is a built-in provider's name"));
+            }
+            if settings.client_id.is_empty() {
+                problem(&key("client_id"), "is required".to_owned());
+            }
+            if settings.display_name.trim().is_empty() {
+                problem(&key("display_name"), "is required: the name its button shows".to_owned());
+            }
+            if !settings.scopes.iter().any(|s| s == "openid") {
+                problem(&key("scopes"), "must include \"openid\"".to_owned());
+            }
+            if settings.uid_claim.is_empty() {
+                problem(&key("uid_claim"), "must name an ID token claim".to_owned());
+            }
+            if !matches!(settings.issuer_url.scheme(), "https" | "http") {
+                problem(&key("issuer_url"), "must be an http(s) URL".to_owned());
+            }
+            if settings.id_token_hs256 && settings.client_secret.expose_secret().is_empty() {
+                problem(&key("client_secret"), "is required with id_token_hs256 (it is the HS256 key)".to_owned());
             }
         }
         if self.providers.google.enabled() && self.providers.google.issuer_url.is_none() {

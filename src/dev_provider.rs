@@ -211,6 +211,7 @@ pub fn configure(config: &mut crate::config::Config) -> anyhow::Result<Arc<DevPr
             Provider::Google => &mut config.providers.google,
             Provider::Naver => &mut config.providers.naver,
             Provider::Kakao => &mut config.providers.kakao,
+            _ => continue,
         };
         if settings.enabled() {
             continue;
@@ -227,7 +228,7 @@ pub fn configure(config: &mut crate::config::Config) -> anyhow::Result<Arc<DevPr
                 (settings.authorize_url, settings.token_url, settings.userinfo_url) =
                     (url("/oauth2.0/authorize"), url("/oauth2.0/token"), url("/v1/nid/me"));
             }
-            Provider::Kakao => {
+            _ => {
                 (settings.authorize_url, settings.token_url, settings.userinfo_url) =
                     (url("/oauth/authorize"), url("/oauth/token"), url("/v2/user/me"));
                 if settings.admin_key().is_none() {
@@ -236,6 +237,21 @@ pub fn configure(config: &mut crate::config::Config) -> anyhow::Result<Arc<DevPr
                 }
             }
         }
+    }
+    if config.providers.oidc.is_empty() {
+        // A generic OpenID Connect provider, LINE-style (HS256 ID tokens), so that `--dev` shows
+        // such a button too.
+        let settings = crate::config::OidcProviderConfig {
+            issuer_url: Url::parse(&format!("{}{}", dev.base, google::HS256_PATH))?,
+            client_id: "munji-dev-oidc".to_owned(),
+            client_secret: "dev-secret".to_owned().into(),
+            display_name: "Dev OIDC".to_owned(),
+            scopes: ["openid", "email", "profile"].map(str::to_owned).to_vec(),
+            uid_claim: "sub".to_owned(),
+            legacy_email_trust: crate::config::EmailTrust::Verified,
+            id_token_hs256: true,
+        };
+        config.providers.oidc.insert("dev-oidc".to_owned(), settings);
     }
     dev.aim_events(events::EventsTarget::from_config(config));
     Ok(dev)
@@ -246,7 +262,8 @@ pub fn routes(dev: Arc<DevProvider>) -> impl Endpoint + 'static {
     Route::new()
         .at("/static.css", get(stylesheet))
         .nest("/events", events::routes())
-        .nest("/google", google::routes().data(Provider::Google))
+        .nest("/google", google::routes().data(Provider::Google).data(google::IdTokens::Rs256))
+        .nest(google::HS256_PATH, google::routes().data(Provider::Google).data(google::IdTokens::Hs256))
         .nest("/naver", naver::routes().data(Provider::Naver))
         .nest("/kakao", kakao::routes().data(Provider::Kakao))
         .data(dev)
@@ -376,7 +393,7 @@ fn authorize_form(
         crate::i18n::Lang::En => &FORM_EN,
     };
     let view = DevProviderView {
-        provider_name: lang.messages().brand(provider.as_str()),
+        provider_name: lang.messages().brand(provider.as_str()).unwrap_or(provider.display_name()),
         t,
         stylesheet: format!("{}/static.css", dev.base),
         action: req.original_uri().path().to_owned(),
@@ -466,6 +483,8 @@ struct TokenRequest {
     refresh_token: Option<String>,
     redirect_uri: Option<String>,
     client_id: Option<String>,
+    /// Read only by the HS256 imitation, which signs ID tokens with it (as LINE does).
+    client_secret: Option<String>,
     code_verifier: Option<String>,
 }
 
@@ -514,6 +533,7 @@ async fn token_request(req: &Request, body: poem::Body) -> TokenRequest {
         refresh_token: from_body.refresh_token.or(from_query.refresh_token),
         redirect_uri: from_body.redirect_uri.or(from_query.redirect_uri),
         client_id: from_body.client_id.or(from_query.client_id),
+        client_secret: from_body.client_secret.or(from_query.client_secret),
         code_verifier: from_body.code_verifier.or(from_query.code_verifier),
     }
 }

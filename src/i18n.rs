@@ -51,21 +51,27 @@ impl Lang {
 }
 
 impl Messages {
-    /// The sign-in button's label of a provider (by its id, `google`, `naver`, `kakao`).
-    pub fn sign_in_with(&self, provider: &str) -> &'static str {
+    /// The sign-in button's label of a provider: the built-in ones in their own words, any
+    /// other with its configured `name`.
+    pub fn sign_in_with(&self, provider: &str, name: &str) -> String {
         match provider {
-            "google" => self.sign_in_google,
-            "naver" => self.sign_in_naver,
-            _ => self.sign_in_kakao,
+            "google" => self.sign_in_google.to_owned(),
+            "naver" => self.sign_in_naver.to_owned(),
+            "kakao" => self.sign_in_kakao.to_owned(),
+            "apple" => self.sign_in_apple.to_owned(),
+            _ => format!("{}{name}{}", self.sign_in_before, self.sign_in_after),
         }
     }
 
-    /// A provider's name (by its id) in this language.
-    pub fn brand(&self, provider: &str) -> &'static str {
+    /// A built-in provider's name (by its id) in this language; `None` for the others, whose
+    /// name is configured.
+    pub fn brand(&self, provider: &str) -> Option<&'static str> {
         match provider {
-            "google" => self.brand_google,
-            "naver" => self.brand_naver,
-            _ => self.brand_kakao,
+            "google" => Some(self.brand_google),
+            "naver" => Some(self.brand_naver),
+            "kakao" => Some(self.brand_kakao),
+            "apple" => Some(self.brand_apple),
+            _ => None,
         }
     }
 
@@ -100,10 +106,15 @@ pub struct Messages {
     pub sign_in_google: &'static str,
     pub sign_in_naver: &'static str,
     pub sign_in_kakao: &'static str,
+    pub sign_in_apple: &'static str,
+    /// Around a configured OpenID Connect provider's name on its sign-in button.
+    pub sign_in_before: &'static str,
+    pub sign_in_after: &'static str,
     /// The providers' names as each language writes them.
     pub brand_google: &'static str,
     pub brand_naver: &'static str,
     pub brand_kakao: &'static str,
+    pub brand_apple: &'static str,
     /// Around a provider's name on the account page's link buttons.
     pub link_before: &'static str,
     pub link_after: &'static str,
@@ -257,9 +268,13 @@ pub static EN: Messages = Messages {
     sign_in_google: "Sign in with Google",
     sign_in_naver: "Log in with NAVER",
     sign_in_kakao: "Login with Kakao",
+    sign_in_apple: "Sign in with Apple",
+    sign_in_before: "Sign in with ",
+    sign_in_after: "",
     brand_google: "Google",
     brand_naver: "NAVER",
     brand_kakao: "Kakao",
+    brand_apple: "Apple",
     link_before: "Link ",
     link_after: "",
     back_to_account: "Back to your account",
@@ -411,9 +426,13 @@ pub static KO: Messages = Messages {
     sign_in_google: "Google 계정으로 로그인",
     sign_in_naver: "네이버 로그인",
     sign_in_kakao: "카카오 로그인",
+    sign_in_apple: "Apple로 로그인",
+    sign_in_before: "",
+    sign_in_after: " 계정으로 로그인",
     brand_google: "Google",
     brand_naver: "네이버",
     brand_kakao: "카카오",
+    brand_apple: "Apple",
     link_before: "",
     link_after: " 계정 연결",
     back_to_account: "내 계정으로 돌아가기",

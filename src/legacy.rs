@@ -46,8 +46,14 @@ impl std::fmt::Display for CsvErrors {
     }
 }
 
-/// Parse and check a whole legacy CSV. Every bad row is reported, and any makes it all fail.
+/// Parse and check a whole legacy CSV naming built-in providers only; see [`parse_csv_for`].
 pub fn parse_csv(input: impl Read) -> Result<Vec<LegacyUser>, CsvErrors> {
+    parse_csv_for(input, &Provider::BUILT_IN)
+}
+
+/// Parse and check a whole legacy CSV whose `provider` column may name any of `providers` (the
+/// configured ones). Every bad row is reported, and any makes it all fail.
+pub fn parse_csv_for(input: impl Read, providers: &[Provider]) -> Result<Vec<LegacyUser>, CsvErrors> {
     let one = |e: ImportError| CsvErrors(vec![e]);
     let mut reader = csv::ReaderBuilder::new().flexible(true).trim(csv::Trim::All).from_reader(input);
     let header = reader.headers().map_err(|e| one(bad(1, format!("unreadable header: {e}"))))?.clone();
@@ -70,7 +76,7 @@ pub fn parse_csv(input: impl Read) -> Result<Vec<LegacyUser>, CsvErrors> {
                     return Err(bad(line, format!("expected {} columns, found {}", header.len(), record.len())));
                 }
                 let field = |i: usize| record.get(index[i]).unwrap_or_default();
-                check_row(line, [field(0), field(1), field(2), field(3), field(4)])
+                check_row(line, [field(0), field(1), field(2), field(3), field(4)], providers)
             })
             .and_then(|row| add_row(&mut users, &mut by_id, &mut usernames, row));
         if let Err(error) = result {
@@ -136,7 +142,11 @@ struct Row {
     mapping: LegacyMapping,
 }
 
-fn check_row(line: usize, [legacy_id, username, display_name, email, provider]: [&str; 5]) -> Result<Row, ImportError> {
+fn check_row(
+    line: usize,
+    [legacy_id, username, display_name, email, provider]: [&str; 5],
+    providers: &[Provider],
+) -> Result<Row, ImportError> {
     if legacy_id.is_empty() {
         return Err(bad(line, "legacy_user_id is empty"));
     }
@@ -162,9 +172,10 @@ fn check_row(line: usize, [legacy_id, username, display_name, email, provider]: 
         return Err(bad(line, format!("malformed e-mail {email:?}: its domain has no dot")));
     }
     // Providers are lower case; anything else is a bad row (docs/legacy.md).
-    let provider = provider
-        .parse::<Provider>()
-        .map_err(|_| bad(line, format!("unknown provider {provider:?} (google, naver or kakao, in lower case)")))?;
+    let provider = providers.iter().find(|p| p.as_str() == provider).ok_or_else(|| {
+        let names: Vec<&str> = providers.iter().map(|p| p.as_str()).collect();
+        bad(line, format!("unknown provider {provider:?} ({}, in lower case)", names.join(", ")))
+    })?;
     Ok(Row {
         legacy_id: legacy_id.to_owned(),
         username: username.to_string(),
@@ -279,5 +290,17 @@ mod tests {
         let users =
             parse(&format!("{HEADER}1,kim,Kim,same@naver.com,naver\n2,lee,Lee,same@naver.com,naver\n")).unwrap();
         assert_eq!(users.len(), 2);
+    }
+
+    #[test]
+    fn a_configured_provider_may_be_named_and_only_then() {
+        let text = format!("{HEADER}1,kim,Kim,kim@line.me,line-csv\n");
+        let error = parse(&text).unwrap_err().to_string();
+        assert!(error.starts_with("line 2: unknown provider \"line-csv\" (google, naver, kakao, apple"), "{error}");
+        let line = Provider::intern("line-csv").unwrap();
+        let users = parse_csv_for(text.as_bytes(), &[Provider::Google, line]).unwrap();
+        assert_eq!(users[0].mappings[0].provider, "line-csv");
+        let error = parse_csv_for(format!("{HEADER}1,kim,Kim,kim@naver.com,naver\n").as_bytes(), &[line]).unwrap_err();
+        assert!(error.to_string().contains("unknown provider \"naver\" (line-csv,"), "{error}");
     }
 }

@@ -100,7 +100,7 @@ impl AppState {
         crate::identity::Policy {
             registration: self.config.registration,
             legacy_fallback: self.config.legacy_fallback,
-            email_trust: provider.config(&self.config).legacy_email_trust,
+            email_trust: provider.legacy_email_trust(&self.config),
         }
     }
 }

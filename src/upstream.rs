@@ -1,85 +1,68 @@
 //! Clients of the upstream providers: Google (OpenID Connect, through `openidconnect`), Naver
-//! and Kakao (OAuth 2.0 through `oauth2`, plus their profile APIs). Each turns an authorization
+//! and Kakao (OAuth 2.0 through `oauth2`, plus their profile APIs), and any OpenID Connect
+//! provider configured under `[providers.oidc.NAME]` (`generic.rs`). Each turns an authorization
 //! code into an [`UpstreamProfile`]; wire-format facts are in docs/providers.md.
 //!
-//! One `reqwest` client with the configured timeout (`upstream_timeout`) serves all three and
+//! One `reqwest` client with the configured timeout (`upstream_timeout`) serves them all and
 //! never follows redirects. Depends on [`crate::config`].
 
+pub mod apple;
+mod generic;
 mod google;
 pub mod kakao;
 pub mod naver;
 mod oauth;
+mod provider;
 pub mod risc;
 pub mod state;
 
 use oauth::OAuthProvider;
+pub use provider::Provider;
 
-use std::{fmt, str::FromStr, time::Duration};
+use std::time::Duration;
 
 use secrecy::{ExposeSecret as _, SecretString};
 use serde::{Deserialize, Serialize};
 use url::Url;
 
-use crate::config::{Config, ProviderConfig};
-
-/// One of the three upstream identity providers. Stored as its lower-case name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, sqlx::Type)]
-#[serde(rename_all = "lowercase")]
-#[sqlx(type_name = "TEXT", rename_all = "lowercase")]
-pub enum Provider {
-    Google,
-    Naver,
-    Kakao,
-}
+use crate::config::{Config, EmailTrust, ProviderConfig, RequiredField};
 
 impl Provider {
-    pub const ALL: [Provider; 3] = [Provider::Google, Provider::Naver, Provider::Kakao];
-
-    pub fn as_str(self) -> &'static str {
+    /// The settings of a built-in OAuth provider (Google, Naver, Kakao); `None` for the others.
+    pub fn config(self, config: &Config) -> Option<&ProviderConfig> {
         match self {
-            Self::Google => "google",
-            Self::Naver => "naver",
-            Self::Kakao => "kakao",
+            Self::Google => Some(&config.providers.google),
+            Self::Naver => Some(&config.providers.naver),
+            Self::Kakao => Some(&config.providers.kakao),
+            _ => None,
         }
     }
 
-    /// The brand name shown on buttons.
-    pub fn display_name(self) -> &'static str {
-        match self {
-            Self::Google => "Google",
-            Self::Naver => "NAVER",
-            Self::Kakao => "Kakao",
+    /// When this provider's e-mail may claim a legacy mapping (docs/identity.md).
+    pub fn legacy_email_trust(self, config: &Config) -> EmailTrust {
+        match (self.config(config), config.providers.oidc.get(self.as_str())) {
+            (Some(settings), _) => settings.legacy_email_trust,
+            (None, Some(settings)) => settings.legacy_email_trust,
+            (None, None) if self == Self::Apple => config.providers.apple.legacy_email_trust,
+            (None, None) => EmailTrust::Never,
         }
     }
 
-    /// Whether munji sends PKCE (S256) to this provider: Google and Kakao document it; Naver's
-    /// classic endpoints do not, so there the signed, single-use, browser-bound `state` carries
-    /// the defence (docs/security.md).
-    pub fn uses_pkce(self) -> bool {
-        !matches!(self, Self::Naver)
-    }
-
-    pub fn config(self, config: &Config) -> &ProviderConfig {
-        match self {
-            Self::Google => &config.providers.google,
-            Self::Naver => &config.providers.naver,
-            Self::Kakao => &config.providers.kakao,
-        }
+    /// The profile fields a sign-in with this provider cannot do without.
+    pub fn required_fields(self, config: &Config) -> &[RequiredField] {
+        self.config(config).map_or(&[], |c| c.required_fields.as_slice())
     }
 }
 
-impl fmt::Display for Provider {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+/// The providers an operator can name (legacy CSV, `legacy status`): Google, Naver and Kakao
+/// always, then Apple and the OpenID Connect providers when they are configured.
+pub fn listed_providers(config: &Config) -> Vec<Provider> {
+    let mut providers = Provider::ALL.to_vec();
+    if config.providers.apple.enabled() {
+        providers.push(Provider::Apple);
     }
-}
-
-impl FromStr for Provider {
-    type Err = UpstreamError;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::ALL.into_iter().find(|p| p.as_str() == s).ok_or(UpstreamError::UnknownProvider)
-    }
+    providers.extend(config.providers.oidc.keys().filter_map(|name| Provider::intern(name).ok()));
+    providers
 }
 
 /// What munji learns from a provider about the person signing in.
@@ -202,6 +185,10 @@ pub struct Upstreams {
     kakao: Option<OAuthProvider>,
     /// Google's account events, when `providers.google.risc` is on.
     risc: Option<risc::Risc>,
+    /// The `display_name` of each configured OpenID Connect provider.
+    display_names: std::collections::BTreeMap<Provider, String>,
+    /// The configured OpenID Connect providers, by name.
+    generic: std::collections::BTreeMap<Provider, generic::Generic>,
 }
 
 /// A provider's client id and secret, and where munji's callback for it is.
@@ -222,10 +209,9 @@ impl Upstreams {
             .user_agent(concat!("munji/", env!("CARGO_PKG_VERSION")))
             .build()?;
         let credentials = |provider: Provider| -> anyhow::Result<Option<(Credentials, &ProviderConfig)>> {
-            let settings = provider.config(config);
-            if !settings.enabled() {
+            let Some(settings) = provider.config(config).filter(|s| s.enabled()) else {
                 return Ok(None);
-            }
+            };
             let redirect_uri = config.public_url.join(&format!("callback/{provider}"))?;
             let credentials = Credentials {
                 client_id: settings.client_id.clone(),
@@ -242,12 +228,35 @@ impl Upstreams {
             (Some(issuer), true) => Some(risc::Risc::new(issuer, &google_settings.client_id)?),
             _ => None,
         };
-        Ok(Self { http, google, naver, kakao, risc })
+        let display_names = config
+            .providers
+            .oidc
+            .iter()
+            .map(|(name, settings)| Ok((Provider::intern(name)?, settings.display_name.clone())))
+            .collect::<Result<_, UpstreamError>>()?;
+        let mut generic = std::collections::BTreeMap::new();
+        for (name, settings) in &config.providers.oidc {
+            let provider = Provider::intern(name)?;
+            let credentials = Credentials {
+                client_id: settings.client_id.clone(),
+                client_secret: settings.client_secret.clone(),
+                redirect_uri: config.public_url.join(&format!("callback/{provider}"))?,
+            };
+            generic.insert(provider, generic::Generic::new(provider, credentials, settings));
+        }
+        Ok(Self { http, google, naver, kakao, risc, display_names, generic })
     }
 
     /// The providers that are configured, in display order.
     pub fn enabled(&self) -> Vec<Provider> {
-        Provider::ALL.into_iter().filter(|p| self.is_enabled(*p)).collect()
+        let built_in = Provider::ALL.into_iter().filter(|p| self.is_enabled(*p));
+        built_in.chain(self.generic.keys().copied()).collect()
+    }
+
+    /// The name a provider's buttons show: the brand of a built-in one, the `display_name` of a
+    /// configured OpenID Connect provider, else the provider's own name.
+    pub fn display_name(&self, provider: Provider) -> String {
+        self.display_names.get(&provider).cloned().unwrap_or_else(|| provider.display_name().to_owned())
     }
 
     pub fn is_enabled(&self, provider: Provider) -> bool {
@@ -255,6 +264,7 @@ impl Upstreams {
             Provider::Google => self.google.is_some(),
             Provider::Naver => self.naver.is_some(),
             Provider::Kakao => self.kakao.is_some(),
+            other => self.generic.contains_key(&other),
         }
     }
 
@@ -264,7 +274,8 @@ impl Upstreams {
             Provider::Google => {
                 self.google.as_ref().ok_or(UpstreamError::NotConfigured)?.authorize_url(&self.http, request).await
             }
-            Provider::Naver | Provider::Kakao => Ok(self.oauth(provider)?.authorize_url(request)),
+            _ if let Some(generic) = self.generic.get(&provider) => generic.authorize_url(&self.http, request).await,
+            _ => Ok(self.oauth(provider)?.authorize_url(request)),
         }
     }
 
@@ -279,6 +290,11 @@ impl Upstreams {
             endpoints.push(endpoint);
         }
         endpoints.extend([&self.naver, &self.kakao].into_iter().flatten().map(|p| p.authorization_endpoint().clone()));
+        for generic in self.generic.values() {
+            if let Ok(endpoint) = generic.authorization_endpoint(&self.http).await {
+                endpoints.push(endpoint);
+            }
+        }
         endpoints
     }
 
@@ -290,7 +306,8 @@ impl Upstreams {
                 let google = self.google.as_ref().ok_or(UpstreamError::NotConfigured)?;
                 google.sign_in(&self.http, grant.code, grant.pkce_verifier, grant.nonce).await
             }
-            Provider::Naver | Provider::Kakao => self.oauth(provider)?.sign_in(&self.http, grant).await,
+            _ if let Some(generic) = self.generic.get(&provider) => generic.sign_in(&self.http, grant).await,
+            _ => self.oauth(provider)?.sign_in(&self.http, grant).await,
         }
     }
 
@@ -332,7 +349,7 @@ impl Upstreams {
         match provider {
             Provider::Naver => self.naver.as_ref(),
             Provider::Kakao => self.kakao.as_ref(),
-            Provider::Google => None,
+            _ => None,
         }
         .ok_or(UpstreamError::NotConfigured)
     }

@@ -7,12 +7,13 @@ use chrono::Utc;
 use clap::Subcommand;
 
 use crate::{
+    config::Config,
     legacy,
     store::{
         Db,
         legacy::{ImportCounts, import, pending_by_provider},
     },
-    upstream::Provider,
+    upstream::{self, Provider},
 };
 
 #[derive(Debug, Subcommand)]
@@ -35,17 +36,19 @@ pub enum LegacyCommand {
     },
 }
 
-pub async fn run(db: &Db, command: LegacyCommand) -> anyhow::Result<()> {
+pub async fn run(config: &Config, db: &Db, command: LegacyCommand) -> anyhow::Result<()> {
+    let providers = upstream::listed_providers(config);
     match command {
-        LegacyCommand::Import { file } => import_csv(db, &file).await,
+        LegacyCommand::Import { file } => import_csv(db, &file, &providers).await,
         LegacyCommand::ImportAllauth { database_url } => import_allauth(db, &database_url).await,
-        LegacyCommand::Status { json } => status(db, json).await,
+        LegacyCommand::Status { json } => status(db, json, &providers).await,
     }
 }
 
-async fn import_csv(db: &Db, file: &Path) -> anyhow::Result<()> {
+async fn import_csv(db: &Db, file: &Path, providers: &[Provider]) -> anyhow::Result<()> {
     let input = std::fs::File::open(file).with_context(|| format!("opening {}", file.display()))?;
-    let users = legacy::parse_csv(input).with_context(|| format!("{}: nothing was imported", file.display()))?;
+    let users =
+        legacy::parse_csv_for(input, providers).with_context(|| format!("{}: nothing was imported", file.display()))?;
     let counts =
         import(db, &users, Utc::now()).await.with_context(|| format!("{}: nothing was imported", file.display()))?;
     print_counts(&counts);
@@ -72,18 +75,18 @@ fn print_counts(counts: &ImportCounts) {
     );
 }
 
-async fn status(db: &Db, json: bool) -> anyhow::Result<()> {
-    let mut pending: BTreeMap<&str, i64> = Provider::ALL.iter().map(|p| (p.as_str(), 0)).collect();
+/// Every listed provider has its line (its key with `--json`), and so has any other provider
+/// that still has waiting mappings (one whose configuration was removed).
+async fn status(db: &Db, json: bool, providers: &[Provider]) -> anyhow::Result<()> {
+    let mut pending: BTreeMap<String, i64> = providers.iter().map(|p| (p.as_str().to_owned(), 0)).collect();
     for (provider, n) in pending_by_provider(db).await? {
-        if let Some(slot) = pending.iter_mut().find(|(name, _)| **name == provider).map(|(_, n)| n) {
-            *slot = n;
-        }
+        *pending.entry(provider).or_default() = n;
     }
     let total: i64 = pending.values().sum();
     if json {
         let mut body = serde_json::Map::new();
         for (provider, n) in &pending {
-            body.insert((*provider).to_owned(), (*n).into());
+            body.insert(provider.clone(), (*n).into());
         }
         body.insert("total".to_owned(), total.into());
         println!("{}", serde_json::Value::Object(body));

@@ -349,3 +349,134 @@ fn provider_event_settings_are_refused_for_the_wrong_provider() {
     );
     assert!(config.providers.google.risc);
 }
+
+#[test]
+fn generic_oidc_providers_are_read_with_their_defaults() {
+    let file = toml_file(
+        r#"
+        [providers.oidc.line]
+        issuer_url = "https://access.line.me"
+        client_id = "1650000000"
+        client_secret = "channel-secret"
+        display_name = "LINE"
+        id_token_hs256 = true
+        legacy_email_trust = "never"
+        [providers.oidc.entra]
+        issuer_url = "https://login.microsoftonline.com/common/v2.0"
+        client_id = "app"
+        client_secret = "s"
+        display_name = "Microsoft"
+        scopes = ["openid", "email"]
+        uid_claim = "oid"
+        "#,
+    );
+    let env = env(&[("MUNJI_SECRET_KEY", SECRET), ("MUNJI_PROVIDERS__OIDC__ENTRA__CLIENT_ID", "from-env")]);
+    let config =
+        Config::load(Sources { file: Some(file.path()), env, purpose: Purpose::Serve { dev: false } }).unwrap();
+    let line = &config.providers.oidc["line"];
+    assert_eq!(line.scopes, ["openid", "email", "profile"]);
+    assert_eq!(
+        (line.uid_claim.as_str(), line.legacy_email_trust, line.id_token_hs256),
+        ("sub", EmailTrust::Never, true)
+    );
+    let entra = &config.providers.oidc["entra"];
+    assert_eq!((entra.client_id.as_str(), entra.uid_claim.as_str()), ("from-env", "oid"));
+    assert_eq!((entra.scopes.len(), entra.legacy_email_trust, entra.id_token_hs256), (2, EmailTrust::Verified, false));
+}
+
+#[test]
+fn every_mistake_in_generic_oidc_providers_is_reported_at_once() {
+    let file = toml_file(
+        r#"
+        [providers.oidc.Bad_Name]
+        issuer_url = "https://idp.example"
+        client_id = "c"
+        client_secret = "s"
+        display_name = "Bad"
+        [providers.oidc.google]
+        issuer_url = "https://idp.example"
+        client_id = "c"
+        client_secret = "s"
+        display_name = "Not Google"
+        [providers.oidc.line]
+        issuer_url = "https://access.line.me"
+        client_id = ""
+        client_secret = ""
+        display_name = " "
+        scopes = ["email"]
+        uid_claim = ""
+        id_token_hs256 = true
+        "#,
+    );
+    let error = load_file_err(&file);
+    for expected in [
+        "providers.oidc.Bad_Name",
+        "providers.oidc.google",
+        "built-in",
+        "providers.oidc.line.client_id",
+        "providers.oidc.line.display_name",
+        "providers.oidc.line.scopes",
+        "providers.oidc.line.uid_claim",
+        "providers.oidc.line.client_secret",
+    ] {
+        assert!(error.contains(expected), "{expected:?} missing from:\n{error}");
+    }
+}
+
+#[test]
+fn an_unknown_key_of_a_generic_oidc_provider_is_named() {
+    let file = toml_file(
+        r#"
+        [providers.oidc.typo]
+        issuer_url = "https://idp.example"
+        client_id = "c"
+        client_secret = "s"
+        display_name = "T"
+        uid_clam = "sub"
+        [providers.oidc.nourl]
+        client_id = "c"
+        client_secret = "s"
+        display_name = "N"
+        "#,
+    );
+    let error = load_file_err(&file);
+    assert!(error.contains("providers.oidc.typo.uid_clam") && error.contains("did you mean `uid_claim`"), "{error}");
+    assert!(error.contains("providers.oidc.nourl") && error.contains("issuer_url"), "{error}");
+}
+
+fn load_file_err(file: &tempfile::NamedTempFile) -> String {
+    let env = env(&[("MUNJI_SECRET_KEY", SECRET)]);
+    Config::load(Sources { file: Some(file.path()), env, purpose: Purpose::Serve { dev: false } })
+        .unwrap_err()
+        .to_string()
+}
+
+#[test]
+fn apple_is_checked_when_it_is_on() {
+    let config = load_env(&[("MUNJI_SECRET_KEY", SECRET)]).unwrap();
+    assert!(!config.providers.apple.enabled());
+    assert_eq!(config.providers.apple.issuer_url.as_str(), "https://appleid.apple.com/");
+    assert_eq!(config.providers.apple.legacy_email_trust, EmailTrust::Verified);
+    let p8 = include_str!("../../fixtures/keys/dev-apple-es256.p8");
+    let good = [
+        ("MUNJI_SECRET_KEY", SECRET),
+        ("MUNJI_PROVIDERS__APPLE__CLIENT_ID", "kr.example.web"),
+        ("MUNJI_PROVIDERS__APPLE__TEAM_ID", "TEAM123456"),
+        ("MUNJI_PROVIDERS__APPLE__KEY_ID", "KEY1234567"),
+        ("MUNJI_PROVIDERS__APPLE__PRIVATE_KEY", p8),
+    ];
+    assert!(load_env(&good).unwrap().providers.apple.enabled());
+    let error = load_err(&[
+        ("MUNJI_SECRET_KEY", SECRET),
+        ("MUNJI_PROVIDERS__APPLE__CLIENT_ID", "kr.example.web"),
+        ("MUNJI_PROVIDERS__APPLE__TEAM_ID", "TEAM"),
+        ("MUNJI_PROVIDERS__APPLE__PRIVATE_KEY", "not a key"),
+        ("MUNJI_PROVIDERS__APPLE__LEGACY_EMAIL_TRUST", "asserted"),
+    ]);
+    for key in
+        ["providers.apple.team_id", "providers.apple.key_id", "providers.apple.private_key", "legacy_email_trust"]
+    {
+        assert!(error.contains(key), "{key} missing from:\n{error}");
+    }
+    assert!(!error.contains("not a key"), "the secret is never echoed: {error}");
+}

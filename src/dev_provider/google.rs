@@ -47,9 +47,31 @@ pub(super) fn routes() -> Route {
         .at("/_faults", post(faults))
 }
 
+/// How the imitation signs ID tokens: RS256 with its key, as Google does, or (mounted at
+/// [`HS256_PATH`]) HS256 keyed with the client secret, as LINE's web login does, to imitate a
+/// generic OpenID Connect provider of either kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum IdTokens {
+    Rs256,
+    Hs256,
+}
+
+/// Where the HS256 variant is mounted, below the imitation's base.
+pub(super) const HS256_PATH: &str = "/oidc-hs256";
+
+impl IdTokens {
+    /// The issuer of this variant, and the base of its endpoints.
+    fn url(self, dev: &DevProvider, path: &str) -> String {
+        match self {
+            Self::Rs256 => dev.url(Provider::Google, path),
+            Self::Hs256 => format!("{}{HS256_PATH}{path}", dev.base),
+        }
+    }
+}
+
 #[handler]
-fn discovery(dev: Data<&Arc<DevProvider>>) -> Json<Value> {
-    let url = |path: &str| dev.url(Provider::Google, path);
+fn discovery(dev: Data<&Arc<DevProvider>>, mode: Data<&IdTokens>) -> Json<Value> {
+    let url = |path: &str| mode.url(&dev, path);
     Json(json!({
         "issuer": url(""),
         "authorization_endpoint": url("/authorize"),
@@ -59,6 +81,7 @@ fn discovery(dev: Data<&Arc<DevProvider>>) -> Json<Value> {
         "jwks_uri": url("/jwks"),
         "response_types_supported": ["code"],
         "subject_types_supported": ["public"],
+        // LINE too lists only an asymmetric algorithm while signing web logins with HS256.
         "id_token_signing_alg_values_supported": ["RS256"],
         "scopes_supported": ["openid", "email", "profile"],
         "token_endpoint_auth_methods_supported": ["client_secret_post", "client_secret_basic"],
@@ -129,7 +152,7 @@ fn refresh(dev: &DevProvider, presented: Option<&str>) -> Response {
 }
 
 #[handler]
-async fn token(req: &Request, body: poem::Body, dev: Data<&Arc<DevProvider>>) -> Response {
+async fn token(req: &Request, body: poem::Body, dev: Data<&Arc<DevProvider>>, mode: Data<&IdTokens>) -> Response {
     let request = token_request(req, body).await;
     if request.grant_type.as_deref() == Some("refresh_token") {
         return refresh(&dev, request.refresh_token.as_deref());
@@ -144,7 +167,7 @@ async fn token(req: &Request, body: poem::Body, dev: Data<&Arc<DevProvider>>) ->
     let now = Utc::now().timestamp();
     let person = &claims.person;
     let mut id_claims = json!({
-        "iss": dev.url(Provider::Google, ""),
+        "iss": mode.url(&dev, ""),
         "aud": claims.client_id,
         "sub": person.uid,
         "iat": now,
@@ -160,9 +183,21 @@ async fn token(req: &Request, body: poem::Body, dev: Data<&Arc<DevProvider>>) ->
     if !person.name.is_empty() {
         id_claims["name"] = json!(person.name);
     }
-    let mut header = Header::new(Algorithm::RS256);
-    header.kid = Some(KID.to_owned());
-    let id_token = match jsonwebtoken::encode(&header, &id_claims, &dev.google.signing) {
+    let signed = match *mode {
+        IdTokens::Rs256 => {
+            let mut header = Header::new(Algorithm::RS256);
+            header.kid = Some(KID.to_owned());
+            jsonwebtoken::encode(&header, &id_claims, &dev.google.signing)
+        }
+        IdTokens::Hs256 => {
+            let Some(secret) = request.client_secret.as_deref().filter(|s| !s.is_empty()) else {
+                return error(StatusCode::BAD_REQUEST, "invalid_client", "client_secret is required");
+            };
+            let key = jsonwebtoken::EncodingKey::from_secret(secret.as_bytes());
+            jsonwebtoken::encode(&Header::new(Algorithm::HS256), &id_claims, &key)
+        }
+    };
+    let id_token = match signed {
         Ok(token) => token,
         Err(_) => return StatusCode::INTERNAL_SERVER_ERROR.into_response(),
     };

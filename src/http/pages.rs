@@ -411,6 +411,7 @@ const STATIC_FILES: &[(&str, &str, &[u8])] = &[
     ("google.svg", SVG, include_bytes!("../../static/google.svg")),
     ("naver.svg", SVG, include_bytes!("../../static/naver.svg")),
     ("kakao.svg", SVG, include_bytes!("../../static/kakao.svg")),
+    ("oidc.svg", SVG, include_bytes!("../../static/oidc.svg")),
 ];
 
 const SVG: &str = "image/svg+xml";
@@ -434,6 +435,14 @@ fn static_file(Path(file): Path<String>) -> Result<Response, PageError> {
 #[handler]
 fn favicon() -> Result<Response, PageError> {
     static_response("favicon.svg")
+}
+
+/// How pages show a provider: the style and symbol (`provider-{style}`, `/static/{style}.svg`:
+/// a built-in provider's own, `oidc` for the configured ones) and its name in `t`'s language.
+fn brand(state: &AppState, t: &Messages, provider: Provider) -> (&'static str, String) {
+    let style = if provider.is_built_in() { provider.as_str() } else { "oidc" };
+    let name = t.brand(provider.as_str()).map_or_else(|| state.upstreams.display_name(provider), str::to_owned);
+    (style, name)
 }
 
 /// An enabled provider named in a path, or a 404 page.

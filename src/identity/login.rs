@@ -137,7 +137,7 @@ pub async fn sign_in(
 
 /// Whether the profile lacks a field the provider's `required_fields` names.
 fn missing_required(state: &AppState, profile: &UpstreamProfile) -> bool {
-    profile.provider.config(&state.config).required_fields.iter().any(|field| match field {
+    profile.provider.required_fields(&state.config).iter().any(|field| match field {
         RequiredField::Email => profile.email.is_none(),
         RequiredField::Name => profile.name.is_none(),
     })

@@ -69,7 +69,7 @@ pub async fn read(url: &str) -> Result<AllauthExport, sqlx::Error> {
     let mut export = AllauthExport::default();
     let mut accounts: HashMap<i64, Vec<SocialAccount>> = HashMap::new();
     for social in socials {
-        if social.provider.parse::<Provider>().is_ok() {
+        if Provider::ALL.iter().any(|p| p.as_str() == social.provider) {
             accounts.entry(social.user_id).or_default().push(social);
         } else {
             *export.skipped_providers.entry(social.provider).or_default() += 1;

@@ -100,6 +100,9 @@ async fn serve_dev_runs_with_no_configuration_and_stops_cleanly_on_sigterm() {
     };
     assert_eq!(ready.status(), 200);
     assert_eq!(client.get(format!("http://{bind}/healthz")).send().await.unwrap().status(), 200);
+    let login = client.get(format!("http://{bind}/login")).header("accept-language", "en").send().await.unwrap();
+    let login = login.text().await.unwrap();
+    assert!(login.contains("href=\"/login/dev-oidc?") && login.contains("Sign in with Dev OIDC"), "{login}");
     assert!(dir.path().join("munji.db").is_file(), "the embedded database is created on first run");
     assert!(dir.path().join("munji.db.secret").is_file(), "the dev secret is kept beside it");
 
@@ -147,23 +150,29 @@ fn openapi_prints_the_committed_document() {
     assert_eq!(String::from_utf8(out.stdout).unwrap(), include_str!("../../openapi/munji.json"));
 }
 
-/// How many migrations the binary carries (the `.up.sql` files of one backend).
-fn migration_count() -> usize {
-    std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/sqlite"))
+/// The versions of the migrations the binary carries (the `.up.sql` files of one backend), in
+/// order. Numbers may have gaps: each branch of work takes its own.
+fn migration_versions() -> Vec<i64> {
+    let mut versions: Vec<i64> = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/sqlite"))
         .unwrap()
-        .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().ends_with(".up.sql"))
-        .count()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .filter(|name| name.ends_with(".up.sql"))
+        .map(|name| name[..name.find('_').unwrap()].parse().unwrap())
+        .collect();
+    versions.sort_unstable();
+    versions
 }
 
 async fn migrate_then_revert_everything(database: TestDatabase) {
     let dir = tempfile::tempdir().unwrap();
-    let n = migration_count();
+    let versions = migration_versions();
+    let (count, n, before_last) = (versions.len(), versions[versions.len() - 1], versions[versions.len() - 2]);
     let env = [("MUNJI_DATABASE_URL", database.url.as_str())];
 
     let up = run(&["migrate"], &env, dir.path());
     assert!(up.status.success(), "{}", String::from_utf8_lossy(&up.stderr));
     let stdout = String::from_utf8_lossy(&up.stdout).to_string();
-    assert!(stdout.contains(&format!("applied {n} migration(s); now at version {n}")), "{stdout}");
+    assert!(stdout.contains(&format!("applied {count} migration(s); now at version {n}")), "{stdout}");
 
     let again = run(&["migrate"], &env, dir.path());
     assert!(String::from_utf8_lossy(&again.stdout).contains("applied 0 migration(s)"));
@@ -178,7 +187,7 @@ async fn migrate_then_revert_everything(database: TestDatabase) {
     assert!(String::from_utf8_lossy(&again.stdout).contains(&format!("applied 0 migration(s); now at version {n}")));
 
     let one = run(&["migrate", "revert", "--yes"], &env, dir.path());
-    let reverted_one = format!("now at version {}", n - 1);
+    let reverted_one = format!("now at version {before_last}");
     assert!(String::from_utf8_lossy(&one.stdout).contains(&reverted_one), "{}", String::from_utf8_lossy(&one.stderr));
     assert!(String::from_utf8_lossy(&one.stderr).contains("Stop every munji instance"), "--yes still warns");
 
@@ -310,6 +319,36 @@ fn clients_add_takes_logout_uris_and_third_party_and_refuses_bad_ones() {
     for shown in ["third-party", "https://partner.example/bye", "http://127.0.0.1:9/bc", "name=Partner app"] {
         assert!(listed.contains(shown), "{shown} in {listed}");
     }
+}
+
+// A configured OpenID Connect provider may be named in the CSV, and `legacy status` gets a line
+// (a key with --json) for it; a SQLite file is enough.
+#[test]
+fn legacy_import_and_status_know_configured_oidc_providers() {
+    let dir = tempfile::tempdir().unwrap();
+    let database = format!("sqlite://{}", dir.path().join("munji.db").display());
+    let oidc = [
+        ("MUNJI_PROVIDERS__OIDC__LINE__ISSUER_URL", "https://access.line.me"),
+        ("MUNJI_PROVIDERS__OIDC__LINE__CLIENT_ID", "1650000000"),
+        ("MUNJI_PROVIDERS__OIDC__LINE__CLIENT_SECRET", "s"),
+        ("MUNJI_PROVIDERS__OIDC__LINE__DISPLAY_NAME", "LINE"),
+    ];
+    let csv = "legacy_user_id,username,display_name,email,provider\n1,kim,Kim,kim@line.me,line\n";
+    std::fs::write(dir.path().join("users.csv"), csv).unwrap();
+    let bare = [("MUNJI_DATABASE_URL", database.as_str())];
+    let refused = run(&["legacy", "import", "users.csv"], &bare, dir.path());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("unknown provider \"line\""), "not configured here");
+    let mut env = bare.to_vec();
+    env.extend(oidc);
+    let out = run(&["legacy", "import", "users.csv"], &env, dir.path());
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let json = run(&["legacy", "status", "--json"], &env, dir.path());
+    let body: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(body, serde_json::json!({"google": 0, "kakao": 0, "naver": 0, "line": 1, "total": 1}));
+    // Without its configuration the waiting mapping is still counted under its name.
+    let json = run(&["legacy", "status", "--json"], &bare, dir.path());
+    let body: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(body["line"], 1);
 }
 
 // The CSV is refused before the import writes anything; a SQLite file is enough.

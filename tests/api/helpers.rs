@@ -180,7 +180,7 @@ impl TestAppBuilder {
         let key = |k: &str| format!("MUNJI_PROVIDERS__{}__{k}", provider.as_str().to_uppercase());
         match provider {
             Provider::Google => self.env(&key("ISSUER_URL"), base),
-            Provider::Naver | Provider::Kakao => self
+            _ => self
                 .env(&key("AUTHORIZE_URL"), &format!("{base}/authorize"))
                 .env(&key("TOKEN_URL"), &format!("{base}/token"))
                 .env(&key("USERINFO_URL"), &format!("{base}/userinfo")),
@@ -225,7 +225,8 @@ impl TestAppBuilder {
             env.push(("MUNJI_REDIS_PREFIX".to_owned(), redis.prefix.clone()));
         }
         env.extend(social::provider_env(&dev_provider_url));
-        env.extend(self.env);
+        // `{dev}` in a value stands for the imitation's address (it is known only now).
+        env.extend(self.env.into_iter().map(|(k, v)| (k, v.replace("{dev}", &dev_provider_url))));
         let (state, server) = serve(env.clone(), listener).await;
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())

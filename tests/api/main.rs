@@ -14,6 +14,7 @@ mod consent;
 mod examples;
 mod faults;
 mod first_hour;
+mod generic_oidc;
 mod gmail;
 mod gmail_vend;
 mod hardening;

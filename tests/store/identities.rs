@@ -23,6 +23,7 @@ on_every_durable_backend!(
     unlink_keeps_the_last_way_to_sign_in,
     concurrent_unlinks_never_remove_the_last_two,
     a_refused_unlink_holds_no_lock_afterwards,
+    any_well_formed_provider_name_is_stored,
 );
 
 fn identity(provider: Provider, uid: &str) -> NewIdentity<'_> {
@@ -165,5 +166,27 @@ async fn a_refused_unlink_holds_no_lock_afterwards(db: Db) {
             Unlinked::Removed(_)
         ));
         read_then_write(&db, round).await;
+    }
+}
+
+/// Apple and configured OpenID Connect providers are stored by name; the column refuses a name
+/// of any other shape.
+async fn any_well_formed_provider_name_is_stored(db: Db) {
+    let alice = user(&db, "alice").await;
+    let line = Provider::intern("line-jp").unwrap();
+    for provider in [Provider::Apple, line] {
+        identities::insert_for_user(&db, alice, &identity(provider, "u-1"), now()).await.unwrap();
+        let found = identities::find_by_provider_uid(&db, provider, "u-1").await.unwrap().unwrap();
+        assert_eq!((found.user_id, found.provider), (alice, provider));
+    }
+    let listed: Vec<_> = identities::list_for_user(&db, alice).await.unwrap().into_iter().map(|i| i.provider).collect();
+    assert!(listed.contains(&line) && listed.contains(&Provider::Apple), "{listed:?}");
+    for bad in ["Line", "line_jp", "a b"] {
+        let sql = format!(
+            "INSERT INTO identities (id, user_id, provider, uid, email_verified, linked_at) \
+             SELECT id, user_id, '{bad}', 'x', FALSE, linked_at FROM identities LIMIT 1"
+        );
+        let refused = on_pool!(&db, pool => sqlx::query(sqlx::AssertSqlSafe(sql.clone())).execute(pool).await.is_err());
+        assert!(refused, "{bad:?} was stored");
     }
 }

@@ -76,7 +76,9 @@ impl ErrorCode {
         match self {
             Self::InvalidToken | Self::TokenExpired => StatusCode::UNAUTHORIZED,
             Self::InvalidEvent => StatusCode::BAD_REQUEST,
-            Self::Forbidden | Self::UserDisabled | Self::InvalidSignature | Self::ReauthRequired => StatusCode::FORBIDDEN,
+            Self::Forbidden | Self::UserDisabled | Self::InvalidSignature | Self::ReauthRequired => {
+                StatusCode::FORBIDDEN
+            }
             Self::NotFound | Self::UserNotFound | Self::GmailNotEquipped => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::IdentityAlreadyLinked

@@ -35,7 +35,8 @@ pub struct Me {
 #[derive(Object)]
 pub struct IdentityView {
     pub id: Uuid,
-    /// `google`, `naver` or `kakao`.
+    /// The provider's name: a built-in one (`google`, `naver`, `kakao`, `apple`) or the name of
+    /// a configured OpenID Connect provider (`[a-z0-9-]{1,32}`, e.g. `line`).
     pub provider: String,
     /// The provider's id for the person; null only for an imported mapping not used yet.
     pub uid: Option<String>,
@@ -135,6 +136,9 @@ impl MeApi {
     async fn start_link(
         &self,
         token: AccessToken,
+        /// A configured provider: `google`, `naver`, `kakao`, `apple` or an OpenID Connect
+        /// provider's name (404 for any other).
+        #[oai(example = "provider_example")]
         provider: Path<String>,
         state: Data<&AppState>,
     ) -> Result<StartLinkResponse, ApiError> {
@@ -181,4 +185,9 @@ impl From<link::UnlinkError> for ApiError {
             link::UnlinkError::Sessions(e) => e.into(),
         }
     }
+}
+
+/// The example of a provider name in the OpenAPI document.
+fn provider_example() -> String {
+    "google".to_owned()
 }

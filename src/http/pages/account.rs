@@ -36,8 +36,9 @@ pub async fn account_page(jar: &CookieJar, lang: Lang, state: Data<&AppState>) -
         .into_iter()
         .map(|i| views::IdentityRow {
             id: i.id.to_string(),
-            provider_name: t.brand(i.provider.as_str()),
             provider_id: i.provider.as_str(),
+            provider_style: super::brand(&state, t, i.provider).0,
+            provider_name: super::brand(&state, t, i.provider).1,
             email: i.email,
             linked_at: time(i.linked_at),
             last_login_at: i.last_login_at.map(time),
@@ -51,7 +52,15 @@ pub async fn account_page(jar: &CookieJar, lang: Lang, state: Data<&AppState>) -
         email: user.email,
         created_at: time(user.created_at),
         identities,
-        link_providers: state.upstreams.enabled().into_iter().map(|p| (p.as_str(), t.brand(p.as_str()))).collect(),
+        link_providers: state
+            .upstreams
+            .enabled()
+            .into_iter()
+            .map(|p| {
+                let (style, name) = super::brand(&state, t, p);
+                (p.as_str(), style, name)
+            })
+            .collect(),
         gmail_available: state.upstreams.is_enabled(Provider::Google) && state.vault.is_configured(),
         gmail_connections: gmail::list_for_user(&state.db, user.id)
             .await?

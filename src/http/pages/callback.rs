@@ -85,7 +85,7 @@ pub async fn callback(
             Ok(Redirect::see_other(return_to).into_response())
         }
         LoginOutcome::SignupNeeded(profile) => signup::begin(&state, &cookies, profile, return_to).await,
-        LoginOutcome::ConsentRequired => Ok(consent_page(lang, provider, &return_to)),
+        LoginOutcome::ConsentRequired => Ok(consent_page(&state, lang, provider, &return_to)),
         LoginOutcome::LegacyAmbiguous => Err(PageError::LegacyAmbiguous),
         LoginOutcome::RegistrationClosed => Err(PageError::RegistrationClosed),
         LoginOutcome::Disabled => Err(PageError::AccountDisabled),
@@ -128,12 +128,13 @@ fn cancelled_page(lang: Lang, retry_href: String) -> Response {
     })
 }
 
-fn consent_page(lang: Lang, provider: Provider, return_to: &str) -> Response {
+fn consent_page(state: &AppState, lang: Lang, provider: Provider, return_to: &str) -> Response {
     let t = lang.messages();
+    let (provider_style, provider_name) = super::brand(state, t, provider);
     render(&views::ConsentRequiredView {
         t,
-        provider_id: provider.as_str(),
-        provider_name: t.brand(provider.as_str()),
+        provider_style,
+        provider_name,
         retry_href: start_href(provider, return_to, true),
     })
 }

@@ -42,13 +42,21 @@ pub fn start_href(provider: crate::upstream::Provider, return_to: &str, reconsen
 #[handler]
 pub fn login_page(Query(query): Query<LoginQuery>, lang: Lang, state: Data<&AppState>) -> poem::Response {
     let return_to = local_return_to(query.return_to.as_deref());
+    let t = lang.messages();
     let providers = state
         .upstreams
         .enabled()
         .into_iter()
-        .map(|p| views::ProviderLink { id: p.as_str(), href: start_href(p, &return_to, false) })
+        .map(|p| {
+            let (style, name) = super::brand(&state, t, p);
+            views::ProviderLink {
+                style,
+                label: t.sign_in_with(p.as_str(), &name),
+                href: start_href(p, &return_to, false),
+            }
+        })
         .collect();
-    render(&views::LoginView { t: lang.messages(), providers })
+    render(&views::LoginView { t, providers })
 }
 
 #[handler]

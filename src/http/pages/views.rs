@@ -25,8 +25,9 @@ impl Moment {
 
 /// A provider button.
 pub struct ProviderLink {
-    /// `google`, `naver`, `kakao`: its symbol and its wording.
-    pub id: &'static str,
+    /// Its style and symbol: a built-in provider's name, or `oidc`.
+    pub style: &'static str,
+    pub label: String,
     pub href: String,
 }
 
@@ -53,15 +54,18 @@ pub struct SignupView {
 #[template(path = "consent_required.html")]
 pub struct ConsentRequiredView {
     pub t: &'static Messages,
-    pub provider_id: &'static str,
-    pub provider_name: &'static str,
+    /// The provider's style and symbol (see [`ProviderLink::style`]).
+    pub provider_style: &'static str,
+    pub provider_name: String,
     pub retry_href: String,
 }
 
 pub struct IdentityRow {
     pub id: String,
     pub provider_id: &'static str,
-    pub provider_name: &'static str,
+    /// The provider's style and symbol (see [`ProviderLink::style`]).
+    pub provider_style: &'static str,
+    pub provider_name: String,
     pub email: Option<String>,
     pub linked_at: Moment,
     pub last_login_at: Option<Moment>,
@@ -77,8 +81,8 @@ pub struct AccountView {
     pub email: Option<String>,
     pub created_at: Moment,
     pub identities: Vec<IdentityRow>,
-    /// Providers that can be linked: `(id, name in the page's language)`.
-    pub link_providers: Vec<(&'static str, &'static str)>,
+    /// Providers that can be linked: `(id, style, name in the page's language)`.
+    pub link_providers: Vec<(&'static str, &'static str, String)>,
     /// Whether Gmail can be connected here (Google configured, an encryption key set).
     pub gmail_available: bool,
     pub gmail_connections: Vec<GmailRow>,

@@ -22,7 +22,7 @@ pub fn provider_env(dev: &str) -> Vec<(String, String)> {
                 env.push((key("TOKEN_URL"), format!("{base}/oauth2.0/token")));
                 env.push((key("USERINFO_URL"), format!("{base}/v1/nid/me")));
             }
-            Provider::Kakao => {
+            _ => {
                 env.push((key("AUTHORIZE_URL"), format!("{base}/oauth/authorize")));
                 env.push((key("TOKEN_URL"), format!("{base}/oauth/token")));
                 env.push((key("USERINFO_URL"), format!("{base}/v2/user/me")));
