@@ -87,15 +87,9 @@ pub async fn insert_with_identity(
                         VALUES ($1, $2, $3, $4, $5, $5)";
     let id = Uuid::new_v4();
     on_pool!(db, pool => {
+        // The write comes first: on SQLite a transaction that reads and then writes fails at
+        // once (not after the busy timeout) when another write landed in between.
         let mut tx = pool.begin().await?;
-        let quarantined: i64 = sqlx::query_scalar(super::leaving::QUARANTINED)
-            .bind(super::leaving::hash(user.username))
-            .bind(now)
-            .fetch_one(&mut *tx)
-            .await?;
-        if quarantined > 0 {
-            return Err(super::StoreError::Conflict { constraint: USERNAME_KEY.to_owned() });
-        }
         sqlx::query(USER)
             .bind(id)
             .bind(user.username)
@@ -104,6 +98,16 @@ pub async fn insert_with_identity(
             .bind(now)
             .execute(&mut *tx)
             .await?;
+        let quarantined: i64 = sqlx::query_scalar(super::leaving::QUARANTINED)
+            .bind(super::leaving::hash(user.username))
+            .bind(now)
+            .fetch_one(&mut *tx)
+            .await?;
+        if quarantined > 0 {
+            // Roll back now: a dropped transaction would keep SQLite's write lock until later.
+            tx.rollback().await?;
+            return Err(super::StoreError::Conflict { constraint: USERNAME_KEY.to_owned() });
+        }
         sqlx::query(super::identities::INSERT)
             .bind(Uuid::new_v4())
             .bind(id)
