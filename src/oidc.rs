@@ -13,3 +13,4 @@ pub mod logout;
 pub mod proof;
 pub mod revocation;
 pub mod tokens;
+pub mod verified;

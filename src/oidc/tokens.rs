@@ -13,7 +13,7 @@ use std::sync::Arc;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, errors::ErrorKind};
 use serde::{Deserialize, Serialize};
 
-use super::keys::Keys;
+use super::{keys::Keys, verified::VerifiedTokens};
 
 /// Clock leeway for `exp`, `nbf` and `iat`.
 pub const LEEWAY_SECS: u64 = 30;
@@ -153,12 +153,14 @@ pub struct Tokens {
     pub audience: String,
     /// `signing_alg = "HS256"`: access tokens are MACed with `legacy_hs256_secret`.
     hs256: Option<(EncodingKey, DecodingKey)>,
+    /// Tokens signed with munji's keys that passed every check, by their hash.
+    verified: VerifiedTokens,
 }
 
 impl Tokens {
     pub fn new(keys: Arc<Keys>, issuer: String, audience: String, hs256_secret: Option<&[u8]>) -> Self {
         let hs256 = hs256_secret.map(|s| (EncodingKey::from_secret(s), DecodingKey::from_secret(s)));
-        Self { keys, issuer, audience, hs256 }
+        Self { keys, issuer, audience, hs256, verified: VerifiedTokens::default() }
     }
 
     pub fn keys(&self) -> &Arc<Keys> {
@@ -250,7 +252,12 @@ impl Tokens {
                 if key.alg.jwt() != alg {
                     return Err(TokenError::Invalid("algorithm does not match the key"));
                 }
-                validate(token, &key.decoding, alg, &self.issuer, &self.audience)
+                if let Some(claims) = self.verified.get(token, chrono::Utc::now().timestamp())? {
+                    return Ok(claims);
+                }
+                let claims = validate(token, &key.decoding, alg, &self.issuer, &self.audience)?;
+                self.verified.insert(token, &claims);
+                Ok(claims)
             }
         }
     }
