@@ -54,6 +54,8 @@ pub async fn insert(db: &Db, new: &NewRefresh<'_>, now: DateTime<Utc>) -> Result
 pub enum Use {
     /// Unknown hash.
     Unknown,
+    /// Issued to another client than the one presenting it: nothing changed.
+    OtherClient,
     /// The token was live and is now rotated to the successor that was passed in.
     Rotated(RefreshRow),
     /// Already rotated, within the grace window: the sealed successor it was rotated to.
@@ -64,52 +66,128 @@ pub enum Use {
     Dead(RefreshRow),
 }
 
-/// Present the token with `hash`, in one transaction that first takes the row's write lock (an
-/// `UPDATE`), so concurrent presentations of one token are serialised on both backends: exactly
-/// one rotates it, the others see the rotation.
+/// The successor a live token is rotated to: the hash of its text, and the text sealed (for a
+/// duplicate presentation within the grace window). The rest is inherited from the token.
+pub struct Successor<'a> {
+    pub token_hash: &'a str,
+    pub sealed: &'a [u8],
+}
+
+const REVOKE_FAMILY: &str = "UPDATE refresh_tokens SET revoked_at = $2 WHERE family_id = $1 AND revoked_at IS NULL";
+
+/// Present the token with `hash` on behalf of `client_id`. Concurrent presentations of one
+/// token are serialised on its row lock on both backends: exactly one rotates it, the others see
+/// the rotation. On PostgreSQL the rotation is one statement (the token endpoint's busiest
+/// path); SQLite, without data-modifying `WITH`, takes the write lock in a transaction.
 pub async fn present(
     db: &Db,
     hash: &str,
-    successor: &NewRefresh<'_>,
-    successor_sealed: &[u8],
+    client_id: &str,
+    successor: &Successor<'_>,
     grace: chrono::Duration,
     now: DateTime<Utc>,
 ) -> Result<Use> {
-    const LOCK: &str =
-        const_format::concatcp!("UPDATE refresh_tokens SET used_at = $2 WHERE token_hash = $1 RETURNING ", COLUMNS);
-    const ROTATE: &str = "UPDATE refresh_tokens SET rotated_at = $2, successor_sealed = $3 WHERE id = $1";
-    const REVOKE_FAMILY: &str = "UPDATE refresh_tokens SET revoked_at = $2 WHERE family_id = $1 AND revoked_at IS NULL";
-    on_pool!(db, pool => {
-        let mut tx = pool.begin().await?;
-        let row: Option<RefreshRow> = sqlx::query_as(LOCK).bind(hash).bind(now).fetch_optional(&mut *tx).await?;
-        let Some(row) = row else {
-            // Roll back now: a dropped transaction would roll back later, in the background, and
-            // keep SQLite's write lock (taken by LOCK) until then.
-            tx.rollback().await?;
-            return Ok(Use::Unknown);
-        };
-        let outcome = if row.revoked_at.is_some() || row.expires_at <= now {
-            Use::Dead(row)
-        } else if let Some(rotated_at) = row.rotated_at {
-            match row.successor_sealed.clone() {
-                Some(sealed) if now - rotated_at <= grace => Use::Grace(row, sealed),
-                _ => {
-                    sqlx::query(REVOKE_FAMILY).bind(row.family_id).bind(now).execute(&mut *tx).await?;
-                    Use::Replayed(row)
-                }
-            }
-        } else {
-            sqlx::query(INSERT)
-                .bind(Uuid::new_v4()).bind(successor.token_hash).bind(row.family_id).bind(&row.client_id)
-                .bind(row.user_id).bind(&row.sid).bind(&row.scope).bind(row.auth_time).bind(now).bind(row.expires_at)
-                .execute(&mut *tx)
+    let presented = match db {
+        Db::Postgres(pool) => {
+            const ROTATE: &str = const_format::concatcp!(
+                "WITH cur AS (SELECT ",
+                COLUMNS,
+                " FROM refresh_tokens WHERE token_hash = $1 FOR UPDATE),
+                 rotated AS (
+                     UPDATE refresh_tokens t SET used_at = $3, rotated_at = $3, successor_sealed = $5 FROM cur
+                     WHERE t.id = cur.id AND cur.client_id = $2 AND cur.rotated_at IS NULL
+                       AND cur.revoked_at IS NULL AND cur.expires_at > $3
+                     RETURNING t.id),
+                 successor AS (
+                     INSERT INTO refresh_tokens
+                         (id, token_hash, family_id, client_id, user_id, sid, scope, auth_time, created_at, expires_at)
+                     SELECT $6, $4, cur.family_id, cur.client_id, cur.user_id, cur.sid, cur.scope, cur.auth_time,
+                            $3, cur.expires_at
+                     FROM cur JOIN rotated ON rotated.id = cur.id
+                     RETURNING id)
+                 SELECT cur.*, EXISTS (SELECT 1 FROM successor) AS rotated FROM cur"
+            );
+            let found: Option<Presented> = sqlx::query_as(ROTATE)
+                .bind(hash)
+                .bind(client_id)
+                .bind(now)
+                .bind(successor.token_hash)
+                .bind(successor.sealed)
+                .bind(Uuid::new_v4())
+                .fetch_optional(pool)
                 .await?;
-            sqlx::query(ROTATE).bind(row.id).bind(now).bind(successor_sealed).execute(&mut *tx).await?;
-            Use::Rotated(row)
-        };
-        tx.commit().await?;
-        Ok(outcome)
-    })
+            found
+        }
+        Db::Sqlite(pool) => {
+            const LOCK: &str = const_format::concatcp!(
+                "UPDATE refresh_tokens SET used_at = $2 WHERE token_hash = $1 RETURNING ",
+                COLUMNS
+            );
+            const ROTATE: &str = "UPDATE refresh_tokens SET rotated_at = $2, successor_sealed = $3 WHERE id = $1";
+            let mut tx = pool.begin().await?;
+            let row: Option<RefreshRow> = sqlx::query_as(LOCK).bind(hash).bind(now).fetch_optional(&mut *tx).await?;
+            let rotates = row.as_ref().is_some_and(|row| row.client_id == client_id && row.is_live(now));
+            match &row {
+                Some(row) if rotates => {
+                    sqlx::query(INSERT)
+                        .bind(Uuid::new_v4())
+                        .bind(successor.token_hash)
+                        .bind(row.family_id)
+                        .bind(&row.client_id)
+                        .bind(row.user_id)
+                        .bind(&row.sid)
+                        .bind(&row.scope)
+                        .bind(row.auth_time)
+                        .bind(now)
+                        .bind(row.expires_at)
+                        .execute(&mut *tx)
+                        .await?;
+                    sqlx::query(ROTATE).bind(row.id).bind(now).bind(successor.sealed).execute(&mut *tx).await?;
+                    tx.commit().await?;
+                }
+                // Roll back now: a dropped transaction would roll back later, in the background,
+                // and keep SQLite's write lock (taken by LOCK) until then.
+                _ => tx.rollback().await?,
+            }
+            row.map(|row| Presented { row, rotated: rotates })
+        }
+    };
+    let Some(Presented { row, rotated }) = presented else {
+        return Ok(Use::Unknown);
+    };
+    if row.client_id != client_id {
+        return Ok(Use::OtherClient);
+    }
+    if rotated {
+        return Ok(Use::Rotated(row));
+    }
+    match (row.rotated_at, row.successor_sealed.clone()) {
+        _ if row.revoked_at.is_some() || row.expires_at <= now => Ok(Use::Dead(row)),
+        (Some(rotated_at), Some(sealed)) if now - rotated_at <= grace => Ok(Use::Grace(row, sealed)),
+        (Some(_), _) => {
+            // Revoking a family twice changes nothing: no transaction needed around the read.
+            on_pool!(db, pool => {
+                sqlx::query(REVOKE_FAMILY).bind(row.family_id).bind(now).execute(pool).await?;
+            });
+            Ok(Use::Replayed(row))
+        }
+        (None, _) => Ok(Use::Dead(row)),
+    }
+}
+
+/// A presented token as it was, and whether this presentation rotated it.
+#[derive(sqlx::FromRow)]
+struct Presented {
+    #[sqlx(flatten)]
+    row: RefreshRow,
+    rotated: bool,
+}
+
+impl RefreshRow {
+    /// Neither rotated, revoked nor expired at `now`.
+    fn is_live(&self, now: DateTime<Utc>) -> bool {
+        self.rotated_at.is_none() && self.revoked_at.is_none() && self.expires_at > now
+    }
 }
 
 /// The live (unrotated, unrevoked, unexpired) token with `hash`.

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, Utc};
 use munji::store::{
     Db,
-    refresh_tokens::{self, NewRefresh, Use},
+    refresh_tokens::{self, NewRefresh, Successor, Use},
 };
 use uuid::Uuid;
 
@@ -16,6 +16,7 @@ on_every_durable_backend!(
     a_token_is_found_live_until_it_expires,
     token_hashes_are_unique,
     presenting_a_live_token_rotates_it_to_the_successor,
+    a_token_presented_by_another_client_is_left_as_it_was,
     a_rotated_token_within_the_grace_window_gets_the_same_successor,
     a_replay_after_the_grace_window_revokes_only_its_family,
     revoked_expired_and_unknown_tokens_do_not_rotate,
@@ -40,9 +41,10 @@ fn token<'a>(hash: &'a str, user_id: Uuid, sid: &'a str, expires_at: DateTime<Ut
     }
 }
 
-async fn present(db: &Db, hash: &str, successor: &str, user_id: Uuid, at: DateTime<Utc>) -> Use {
-    let next = token(successor, user_id, "ignored", at);
-    refresh_tokens::present(db, hash, &next, successor.as_bytes(), GRACE, at).await.unwrap()
+/// Present `hash` as client `app`, with `successor` (also its own sealed text) as the successor.
+async fn present(db: &Db, hash: &str, successor: &str, at: DateTime<Utc>) -> Use {
+    let next = Successor { token_hash: successor, sealed: successor.as_bytes() };
+    refresh_tokens::present(db, hash, "app", &next, GRACE, at).await.unwrap()
 }
 
 async fn a_token_is_found_live_until_it_expires(db: Db) {
@@ -84,7 +86,7 @@ async fn presenting_a_live_token_rotates_it_to_the_successor(db: Db) {
     let expires = at + Duration::days(30);
     refresh_tokens::insert(&db, &token("rt1", alice, "s1", expires), at).await.unwrap();
     let later = at + Duration::minutes(5);
-    let Use::Rotated(old) = present(&db, "rt1", "rt2", alice, later).await else { panic!("not rotated") };
+    let Use::Rotated(old) = present(&db, "rt1", "rt2", later).await else { panic!("not rotated") };
     assert_eq!(old.rotated_at, None, "the row as it was presented");
     let rotated = refresh_tokens::find(&db, "rt1").await.unwrap().unwrap();
     assert_eq!((rotated.rotated_at, rotated.successor_sealed.as_deref()), (Some(later), Some(&b"rt2"[..])));
@@ -98,13 +100,25 @@ async fn presenting_a_live_token_rotates_it_to_the_successor(db: Db) {
     assert_eq!(refresh_tokens::live_heads(&db, old.family_id, later).await.unwrap(), 1);
 }
 
+async fn a_token_presented_by_another_client_is_left_as_it_was(db: Db) {
+    let alice = user(&db, "alice").await;
+    let at = now();
+    refresh_tokens::insert(&db, &token("rt1", alice, "s1", at + Duration::days(1)), at).await.unwrap();
+    let next = Successor { token_hash: "rt2", sealed: b"rt2" };
+    let used = refresh_tokens::present(&db, "rt1", "other-app", &next, GRACE, at).await.unwrap();
+    assert!(matches!(used, Use::OtherClient));
+    assert!(refresh_tokens::find_live(&db, "rt1", at).await.unwrap().is_some(), "still live");
+    assert!(refresh_tokens::find(&db, "rt2").await.unwrap().is_none(), "no successor");
+    assert!(matches!(present(&db, "rt1", "rt2", at).await, Use::Rotated(_)), "its own client rotates it");
+}
+
 async fn a_rotated_token_within_the_grace_window_gets_the_same_successor(db: Db) {
     let alice = user(&db, "alice").await;
     let at = now();
     refresh_tokens::insert(&db, &token("rt1", alice, "s1", at + Duration::days(1)), at).await.unwrap();
-    assert!(matches!(present(&db, "rt1", "rt2", alice, at).await, Use::Rotated(_)));
+    assert!(matches!(present(&db, "rt1", "rt2", at).await, Use::Rotated(_)));
     for within in [at + Duration::seconds(1), at + GRACE] {
-        match present(&db, "rt1", "rt3", alice, within).await {
+        match present(&db, "rt1", "rt3", within).await {
             Use::Grace(row, sealed) => assert_eq!((row.rotated_at, sealed), (Some(at), b"rt2".to_vec())),
             _ => panic!("not within the grace window at {within}"),
         }
@@ -120,15 +134,15 @@ async fn a_replay_after_the_grace_window_revokes_only_its_family(db: Db) {
     let expires = at + Duration::days(1);
     refresh_tokens::insert(&db, &token("rt1", alice, "s1", expires), at).await.unwrap();
     refresh_tokens::insert(&db, &token("other", alice, "s1", expires), at).await.unwrap();
-    assert!(matches!(present(&db, "rt1", "rt2", alice, at).await, Use::Rotated(_)));
+    assert!(matches!(present(&db, "rt1", "rt2", at).await, Use::Rotated(_)));
     let replay = at + GRACE + Duration::microseconds(1);
-    let Use::Replayed(row) = present(&db, "rt1", "rt3", alice, replay).await else { panic!("not a replay") };
+    let Use::Replayed(row) = present(&db, "rt1", "rt3", replay).await else { panic!("not a replay") };
     for hash in ["rt1", "rt2"] {
         assert_eq!(refresh_tokens::find(&db, hash).await.unwrap().unwrap().revoked_at, Some(replay), "{hash}");
     }
     assert_eq!(refresh_tokens::live_heads(&db, row.family_id, replay).await.unwrap(), 0);
     assert!(refresh_tokens::find_live(&db, "other", replay).await.unwrap().is_some(), "another family");
-    assert!(matches!(present(&db, "rt2", "rt4", alice, replay).await, Use::Dead(_)), "the successor is dead too");
+    assert!(matches!(present(&db, "rt2", "rt4", replay).await, Use::Dead(_)), "the successor is dead too");
 }
 
 async fn revoked_expired_and_unknown_tokens_do_not_rotate(db: Db) {
@@ -137,9 +151,9 @@ async fn revoked_expired_and_unknown_tokens_do_not_rotate(db: Db) {
     refresh_tokens::insert(&db, &token("expiring", alice, "s1", at + Duration::seconds(1)), at).await.unwrap();
     refresh_tokens::insert(&db, &token("revoked", alice, "s2", at + Duration::days(1)), at).await.unwrap();
     munji::store::sessions::delete(&db, &["s2".to_owned()], |_| false, at).await.unwrap();
-    assert!(matches!(present(&db, "expiring", "n1", alice, at + Duration::seconds(1)).await, Use::Dead(_)));
-    assert!(matches!(present(&db, "revoked", "n2", alice, at).await, Use::Dead(_)));
-    assert!(matches!(present(&db, "unknown", "n3", alice, at).await, Use::Unknown));
+    assert!(matches!(present(&db, "expiring", "n1", at + Duration::seconds(1)).await, Use::Dead(_)));
+    assert!(matches!(present(&db, "revoked", "n2", at).await, Use::Dead(_)));
+    assert!(matches!(present(&db, "unknown", "n3", at).await, Use::Unknown));
     for successor in ["n1", "n2", "n3"] {
         assert!(refresh_tokens::find(&db, successor).await.unwrap().is_none(), "{successor} was not stored");
     }
@@ -153,7 +167,7 @@ async fn concurrent_presentations_rotate_once(db: Db) {
     let presentations: Vec<_> = (0..20)
         .map(|i| {
             let db = db.clone();
-            tokio::spawn(async move { present(&db, "rt", &format!("next-{i}"), alice, at).await })
+            tokio::spawn(async move { present(&db, "rt", &format!("next-{i}"), at).await })
         })
         .collect();
     let (mut rotated, mut grace) = (0, 0);
@@ -183,9 +197,8 @@ async fn purging_deletes_tokens_that_expired_before_the_cutoff(db: Db) {
 }
 
 async fn an_unknown_token_holds_no_lock_afterwards(db: Db) {
-    let alice = user(&db, "alice").await;
     for round in 0..30 {
-        assert!(matches!(present(&db, "unknown", "next", alice, now()).await, Use::Unknown));
+        assert!(matches!(present(&db, "unknown", "next", now()).await, Use::Unknown));
         read_then_write(&db, round).await;
     }
 }

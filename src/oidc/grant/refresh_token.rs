@@ -12,7 +12,7 @@ use crate::{
     },
     sessions::{self, Ending},
     state::AppState,
-    store::refresh_tokens::{self, NewRefresh, Use},
+    store::refresh_tokens::{self, Successor, Use},
 };
 
 /// `grant_type=refresh_token`: rotate at every use; a concurrent duplicate within the grace
@@ -24,25 +24,12 @@ pub(super) async fn rotate(state: &AppState, client: &Client, presented: &str) -
     }
     let hash = crypto::sha256_hex(presented);
     let dead = OAuthError::InvalidGrant("the refresh token is invalid, expired or revoked");
-    let row = refresh_tokens::find(&state.db, &hash).await?.ok_or_else(|| dead.clone())?;
-    if row.client_id != client.id {
-        return Err(OAuthError::InvalidGrant("the refresh token was issued to another client"));
-    }
     let next = crypto::random_token(32);
-    let successor = NewRefresh {
-        token_hash: &crypto::sha256_hex(&next),
-        family_id: row.family_id,
-        client_id: &row.client_id,
-        user_id: row.user_id,
-        sid: &row.sid,
-        scope: &row.scope,
-        auth_time: row.auth_time,
-        expires_at: row.expires_at,
-    };
     let sealed = crypto::seal(&state.secrets.refresh_key, SUCCESSOR_CONTEXT, next.as_bytes());
+    let successor = Successor { token_hash: &crypto::sha256_hex(&next), sealed: &sealed };
     let grace = chrono::Duration::from_std(state.config.refresh_token_grace.0).unwrap_or_default();
     let now = Utc::now();
-    let (row, refresh) = match refresh_tokens::present(&state.db, &hash, &successor, &sealed, grace, now).await? {
+    let (row, refresh) = match refresh_tokens::present(&state.db, &hash, &client.id, &successor, grace, now).await? {
         Use::Rotated(row) => (row, next),
         Use::Grace(row, sealed) => {
             let successor = crypto::open(&state.secrets.refresh_key, SUCCESSOR_CONTEXT, &sealed)
@@ -54,6 +41,9 @@ pub(super) async fn rotate(state: &AppState, client: &Client, presented: &str) -
             sessions::end(state, Ending::One(&row.sid)).await?;
             tracing::warn!(client.id = %client.id, "refresh token replayed; its family is revoked");
             return Err(OAuthError::InvalidGrant("the refresh token was already used; its family is revoked"));
+        }
+        Use::OtherClient => {
+            return Err(OAuthError::InvalidGrant("the refresh token was issued to another client"));
         }
         Use::Unknown | Use::Dead(_) => return Err(dead),
     };
