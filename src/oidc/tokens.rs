@@ -13,7 +13,10 @@ use std::sync::Arc;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, errors::ErrorKind};
 use serde::{Deserialize, Serialize};
 
-use super::{keys::Keys, verified::VerifiedTokens};
+use super::{
+    keys::Keys,
+    verified::{Cached, Expiring, VerifiedTokens},
+};
 
 /// Clock leeway for `exp`, `nbf` and `iat`.
 pub const LEEWAY_SECS: u64 = 30;
@@ -53,6 +56,12 @@ impl AccessClaims {
     /// (its client id) happens to parse as a UUID.
     pub fn user_id(&self) -> Option<uuid::Uuid> {
         self.is_user().then(|| self.sub.parse().ok()).flatten()
+    }
+}
+
+impl Expiring for AccessClaims {
+    fn exp(&self) -> i64 {
+        self.exp
     }
 }
 
@@ -154,13 +163,13 @@ pub struct Tokens {
     /// `signing_alg = "HS256"`: access tokens are MACed with `legacy_hs256_secret`.
     hs256: Option<(EncodingKey, DecodingKey)>,
     /// Tokens signed with munji's keys that passed every check, by their hash.
-    verified: VerifiedTokens,
+    verified: VerifiedTokens<AccessClaims>,
 }
 
 impl Tokens {
     pub fn new(keys: Arc<Keys>, issuer: String, audience: String, hs256_secret: Option<&[u8]>) -> Self {
         let hs256 = hs256_secret.map(|s| (EncodingKey::from_secret(s), DecodingKey::from_secret(s)));
-        Self { keys, issuer, audience, hs256, verified: VerifiedTokens::default() }
+        Self { keys, issuer, audience, hs256, verified: VerifiedTokens::new(LEEWAY_SECS) }
     }
 
     pub fn keys(&self) -> &Arc<Keys> {
@@ -252,8 +261,10 @@ impl Tokens {
                 if key.alg.jwt() != alg {
                     return Err(TokenError::Invalid("algorithm does not match the key"));
                 }
-                if let Some(claims) = self.verified.get(token, chrono::Utc::now().timestamp())? {
-                    return Ok(claims);
+                match self.verified.get(token, chrono::Utc::now().timestamp()) {
+                    Cached::Fresh(claims) => return Ok(claims),
+                    Cached::Expired => return Err(TokenError::Expired),
+                    Cached::Unknown => {}
                 }
                 let claims = validate(token, &key.decoding, alg, &self.issuer, &self.audience)?;
                 self.verified.insert(token, &claims);

@@ -7,45 +7,59 @@
 //! key is still looked up by the caller on every use, so a key removed from the ring refuses its
 //! tokens at once. Liveness (revocation, sign-out) is not this cache's business: it is checked
 //! in the ephemeral store on every request, cached or not.
+//!
+//! The cache knows nothing of the claims but their expiry, so the token code depends on it and
+//! not the other way round.
 
 use quick_cache::sync::Cache;
 use sha2::{Digest as _, Sha256};
 
-use super::tokens::{AccessClaims, LEEWAY_SECS, TokenError};
-
 /// How many verified tokens are kept; the least used go first. A few megabytes at most.
 const CAPACITY: usize = 10_000;
 
-pub struct VerifiedTokens {
-    cache: Cache<[u8; 32], AccessClaims>,
+/// Claims that end at a moment: `exp`, in Unix seconds.
+pub trait Expiring: Clone {
+    fn exp(&self) -> i64;
 }
 
-impl Default for VerifiedTokens {
-    fn default() -> Self {
-        Self::with_capacity(CAPACITY)
-    }
+/// What the cache knows of a token's text.
+#[derive(Debug, PartialEq)]
+pub enum Cached<C> {
+    /// Never verified (or forgotten): check it in full.
+    Unknown,
+    /// Verified before and still within its time.
+    Fresh(C),
+    /// Verified before, but its time is over.
+    Expired,
 }
 
-impl VerifiedTokens {
-    pub fn with_capacity(capacity: usize) -> Self {
-        Self { cache: Cache::new(capacity) }
+pub struct VerifiedTokens<C> {
+    cache: Cache<[u8; 32], C>,
+    /// Seconds a token stays good after `exp`, the same as the full check allows.
+    leeway: i64,
+}
+
+impl<C: Expiring> VerifiedTokens<C> {
+    pub fn new(leeway: u64) -> Self {
+        Self::with_capacity(CAPACITY, leeway)
     }
 
-    /// The claims of `token` if it was verified before: `Ok(None)` when it never was,
-    /// `Err(Expired)` when it was but its time is over at `now` (Unix seconds).
-    pub fn get(&self, token: &str, now: i64) -> Result<Option<AccessClaims>, TokenError> {
-        let Some(claims) = self.cache.get(&digest(token)) else {
-            return Ok(None);
-        };
-        // The same rule as the full check: expired once `exp` is behind by more than the leeway.
-        if claims.exp < now - LEEWAY_SECS as i64 {
-            return Err(TokenError::Expired);
+    pub fn with_capacity(capacity: usize, leeway: u64) -> Self {
+        Self { cache: Cache::new(capacity), leeway: leeway as i64 }
+    }
+
+    /// What is known of `token` at `now` (Unix seconds).
+    pub fn get(&self, token: &str, now: i64) -> Cached<C> {
+        match self.cache.get(&digest(token)) {
+            None => Cached::Unknown,
+            // The same rule as the full check: expired once `exp` is behind by more than the leeway.
+            Some(claims) if claims.exp() < now - self.leeway => Cached::Expired,
+            Some(claims) => Cached::Fresh(claims),
         }
-        Ok(Some(claims))
     }
 
     /// Keep `claims` as the verified content of `token`.
-    pub fn insert(&self, token: &str, claims: &AccessClaims) {
+    pub fn insert(&self, token: &str, claims: &C) {
         self.cache.insert(digest(token), claims.clone());
     }
 }
@@ -58,48 +72,48 @@ fn digest(token: &str) -> [u8; 32] {
 mod tests {
     use super::*;
 
-    fn claims(exp: i64) -> AccessClaims {
-        AccessClaims {
-            iss: "https://id.example".into(),
-            aud: "api".into(),
-            sub: "u1".into(),
-            exp,
-            iat: exp - 900,
-            jti: "j1".into(),
-            sid: None,
-            auth_time: None,
-            client_id: "app".into(),
-            scope: "openid".into(),
-            preferred_username: None,
-            username: Some("han".into()),
-            email: None,
+    const LEEWAY: u64 = 30;
+
+    #[derive(Clone, Debug, PartialEq)]
+    struct Claims {
+        sub: &'static str,
+        exp: i64,
+    }
+
+    impl Expiring for Claims {
+        fn exp(&self) -> i64 {
+            self.exp
         }
+    }
+
+    fn claims(exp: i64) -> Claims {
+        Claims { sub: "u1", exp }
     }
 
     #[test]
     fn only_the_exact_text_that_was_verified_is_found() {
-        let cache = VerifiedTokens::with_capacity(8);
+        let cache = VerifiedTokens::with_capacity(8, LEEWAY);
         cache.insert("a.b.c", &claims(1_000));
-        assert_eq!(cache.get("a.b.c", 900).unwrap(), Some(claims(1_000)));
-        assert_eq!(cache.get("a.b.d", 900).unwrap(), None, "another signature is another token");
-        assert_eq!(cache.get("a.b.c ", 900).unwrap(), None);
+        assert_eq!(cache.get("a.b.c", 900), Cached::Fresh(claims(1_000)));
+        assert_eq!(cache.get("a.b.d", 900), Cached::Unknown, "another signature is another token");
+        assert_eq!(cache.get("a.b.c ", 900), Cached::Unknown);
     }
 
     #[test]
     fn a_cached_token_expires_like_a_checked_one() {
-        let cache = VerifiedTokens::with_capacity(8);
+        let cache = VerifiedTokens::with_capacity(8, LEEWAY);
         cache.insert("t", &claims(1_000));
-        assert!(cache.get("t", 1_000 + LEEWAY_SECS as i64).unwrap().is_some(), "within the leeway");
-        assert!(matches!(cache.get("t", 1_001 + LEEWAY_SECS as i64), Err(TokenError::Expired)));
+        assert!(matches!(cache.get("t", 1_000 + LEEWAY as i64), Cached::Fresh(_)), "within the leeway");
+        assert_eq!(cache.get("t", 1_001 + LEEWAY as i64), Cached::Expired);
     }
 
     #[test]
     fn the_cache_holds_no_more_than_its_capacity() {
-        let cache = VerifiedTokens::with_capacity(16);
+        let cache = VerifiedTokens::with_capacity(16, LEEWAY);
         for i in 0..1_000 {
             cache.insert(&format!("token-{i}"), &claims(1_000));
         }
-        let kept = (0..1_000).filter(|i| cache.get(&format!("token-{i}"), 0).unwrap().is_some()).count();
+        let kept = (0..1_000).filter(|i| matches!(cache.get(&format!("token-{i}"), 0), Cached::Fresh(_))).count();
         assert!(kept <= 32, "{kept} kept");
     }
 }
