@@ -7,6 +7,7 @@
 //! form speaks Korean or English, as munji's pages do (`Accept-Language`).
 //! Depends on [`crate::crypto`] and [`crate::i18n`].
 
+pub mod apple;
 pub mod events;
 mod google;
 mod kakao;
@@ -55,6 +56,13 @@ pub struct DevProvider {
     pub google_revoke_down: std::sync::atomic::AtomicBool,
     /// How many users Kakao's admin-key unlink unlinked.
     pub kakao_unlinks: std::sync::atomic::AtomicU64,
+    /// How many tokens Apple's revocation endpoint revoked.
+    pub apple_revocations: std::sync::atomic::AtomicU64,
+    /// The `(client_id, uid)` pairs Apple has authorized: its `user` field comes only the first
+    /// time, until the grant is revoked.
+    apple_authorized: std::sync::Mutex<std::collections::HashSet<(String, String)>>,
+    /// What is wrong with the next ID token Apple's imitation issues (tests of munji's checks).
+    apple_id_token_fault: std::sync::Mutex<Option<String>>,
 }
 
 /// The admin key Kakao's imitation accepts for `/v1/user/unlink` (docs/leaving.md).
@@ -68,6 +76,9 @@ pub(crate) struct Person {
     email_verified: bool,
     consent_email: bool,
     name: String,
+    /// Apple: the person chose to hide their address behind a private relay.
+    #[serde(default)]
+    hide_email: bool,
 }
 
 impl Person {
@@ -124,6 +135,9 @@ impl DevProvider {
             google_revocations: std::sync::atomic::AtomicU64::new(0),
             google_revoke_down: std::sync::atomic::AtomicBool::new(false),
             kakao_unlinks: std::sync::atomic::AtomicU64::new(0),
+            apple_revocations: std::sync::atomic::AtomicU64::new(0),
+            apple_authorized: std::sync::Mutex::default(),
+            apple_id_token_fault: std::sync::Mutex::default(),
         }))
     }
 
@@ -238,6 +252,14 @@ pub fn configure(config: &mut crate::config::Config) -> anyhow::Result<Arc<DevPr
             }
         }
     }
+    if !config.providers.apple.enabled() {
+        let apple = &mut config.providers.apple;
+        apple.client_id = "munji-dev-apple".to_owned();
+        apple.team_id = apple::TEAM_ID.to_owned();
+        apple.key_id = apple::KEY_ID.to_owned();
+        apple.private_key = apple::PRIVATE_KEY.to_owned().into();
+        apple.issuer_url = other_site(&Url::parse(&dev.url(Provider::Apple, ""))?);
+    }
     if config.providers.oidc.is_empty() {
         // A generic OpenID Connect provider, LINE-style (HS256 ID tokens), so that `--dev` shows
         // such a button too.
@@ -257,6 +279,19 @@ pub fn configure(config: &mut crate::config::Config) -> anyhow::Result<Arc<DevPr
     Ok(dev)
 }
 
+/// `url` under the other name of the loopback host (`localhost` for `127.0.0.1`, and back), so
+/// that a page there is another site than munji's: Apple's form post then crosses sites, as
+/// it does from appleid.apple.com. Any other host is kept.
+pub fn other_site(url: &Url) -> Url {
+    let mut other = url.clone();
+    let swapped = match url.host_str() {
+        Some("127.0.0.1") => other.set_host(Some("localhost")),
+        Some("localhost") => other.set_host(Some("127.0.0.1")),
+        _ => Ok(()),
+    };
+    if swapped.is_err() { url.clone() } else { other }
+}
+
 /// Every route of the imitation, to be nested at the mount point's path (`/dev`).
 pub fn routes(dev: Arc<DevProvider>) -> impl Endpoint + 'static {
     Route::new()
@@ -266,16 +301,18 @@ pub fn routes(dev: Arc<DevProvider>) -> impl Endpoint + 'static {
         .nest(google::HS256_PATH, google::routes().data(Provider::Google).data(google::IdTokens::Hs256))
         .nest("/naver", naver::routes().data(Provider::Naver))
         .nest("/kakao", kakao::routes().data(Provider::Kakao))
+        .nest("/apple", apple::routes().data(Provider::Apple))
         .data(dev)
         .after(|resp| async move {
             let mut resp = resp.unwrap_or_else(|e| e.into_response());
-            resp.headers_mut().insert(
-                header::CONTENT_SECURITY_POLICY,
-                HeaderValue::from_static("default-src 'none'; style-src 'self'; frame-ancestors 'none'"),
-            );
+            // A page may bring its own (Apple's form post carries its script's hash).
+            resp.headers_mut().entry(header::CONTENT_SECURITY_POLICY).or_insert(HeaderValue::from_static(CSP));
             Ok(resp)
         })
 }
+
+/// The imitation's pages: no script, styles from itself, never framed.
+const CSP: &str = "default-src 'none'; style-src 'self'; frame-ancestors 'none'";
 
 #[handler]
 fn stylesheet() -> Response {
@@ -293,6 +330,7 @@ struct AuthorizeParams {
     code_challenge_method: Option<String>,
     scope: Option<String>,
     access_type: Option<String>,
+    response_mode: Option<String>,
 }
 
 /// The form's text in one language.
@@ -309,6 +347,7 @@ struct FormText {
     email_verified: &'static str,
     consent_email: &'static str,
     grant_gmail: &'static str,
+    hide_email: &'static str,
     allow: &'static str,
     cancel: &'static str,
 }
@@ -326,6 +365,7 @@ static FORM_EN: FormText = FormText {
     email_verified: "The e-mail is verified",
     consent_email: "Share my e-mail (consent)",
     grant_gmail: "Allow sending mail as me (gmail.send)",
+    hide_email: "Hide my e-mail (a private relay address)",
     allow: "Allow",
     cancel: "Cancel",
 };
@@ -343,6 +383,7 @@ static FORM_KO: FormText = FormText {
     email_verified: "인증된 이메일",
     consent_email: "이메일 제공에 동의",
     grant_gmail: "내 이름으로 메일 보내기 허용 (gmail.send)",
+    hide_email: "나의 이메일 가리기 (비공개 중계 주소)",
     allow: "동의하고 계속하기",
     cancel: "취소",
 };
@@ -360,6 +401,8 @@ struct DevProviderView {
     name: String,
     /// The request asks for `gmail.send`: offer to refuse it (granular consent).
     asks_gmail: bool,
+    /// Apple: offer to hide the address behind a private relay.
+    offers_relay: bool,
 }
 
 /// `GET …/authorize`: the form that picks the person.
@@ -380,6 +423,7 @@ fn authorize_form(
         ("code_challenge_method", &params.code_challenge_method),
         ("scope", &params.scope),
         ("access_type", &params.access_type),
+        ("response_mode", &params.response_mode),
     ]
     .into_iter()
     .filter_map(|(name, value)| value.clone().map(|v| (name, v)))
@@ -402,6 +446,7 @@ fn authorize_form(
         email: "dev.user@example.com".to_owned(),
         name: "Dev User".to_owned(),
         asks_gmail: params.scope.as_deref().is_some_and(|s| s.split(' ').any(|s| s == crate::upstream::GMAIL_SEND)),
+        offers_relay: provider == Provider::Apple,
     };
     match view.render() {
         Ok(html) => Html(html).into_response(),
@@ -422,27 +467,48 @@ struct Decision {
     name: Option<String>,
     /// Unticked: the person grants everything but `gmail.send` (granular consent).
     grant_gmail: Option<String>,
+    /// Apple: hide the address behind a private relay.
+    hide_email: Option<String>,
+}
+
+/// What the person decided on the form, as the parameters the provider sends back to the client.
+enum Decided {
+    /// `(redirect_uri, [(name, value)])`: a code and the state, or an error.
+    Answer(Url, Vec<(&'static str, String)>),
+    /// The form itself is wrong (no redirect URI, no uid).
+    Refused(Response),
 }
 
 /// `POST …/authorize`: back to the client with a code (or `access_denied`).
 #[handler]
 fn authorize_decision(Form(form): Form<Decision>, provider: Data<&Provider>, dev: Data<&Arc<DevProvider>>) -> Response {
-    let provider = *provider.0;
+    match decide(&dev, *provider.0, form, "access_denied") {
+        Decided::Answer(redirect_uri, params) => {
+            let mut target = redirect_uri;
+            target.query_pairs_mut().extend_pairs(&params);
+            Redirect::see_other(target.as_str()).into_response()
+        }
+        Decided::Refused(resp) => resp,
+    }
+}
+
+/// Read the form and make the code; `cancel_error` is what a cancel is called at this provider.
+fn decide(dev: &DevProvider, provider: Provider, form: Decision, cancel_error: &'static str) -> Decided {
     let Some(redirect_uri) = form.params.redirect_uri.as_deref().and_then(|u| Url::parse(u).ok()) else {
-        return (StatusCode::BAD_REQUEST, "redirect_uri is missing or not a URL").into_response();
+        return Decided::Refused((StatusCode::BAD_REQUEST, "redirect_uri is missing or not a URL").into_response());
     };
-    let mut target = redirect_uri.clone();
+    let mut params = Vec::new();
     {
-        let mut query = target.query_pairs_mut();
         if form.decision.as_deref() == Some("deny") {
-            query.append_pair("error", "access_denied");
-            query.append_pair("error_description", "The user denied the request");
+            params.push(("error", cancel_error.to_owned()));
+            params.push(("error_description", "The user denied the request".to_owned()));
         } else {
             let uid = form.uid.unwrap_or_default().trim().to_owned();
             let uid_ok = !uid.is_empty() && (provider != Provider::Kakao || uid.bytes().all(|b| b.is_ascii_digit()));
             if !uid_ok {
-                drop(query);
-                return (StatusCode::BAD_REQUEST, "uid is required (Kakao ids are digits only)").into_response();
+                return Decided::Refused(
+                    (StatusCode::BAD_REQUEST, "uid is required (Kakao ids are digits only)").into_response(),
+                );
             }
             let person = Person {
                 uid,
@@ -450,6 +516,7 @@ fn authorize_decision(Form(form): Form<Decision>, provider: Data<&Provider>, dev
                 email_verified: form.email_verified.is_some(),
                 consent_email: form.consent_email.is_some(),
                 name: form.name.unwrap_or_default().trim().to_owned(),
+                hide_email: form.hide_email.is_some(),
             };
             let code = dev.seal(&CodeClaims {
                 provider,
@@ -466,13 +533,13 @@ fn authorize_decision(Form(form): Form<Decision>, provider: Data<&Provider>, dev
                 person,
                 exp: Utc::now().timestamp() + CODE_TTL.as_secs() as i64,
             });
-            query.append_pair("code", &code);
+            params.push(("code", code));
         }
-        if let Some(state) = &form.params.state {
-            query.append_pair("state", state);
+        if let Some(state) = form.params.state {
+            params.push(("state", state));
         }
     }
-    Redirect::see_other(target.as_str()).into_response()
+    Decided::Answer(redirect_uri, params)
 }
 
 /// A token request, from a form body or (as Naver's samples send it) the query string.

@@ -103,7 +103,8 @@ fn trusted_email(profile: &UpstreamProfile, trust: EmailTrust) -> Option<&str> {
         EmailTrust::Asserted => true,
         EmailTrust::Never => false,
     };
-    profile.email.as_deref().filter(|_| trusted)
+    // A relay address stands for nobody's own mailbox: it can never be the one on file.
+    profile.email.as_deref().filter(|_| trusted && !profile.email_private)
 }
 
 /// Step 2. `None` when no mapping waits for this e-mail.
@@ -131,7 +132,12 @@ async fn sign_in_known(db: &Db, profile: &UpstreamProfile) -> Result<Option<User
     let Some(identity) = identities::find_by_provider_uid(db, profile.provider, &profile.uid).await? else {
         return Ok(None);
     };
-    identities::record_login(db, &identity, profile.email.as_deref(), profile.email_verified, Utc::now()).await?;
+    let login = identities::Login {
+        email: profile.email.as_deref(),
+        email_verified: profile.email_verified,
+        upstream_token: profile.upstream_token.as_ref().map(|t| t.0.as_str()),
+    };
+    identities::record_login(db, &identity, &login, Utc::now()).await?;
     let user = users::find_by_id(db, identity.user_id).await?.ok_or(IdentityError::AccountGone)?;
     Ok(Some(user))
 }
@@ -146,14 +152,7 @@ pub async fn sign_up(
     now: chrono::DateTime<Utc>,
 ) -> Result<User, IdentityError> {
     let user = NewUser { username: username.as_str(), display_name, email: profile.email.as_deref() };
-    let identity = NewIdentity {
-        provider: profile.provider,
-        uid: &profile.uid,
-        email: profile.email.as_deref(),
-        email_verified: profile.email_verified,
-        logged_in: true,
-    };
-    users::insert_with_identity(db, user, identity, now).await.map_err(|e| {
+    users::insert_with_identity(db, user, new_identity(profile, true), now).await.map_err(|e| {
         if e.on_constraint(users::USERNAME_KEY) {
             IdentityError::UsernameTaken
         } else if e.on_constraint(identities::PROVIDER_UID_KEY) {
@@ -162,6 +161,18 @@ pub async fn sign_up(
             e.into()
         }
     })
+}
+
+/// The identity row a verified profile makes; `logged_in` when it is signing in now.
+pub fn new_identity(profile: &UpstreamProfile, logged_in: bool) -> NewIdentity<'_> {
+    NewIdentity {
+        provider: profile.provider,
+        uid: &profile.uid,
+        email: profile.email.as_deref(),
+        email_verified: profile.email_verified,
+        logged_in,
+        upstream_token: profile.upstream_token.as_ref().map(|t| t.0.as_str()),
+    }
 }
 
 /// The sign-up form's starting values: a username made from the profile, and its name.

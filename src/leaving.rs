@@ -4,7 +4,7 @@
 //! A deletion first closes the door (the account is disabled, so no sign-in can start a new
 //! session, then every session ends with back-channel logout), then asks the providers to
 //! forget the grants munji holds (Google revokes each Gmail grant; Kakao unlinks each Kakao
-//! identity when the admin key is set), and last deletes every row of the user in one
+//! identity when the admin key is set; Apple revokes each Apple grant munji kept), and last deletes every row of the user in one
 //! transaction that also writes the receipt and quarantines the username. A provider that
 //! fails is noted in the receipt and never stops the deletion: the account is gone either way.
 //! No HTTP here. Depends on [`crate::store`], [`crate::sessions`], [`crate::upstream`],
@@ -122,6 +122,7 @@ pub async fn delete_account(state: &AppState, user_id: Uuid, deleter: Deleter) -
     let upstream = json!({
         "google": revoke_gmail(state, user_id).await?,
         "kakao": unlink_kakao(state, user_id).await?,
+        "apple": revoke_apple(state, user_id).await?,
     });
     let receipt = Receipt {
         id: Uuid::new_v4(),
@@ -189,6 +190,20 @@ async fn unlink_kakao(state: &AppState, user_id: Uuid) -> Result<Vec<Value>> {
         let result = state.upstreams.unlink_kakao(url, key, uid).await.map_err(|e| e.kind().to_owned());
         if let Err(error) = &result {
             tracing::warn!(error.kind = %error, "a Kakao identity of a deleted account was not unlinked");
+        }
+        outcomes.push(outcome(result));
+    }
+    Ok(outcomes)
+}
+
+/// Revoke, at Apple, the grant of every Apple identity of the user munji holds a token for (as
+/// Apple requires of apps that delete accounts).
+async fn revoke_apple(state: &AppState, user_id: Uuid) -> Result<Vec<Value>> {
+    let mut outcomes = Vec::new();
+    for (uid, sealed) in identities::upstream_tokens(&state.db, user_id, Provider::Apple).await? {
+        let result = state.upstreams.revoke_apple(&uid, &sealed).await.map_err(|e| e.kind().to_owned());
+        if let Err(error) = &result {
+            tracing::warn!(error.kind = %error, "an Apple grant of a deleted account was not revoked");
         }
         outcomes.push(outcome(result));
     }

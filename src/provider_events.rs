@@ -8,7 +8,10 @@
 //! could sign in to it, and deleting is the person's or an admin's decision (docs/provider-events.md).
 //! Depends on [`crate::store`], [`crate::sessions`], [`crate::audit`] and [`crate::upstream`].
 
+pub mod apple;
 pub mod risc;
+
+use std::time::Duration;
 
 use chrono::Utc;
 use uuid::Uuid;
@@ -57,6 +60,10 @@ pub enum Cause {
     NaverUnlinked,
     /// Google's `account-purged` event.
     GooglePurged,
+    /// Apple's `consent-revoked` notification.
+    AppleConsentRevoked,
+    /// Apple's `account-delete` notification.
+    AppleAccountDeleted,
 }
 
 impl Cause {
@@ -65,6 +72,8 @@ impl Cause {
             Self::KakaoUnlinked => "kakao_unlinked",
             Self::NaverUnlinked => "naver_unlinked",
             Self::GooglePurged => "google_purged",
+            Self::AppleConsentRevoked => "apple_consent_revoked",
+            Self::AppleAccountDeleted => "apple_account_deleted",
         }
     }
 
@@ -73,6 +82,7 @@ impl Cause {
             Self::KakaoUnlinked => Provider::Kakao,
             Self::NaverUnlinked => Provider::Naver,
             Self::GooglePurged => Provider::Google,
+            Self::AppleConsentRevoked | Self::AppleAccountDeleted => Provider::Apple,
         }
     }
 }
@@ -125,6 +135,31 @@ pub async fn unlink(state: &AppState, cause: Cause, uid: &str) -> Result<Unlink>
     Ok(if disabled { Unlink::RemovedAndDisabled { user_id } } else { Unlink::Removed { user_id } })
 }
 
+/// How long a pushed event's `jti` is remembered. Providers redeliver for a limited time only;
+/// a month covers it with room to spare.
+pub const JTI_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
+
+/// The first delivery of a pushed event: its `jti` taken in the ephemeral store (with
+/// `put_new`, so a redelivery, on any instance, does nothing twice).
+struct FirstDelivery {
+    key: String,
+}
+
+impl FirstDelivery {
+    /// `None` when `jti` was seen before.
+    async fn take(state: &AppState, namespace: &str, jti: &str) -> Result<Option<Self>> {
+        let key = format!("{namespace}:{}", crate::crypto::sha256_hex(jti));
+        Ok(state.ephemeral.put_new(&key, b"1", JTI_TTL).await?.then_some(Self { key }))
+    }
+
+    /// Handling failed: forget the `jti` again, so the provider's redelivery is handled.
+    async fn forget(self, state: &AppState) {
+        if let Err(e) = state.ephemeral.delete(&self.key).await {
+            tracing::warn!(error.message = %e, "could not forget a pushed event's jti");
+        }
+    }
+}
+
 /// Why a provider's call was not taken: it could not prove it came from the provider, or it
 /// did not say what it is about. Nothing changed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -135,7 +170,7 @@ pub enum Refusal {
     /// Naver's signature, client id or timestamp is wrong.
     #[error(transparent)]
     BadNotice(#[from] crate::upstream::naver::notice::NoticeError),
-    /// Google's token failed verification or is malformed.
+    /// Google's or Apple's token failed verification or is malformed.
     #[error("{0}")]
     BadToken(String),
     /// An authenticated call without the fields it must carry.
@@ -191,4 +226,14 @@ pub async fn google_risc(state: &AppState, token: &str) -> Result<risc::Received
         crate::upstream::risc::RiscError::Upstream(e) => HookError::Upstream(e),
     })?;
     Ok(risc::receive(state, &event).await?)
+}
+
+/// Apple's notification: the `payload` verified, then its event handled once.
+pub async fn apple(state: &AppState, payload: Option<&str>) -> Result<risc::Received, HookError> {
+    let payload = payload.map(str::trim).filter(|p| !p.is_empty()).ok_or(Refusal::Malformed("payload is missing"))?;
+    let notification = state.upstreams.verify_apple_notification(payload).await.map_err(|e| match e {
+        crate::upstream::risc::RiscError::Refused(why) => HookError::Refused(Refusal::BadToken(why)),
+        crate::upstream::risc::RiscError::Upstream(e) => HookError::Upstream(e),
+    })?;
+    Ok(apple::receive(state, &notification).await?)
 }

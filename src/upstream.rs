@@ -9,6 +9,7 @@
 pub mod apple;
 mod generic;
 mod google;
+mod jwks;
 pub mod kakao;
 pub mod naver;
 mod oauth;
@@ -25,7 +26,10 @@ use secrecy::{ExposeSecret as _, SecretString};
 use serde::{Deserialize, Serialize};
 use url::Url;
 
-use crate::config::{Config, EmailTrust, ProviderConfig, RequiredField};
+use crate::{
+    config::{Config, EmailTrust, ProviderConfig, RequiredField},
+    gmail::vault::{Vault, VaultError},
+};
 
 impl Provider {
     /// The settings of a built-in OAuth provider (Google, Naver, Kakao); `None` for the others.
@@ -78,6 +82,25 @@ pub struct UpstreamProfile {
     pub email_verified: bool,
     /// A display name, if the provider gave one (name, else nickname).
     pub name: Option<String>,
+    /// The e-mail is a relay address that hides the person's own (Apple's `is_private_email`):
+    /// shown like any other, never matched against a legacy mapping (docs/identity.md).
+    #[serde(default)]
+    pub email_private: bool,
+    /// The provider's token that munji keeps to revoke the grant later (Apple), sealed.
+    #[serde(default)]
+    pub upstream_token: Option<SealedToken>,
+}
+
+/// A provider token sealed with the encryption keys (docs/leaving.md). Its text never reaches a
+/// log, sealed or not.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct SealedToken(pub String);
+
+impl std::fmt::Debug for SealedToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SealedToken(…)")
+    }
 }
 
 /// Everything that can go wrong talking to a provider. None of these create anything.
@@ -175,6 +198,8 @@ pub struct Grant<'a> {
     pub state: &'a str,
     pub pkce_verifier: &'a str,
     pub nonce: &'a str,
+    /// Apple's `user` form field (a JSON string), sent with the first authorization only.
+    pub user: Option<&'a str>,
 }
 
 /// The three provider clients and the HTTP client they share.
@@ -189,6 +214,9 @@ pub struct Upstreams {
     display_names: std::collections::BTreeMap<Provider, String>,
     /// The configured OpenID Connect providers, by name.
     generic: std::collections::BTreeMap<Provider, generic::Generic>,
+    apple: Option<apple::Apple>,
+    /// Seals the provider tokens munji keeps for revocation (Apple's refresh tokens).
+    vault: Vault,
 }
 
 /// A provider's client id and secret, and where munji's callback for it is.
@@ -244,12 +272,16 @@ impl Upstreams {
             };
             generic.insert(provider, generic::Generic::new(provider, credentials, settings));
         }
-        Ok(Self { http, google, naver, kakao, risc, display_names, generic })
+        let apple = match config.providers.apple.enabled() {
+            true => Some(apple::Apple::new(&config.providers.apple, config.public_url.join("callback/apple")?)?),
+            false => None,
+        };
+        Ok(Self { http, google, naver, kakao, risc, display_names, generic, apple, vault: Vault::from_config(config) })
     }
 
     /// The providers that are configured, in display order.
     pub fn enabled(&self) -> Vec<Provider> {
-        let built_in = Provider::ALL.into_iter().filter(|p| self.is_enabled(*p));
+        let built_in = Provider::BUILT_IN.into_iter().filter(|p| self.is_enabled(*p));
         built_in.chain(self.generic.keys().copied()).collect()
     }
 
@@ -264,6 +296,7 @@ impl Upstreams {
             Provider::Google => self.google.is_some(),
             Provider::Naver => self.naver.is_some(),
             Provider::Kakao => self.kakao.is_some(),
+            Provider::Apple => self.apple.is_some(),
             other => self.generic.contains_key(&other),
         }
     }
@@ -274,6 +307,7 @@ impl Upstreams {
             Provider::Google => {
                 self.google.as_ref().ok_or(UpstreamError::NotConfigured)?.authorize_url(&self.http, request).await
             }
+            Provider::Apple => Ok(self.apple()?.authorize_url(request)),
             _ if let Some(generic) = self.generic.get(&provider) => generic.authorize_url(&self.http, request).await,
             _ => Ok(self.oauth(provider)?.authorize_url(request)),
         }
@@ -290,6 +324,7 @@ impl Upstreams {
             endpoints.push(endpoint);
         }
         endpoints.extend([&self.naver, &self.kakao].into_iter().flatten().map(|p| p.authorization_endpoint().clone()));
+        endpoints.extend(self.apple.iter().map(apple::Apple::authorization_endpoint));
         for generic in self.generic.values() {
             if let Ok(endpoint) = generic.authorization_endpoint(&self.http).await {
                 endpoints.push(endpoint);
@@ -306,9 +341,50 @@ impl Upstreams {
                 let google = self.google.as_ref().ok_or(UpstreamError::NotConfigured)?;
                 google.sign_in(&self.http, grant.code, grant.pkce_verifier, grant.nonce).await
             }
+            Provider::Apple => {
+                let (mut profile, refresh_token) = self.apple()?.sign_in(&self.http, grant).await?;
+                profile.upstream_token = match refresh_token {
+                    Some(token) => self.seal(&profile, &token),
+                    None => None,
+                };
+                Ok(profile)
+            }
             _ if let Some(generic) = self.generic.get(&provider) => generic.sign_in(&self.http, grant).await,
             _ => self.oauth(provider)?.sign_in(&self.http, grant).await,
         }
+    }
+
+    /// Seal a provider token for the identity of `profile`; `None` (and a warning) when no
+    /// encryption key is configured: the grant then cannot be revoked by munji later.
+    fn seal(&self, profile: &UpstreamProfile, token: &str) -> Option<SealedToken> {
+        match self.vault.seal(&upstream_token_context(profile.provider, &profile.uid), token) {
+            Ok(sealed) => Some(SealedToken(sealed)),
+            Err(e) => {
+                tracing::warn!(provider = %profile.provider, error.message = %e, "provider token not kept");
+                None
+            }
+        }
+    }
+
+    /// Revoke the sealed token of the identity `(Apple, uid)` at Apple (an account deletion).
+    pub async fn revoke_apple(&self, uid: &str, sealed: &str) -> Result<(), RevokeError> {
+        let token = self.vault.open(&upstream_token_context(Provider::Apple, uid), sealed)?;
+        Ok(self.apple()?.revoke(&self.http, &token).await?)
+    }
+
+    /// Whether Apple's notifications are received (Apple is configured).
+    pub fn receives_apple(&self) -> bool {
+        self.apple.is_some()
+    }
+
+    /// Check a notification Apple pushed and read its event.
+    pub async fn verify_apple_notification(&self, payload: &str) -> Result<apple::Notification, risc::RiscError> {
+        let apple = self.apple.as_ref().ok_or(UpstreamError::NotConfigured)?;
+        apple.verify_notification(&self.http, payload).await
+    }
+
+    fn apple(&self) -> Result<&apple::Apple, UpstreamError> {
+        self.apple.as_ref().ok_or(UpstreamError::NotConfigured)
     }
 
     /// Redeem the code of a Gmail connection (Google).
@@ -352,6 +428,30 @@ impl Upstreams {
             _ => None,
         }
         .ok_or(UpstreamError::NotConfigured)
+    }
+}
+
+/// What sealed a provider token is bound to: its provider and uid, so it opens for no other.
+fn upstream_token_context(provider: Provider, uid: &str) -> String {
+    format!("upstream/{provider}/{uid}")
+}
+
+/// Why a kept provider token could not be revoked.
+#[derive(Debug, thiserror::Error)]
+pub enum RevokeError {
+    #[error("the kept token does not open: {0}")]
+    Sealed(#[from] VaultError),
+    #[error(transparent)]
+    Upstream(#[from] UpstreamError),
+}
+
+impl RevokeError {
+    /// A short label for receipts and metrics.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Sealed(_) => "sealed",
+            Self::Upstream(e) => e.kind(),
+        }
     }
 }
 

@@ -31,6 +31,9 @@ pub struct EventsTarget {
     pub naver_client_id: String,
     pub naver_client_secret: String,
     pub google_client_id: String,
+    pub apple_client_id: String,
+    /// The issuer munji expects of Apple (its `issuer_url`).
+    pub apple_issuer: String,
 }
 
 impl EventsTarget {
@@ -43,19 +46,36 @@ impl EventsTarget {
             naver_client_id: providers.naver.client_id.clone(),
             naver_client_secret: providers.naver.client_secret.expose_secret().to_owned(),
             google_client_id: providers.google.client_id.clone(),
+            apple_client_id: providers.apple.client_id.clone(),
+            apple_issuer: providers.apple.issuer_url.as_str().trim_end_matches('/').to_owned(),
         }
     }
 }
 
 /// The events, as the buttons name them.
-const EVENTS: [&str; 6] = [
+const EVENTS: [&str; 10] = [
     "kakao_unlink",
     "naver_unlink",
     "google_sessions_revoked",
     "google_tokens_revoked",
     "google_account_disabled",
     "google_account_purged",
+    "apple_consent_revoked",
+    "apple_account_delete",
+    "apple_email_disabled",
+    "apple_email_enabled",
 ];
+
+/// The `type` of an Apple notification for an event of the page.
+fn apple_type(event: &str) -> Option<&'static str> {
+    Some(match event {
+        "apple_consent_revoked" => "consent-revoked",
+        "apple_account_delete" => "account-delete",
+        "apple_email_disabled" => "email-disabled",
+        "apple_email_enabled" => "email-enabled",
+        _ => return None,
+    })
+}
 
 fn risc_uri(event: &str) -> Option<&'static str> {
     use crate::provider_events::risc;
@@ -80,7 +100,7 @@ struct EventsText {
     uid: &'static str,
     not_aimed: &'static str,
     sent: &'static str,
-    labels: [&'static str; 6],
+    labels: [&'static str; 10],
 }
 
 static EN: EventsText = EventsText {
@@ -98,6 +118,10 @@ static EN: EventsText = EventsText {
         "Google: tokens revoked",
         "Google: account disabled",
         "Google: account purged",
+        "Apple: consent revoked",
+        "Apple: account deleted",
+        "Apple: relay e-mail disabled",
+        "Apple: relay e-mail enabled",
     ],
 };
 
@@ -116,6 +140,10 @@ static KO: EventsText = EventsText {
         "Google: 토큰 취소",
         "Google: 계정 사용 중지",
         "Google: 계정 삭제",
+        "Apple: 사용 중단",
+        "Apple: 계정 삭제",
+        "Apple: 중계 이메일 끄기",
+        "Apple: 중계 이메일 켜기",
     ],
 };
 
@@ -212,6 +240,21 @@ pub async fn deliver(dev: &DevProvider, target: &EventsTarget, event: &str, uid:
                 Utc::now().timestamp(),
             );
             http.post(hook("hooks/naver/unlink")?).form(&notice)
+        }
+        other if let Some(kind) = apple_type(other) => {
+            let events = json!({ "type": kind, "sub": uid, "event_time": Utc::now().timestamp_millis() });
+            let claims = json!({
+                "iss": target.apple_issuer,
+                "aud": target.apple_client_id,
+                "iat": Utc::now().timestamp(),
+                "jti": crypto::random_token(16),
+                // Apple sends the event as a JSON string inside the token.
+                "events": events.to_string(),
+            });
+            let mut header = Header::new(Algorithm::RS256);
+            header.kid = Some(super::apple::KID.to_owned());
+            let payload = jsonwebtoken::encode(&header, &claims, &dev.google.signing)?;
+            http.post(hook("hooks/apple")?).json(&json!({ "payload": payload }))
         }
         other => {
             let uri = risc_uri(other).ok_or_else(|| anyhow::anyhow!("unknown event {other}"))?;

@@ -20,7 +20,7 @@ pub(super) const KID: &str = "munji-dev-google-1";
 /// The fixed RSA key of the imitation (`fixtures/keys/dev-google-rsa.pem`) and its JWK.
 pub(super) struct Keys {
     pub(super) signing: EncodingKey,
-    jwk: Jwk,
+    pub(super) jwk: Jwk,
 }
 
 impl Keys {

@@ -6,6 +6,8 @@
 //! - `POST /hooks/naver/unlink` (Naver on): 204; 403 for a bad signature or a stale timestamp.
 //! - `POST /hooks/google/risc` (`providers.google.risc = true`): 202, also for a `jti` seen
 //!   before; 400 for a token that fails verification or is malformed.
+//! - `POST /hooks/apple` (Apple configured): JSON `{"payload": "<JWT>"}`; 200 (Apple retries
+//!   anything else), also for a `jti` seen before; 400 for a payload that fails verification.
 //!
 //! Refusals answer in the `/api/v1` error envelope. The handlers only read the request; the
 //! checks and their effects are [`crate::provider_events`]'.
@@ -35,6 +37,9 @@ pub fn mount(mut routes: Route, state: &AppState) -> Route {
     }
     if state.upstreams.receives_risc() {
         routes = routes.at("/hooks/google/risc", post(google_risc));
+    }
+    if state.upstreams.receives_apple() {
+        routes = routes.at("/hooks/apple", post(apple));
     }
     routes
 }
@@ -102,6 +107,15 @@ async fn google_risc(body: Body, state: Data<&AppState>) -> Response {
     };
     match provider_events::google_risc(&state, &token).await {
         Ok(_) => StatusCode::ACCEPTED.into_response(),
+        Err(e) => refusal(e),
+    }
+}
+
+#[handler]
+async fn apple(req: &Request, body: Body, state: Data<&AppState>) -> Response {
+    let params = parameters(req, body).await;
+    match provider_events::apple(&state, param(&params, "payload")).await {
+        Ok(_) => StatusCode::OK.into_response(),
         Err(e) => refusal(e),
     }
 }

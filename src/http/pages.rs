@@ -293,7 +293,7 @@ pub struct PageLayerEndpoint<E> {
 }
 
 /// No script at all; styles and form posts only to munji itself; never framed.
-const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; \
+pub(super) const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; \
                    frame-ancestors 'none'; base-uri 'none'";
 
 /// `resp` with the pages' policy, except that its forms may also lead to `target`: a form that
@@ -365,7 +365,7 @@ pub fn routes(state: &AppState) -> impl Endpoint + 'static {
         .at("/", get(home))
         .at("/login", get(login::login_page))
         .at("/login/:provider", get(login::start).with(IpLimit(Group::Pages)))
-        .at("/callback/:provider", get(callback::callback).with(IpLimit(Group::Pages)))
+        .at("/callback/:provider", get(callback::callback).post(callback::callback).with(IpLimit(Group::Pages)))
         .at("/signup", get(signup::signup_page).post(signup::submit).with(IpLimit(Group::Pages)))
         .at("/account", get(account::account_page))
         .at("/logout", post(account::logout))
@@ -411,6 +411,7 @@ const STATIC_FILES: &[(&str, &str, &[u8])] = &[
     ("google.svg", SVG, include_bytes!("../../static/google.svg")),
     ("naver.svg", SVG, include_bytes!("../../static/naver.svg")),
     ("kakao.svg", SVG, include_bytes!("../../static/kakao.svg")),
+    ("apple.svg", SVG, include_bytes!("../../static/apple.svg")),
     ("oidc.svg", SVG, include_bytes!("../../static/oidc.svg")),
 ];
 

@@ -21,7 +21,7 @@ use crate::{
     state::AppState,
     store::{
         Db,
-        identities::{self, LastIdentity, NewIdentity, PROVIDER_UID_KEY, Unlinked},
+        identities::{self, LastIdentity, PROVIDER_UID_KEY, Unlinked},
     },
     upstream::{Provider, UpstreamProfile},
 };
@@ -51,14 +51,7 @@ pub async fn link(db: &Db, user_id: Uuid, profile: &UpstreamProfile) -> Result<L
     if existing.is_some() {
         return Ok(owner(existing));
     }
-    let new = NewIdentity {
-        provider: profile.provider,
-        uid: &profile.uid,
-        email: profile.email.as_deref(),
-        email_verified: profile.email_verified,
-        logged_in: false,
-    };
-    match identities::insert_for_user(db, user_id, &new, Utc::now()).await {
+    match identities::insert_for_user(db, user_id, &super::new_identity(profile, false), Utc::now()).await {
         Ok(id) => Ok(Linked::New(id)),
         // Linked by someone (perhaps this user) between the look-up and the insert.
         Err(e) if e.on_constraint(PROVIDER_UID_KEY) => {

@@ -13,14 +13,11 @@
 //! that uid). A token's `jti` is kept for [`JTI_TTL`] in the ephemeral store, taken with
 //! `put_new`, so a redelivery, on any instance, does nothing twice.
 
-use std::time::Duration;
-
 use chrono::Utc;
 
 use super::{Cause, Result, Unlink, unlink};
 use crate::{
     audit::{self, AuditEvent},
-    crypto,
     sessions::{self, Ending},
     state::AppState,
     store::{gmail, identities},
@@ -35,10 +32,6 @@ pub const ACCOUNT_DISABLED: &str = "https://schemas.openid.net/secevent/risc/eve
 pub const TOKENS_REVOKED: &str = "https://schemas.openid.net/secevent/oauth/event-type/tokens-revoked";
 pub const ACCOUNT_PURGED: &str = "https://schemas.openid.net/secevent/risc/event-type/account-purged";
 
-/// How long a token's `jti` is remembered. Google redelivers for a limited time only; a month
-/// covers it with room to spare.
-pub const JTI_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
-
 /// What receiving a token did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Received {
@@ -51,15 +44,12 @@ pub enum Received {
 /// Handle a verified token's events, unless its `jti` was seen before. When handling fails the
 /// `jti` is forgotten again, so Google's redelivery is handled.
 pub async fn receive(state: &AppState, token: &SecurityEvent) -> Result<Received> {
-    let key = format!("risc-jti:{}", crypto::sha256_hex(&token.jti));
-    if !state.ephemeral.put_new(&key, b"1", JTI_TTL).await? {
+    let Some(first) = super::FirstDelivery::take(state, "risc-jti", &token.jti).await? else {
         return Ok(Received::Replayed);
-    }
+    };
     for event in &token.events {
         if let Err(e) = handle(state, &token.jti, event).await {
-            if let Err(forget) = state.ephemeral.delete(&key).await {
-                tracing::warn!(error.message = %forget, "could not forget a security event's jti");
-            }
+            first.forget(state).await;
             return Err(e);
         }
     }

@@ -20,6 +20,8 @@ pub struct Identity {
     pub email_verified: bool,
     pub linked_at: DateTime<Utc>,
     pub last_login_at: Option<DateTime<Utc>>,
+    /// False while the provider says mail to `email` is not forwarded (Apple's relay).
+    pub email_deliverable: bool,
 }
 
 pub struct NewIdentity<'a> {
@@ -29,13 +31,16 @@ pub struct NewIdentity<'a> {
     pub email_verified: bool,
     /// Whether this identity is signing in now (sets `last_login_at`).
     pub logged_in: bool,
+    /// The provider's token kept for revoking the grant later (Apple), sealed.
+    pub upstream_token: Option<&'a str>,
 }
 
-const COLUMNS: &str = "id, user_id, provider, uid, email, email_verified, linked_at, last_login_at";
+pub(super) const COLUMNS: &str =
+    "id, user_id, provider, uid, email, email_verified, linked_at, last_login_at, email_deliverable";
 
 pub(super) const INSERT: &str = "INSERT INTO identities
-    (id, user_id, provider, uid, email, email_verified, linked_at, last_login_at)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+    (id, user_id, provider, uid, email, email_verified, linked_at, last_login_at, upstream_token)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
 
 pub async fn find_by_provider_uid(db: &Db, provider: Provider, uid: &str) -> Result<Option<Identity>> {
     const SQL: &str = const_format::concatcp!("SELECT ", COLUMNS, " FROM identities WHERE provider = $1 AND uid = $2");
@@ -49,16 +54,20 @@ pub async fn list_for_user(db: &Db, user_id: Uuid) -> Result<Vec<Identity>> {
     Ok(on_pool!(db, pool => sqlx::query_as(SQL).bind(user_id).fetch_all(pool).await?))
 }
 
+/// What a sign-in learnt about an identity.
+pub struct Login<'a> {
+    pub email: Option<&'a str>,
+    pub email_verified: bool,
+    /// A new sealed token to keep for revocation (Apple); `None` keeps the one there is.
+    pub upstream_token: Option<&'a str>,
+}
+
 /// A sign-in through `identity`: refresh its e-mail and `last_login_at`. When the e-mail
 /// changed, the old one goes to the history in the same transaction; nothing is re-keyed.
-pub async fn record_login(
-    db: &Db,
-    identity: &Identity,
-    email: Option<&str>,
-    email_verified: bool,
-    now: DateTime<Utc>,
-) -> Result<()> {
-    const UPDATE: &str = "UPDATE identities SET email = $2, email_verified = $3, last_login_at = $4 WHERE id = $1";
+pub async fn record_login(db: &Db, identity: &Identity, login: &Login<'_>, now: DateTime<Utc>) -> Result<()> {
+    const UPDATE: &str = "UPDATE identities SET email = $2, email_verified = $3, last_login_at = $4,
+        upstream_token = COALESCE($5, upstream_token) WHERE id = $1";
+    let (email, email_verified) = (login.email, login.email_verified);
     const HISTORY: &str = "INSERT INTO identity_emails (id, identity_id, email, replaced_at) VALUES ($1, $2, $3, $4)";
     let replaced = identity.email.as_deref().filter(|old| Some(*old) != email);
     on_pool!(db, pool => {
@@ -66,10 +75,32 @@ pub async fn record_login(
         if let Some(old) = replaced {
             sqlx::query(HISTORY).bind(Uuid::new_v4()).bind(identity.id).bind(old).bind(now).execute(&mut *tx).await?;
         }
-        sqlx::query(UPDATE).bind(identity.id).bind(email).bind(email_verified).bind(now).execute(&mut *tx).await?;
+        sqlx::query(UPDATE)
+            .bind(identity.id)
+            .bind(email)
+            .bind(email_verified)
+            .bind(now)
+            .bind(login.upstream_token)
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
     });
     Ok(())
+}
+
+/// The sealed upstream tokens of a user's identities at `provider` (for revoking them).
+pub async fn upstream_tokens(db: &Db, user_id: Uuid, provider: Provider) -> Result<Vec<(String, String)>> {
+    const SQL: &str = "SELECT uid, upstream_token FROM identities
+        WHERE user_id = $1 AND provider = $2 AND uid IS NOT NULL AND upstream_token IS NOT NULL";
+    Ok(on_pool!(db, pool => sqlx::query_as(SQL).bind(user_id).bind(provider).fetch_all(pool).await?))
+}
+
+/// Record whether mail to the identity `(provider, uid)`'s address is forwarded; false when
+/// there is no such identity.
+pub async fn set_email_deliverable(db: &Db, provider: Provider, uid: &str, deliverable: bool) -> Result<bool> {
+    const SQL: &str = "UPDATE identities SET email_deliverable = $3 WHERE provider = $1 AND uid = $2";
+    let rows = on_pool!(db, pool => sqlx::query(SQL).bind(provider).bind(uid).bind(deliverable).execute(pool).await?.rows_affected());
+    Ok(rows > 0)
 }
 
 /// Earlier e-mails of an identity, oldest first.
@@ -92,6 +123,7 @@ pub async fn insert_for_user(db: &Db, user_id: Uuid, identity: &NewIdentity<'_>,
             .bind(identity.email_verified)
             .bind(now)
             .bind(identity.logged_in.then_some(now))
+            .bind(identity.upstream_token)
             .execute(pool)
             .await?;
     });

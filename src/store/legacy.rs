@@ -183,9 +183,12 @@ pub async fn import(db: &Db, users: &[LegacyUser], now: DateTime<Utc>) -> Result
 /// Identities of `provider` waiting for their uid whose e-mail equals `email` ignoring case.
 /// At most two are returned: two already mean "ambiguous".
 pub async fn find_candidates(db: &Db, provider: &str, email: &str) -> Result<Vec<Identity>> {
-    const SQL: &str = "SELECT id, user_id, provider, uid, email, email_verified, linked_at, last_login_at
-                       FROM identities WHERE provider = $1 AND uid IS NULL AND lower(email) = lower($2)
-                       ORDER BY linked_at, id LIMIT 2";
+    const SQL: &str = const_format::concatcp!(
+        "SELECT ",
+        super::identities::COLUMNS,
+        " FROM identities WHERE provider = $1 AND uid IS NULL AND lower(email) = lower($2)
+          ORDER BY linked_at, id LIMIT 2"
+    );
     Ok(on_pool!(db, pool => sqlx::query_as(SQL).bind(provider).bind(email).fetch_all(pool).await?))
 }
 

@@ -117,6 +117,7 @@ pub async fn insert_with_identity(
             .bind(identity.email_verified)
             .bind(now)
             .bind(identity.logged_in.then_some(now))
+            .bind(identity.upstream_token)
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;

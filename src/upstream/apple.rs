@@ -1,142 +1,236 @@
-//! Sign in with Apple's client secret (docs/providers.md): not a fixed string but an ES256 JWT
-//! munji signs with the team's `.p8` key. Header `kid` = the key id; claims `iss` = the team id,
-//! `sub` = the Services ID (`client_id`), `aud` = `https://appleid.apple.com` whatever
-//! `issuer_url` says, `iat` and `exp`.
+//! Sign in with Apple (docs/providers.md, "Apple"). Apple is an OpenID Connect provider with
+//! its own ways, each handled here:
 //!
-//! Apple accepts lifetimes up to six months; munji signs one for an hour, keeps it, and signs a
-//! new one once less than ten minutes are left, so a secret is never sent close to its expiry.
+//! - Its endpoints are fixed below `issuer_url`: `/auth/authorize`, `/auth/token`, `/auth/keys`
+//!   and `/auth/revoke`; the ID token's `iss` is `issuer_url` itself.
+//! - The client secret is an ES256 JWT munji signs ([`ClientSecret`]).
+//! - Asking for the name or e-mail requires `response_mode=form_post`: the browser comes back
+//!   with a cross-site POST (the callback's side is in the HTTP layer, docs/security.md).
+//! - The name comes once, in the first authorization's `user` form field, never in the ID token.
+//! - The e-mail may be a private relay address (`is_private_email`).
+//! - The refresh token of the code exchange is what Apple's revocation takes; munji keeps it
+//!   sealed to revoke the grant when the account is deleted (docs/leaving.md).
+//! - Apple tells munji about accounts with signed notifications ([`Apple::verify_notification`]).
 
-use std::sync::Mutex;
+mod client_secret;
 
-use jsonwebtoken::{Algorithm, EncodingKey, Header};
-use secrecy::ExposeSecret as _;
-use serde::Serialize;
+pub use client_secret::{CLIENT_SECRET_AUDIENCE, CLIENT_SECRET_LIFETIME, ClientSecret};
 
-use super::UpstreamError;
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use serde::Deserialize;
+use serde_json::Value;
+use url::Url;
+
+use super::{
+    AuthRequest, Grant, Provider, UpstreamError, UpstreamProfile,
+    generic::{Expected, exchange_code, id_token_of, verify_id_token},
+    jwks::KeyCache,
+    non_empty,
+    risc::RiscError,
+};
 use crate::config::AppleConfig;
 
-/// The audience of every Apple client secret.
-pub const CLIENT_SECRET_AUDIENCE: &str = "https://appleid.apple.com";
+/// What munji asks Apple for: the two things it can share.
+const SCOPE: &str = "name email";
 
-/// How long a signed client secret is valid.
-pub const CLIENT_SECRET_LIFETIME: i64 = 3600;
+/// The longest notification read: a notification is a few hundred bytes.
+const MAX_PAYLOAD_LEN: usize = 16 * 1024;
 
-/// A cached secret is replaced once it has less than this left.
-const RENEW_BEFORE: i64 = 600;
-
-#[derive(Serialize)]
-struct Claims<'a> {
-    iss: &'a str,
-    sub: &'a str,
-    aud: &'a str,
-    iat: i64,
-    exp: i64,
-}
-
-/// Signs and caches the client secret.
-pub struct ClientSecret {
-    key: EncodingKey,
-    key_id: String,
-    team_id: String,
+/// Sign in with Apple for one Services ID.
+pub struct Apple {
     client_id: String,
-    /// `(exp, secret)` of the last one signed.
-    cached: Mutex<Option<(i64, String)>>,
+    /// `issuer_url` without a trailing slash: the ID tokens' `iss` and the endpoints' base.
+    issuer: String,
+    redirect_uri: Url,
+    secret: ClientSecret,
+    keys: KeyCache,
 }
 
-impl ClientSecret {
-    pub fn new(settings: &AppleConfig) -> anyhow::Result<Self> {
-        let key = EncodingKey::from_ec_pem(settings.private_key.expose_secret().as_bytes())
-            .map_err(|e| anyhow::anyhow!("config key `providers.apple.private_key`: {e}"))?;
+/// What an Apple notification says (docs/provider-events.md).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notification {
+    /// Unique per notification; a redelivery repeats it.
+    pub jti: String,
+    /// `email-disabled`, `email-enabled`, `consent-revoked`, `account-delete` (or
+    /// `account-deleted`), or a type munji does not know.
+    pub kind: String,
+    /// The Apple account (the identity's uid).
+    pub sub: String,
+}
+
+#[derive(Deserialize)]
+struct NotificationClaims {
+    jti: String,
+    /// A JSON object, sent as a string.
+    events: String,
+}
+
+#[derive(Deserialize)]
+struct NotificationEvent {
+    #[serde(rename = "type")]
+    kind: String,
+    sub: String,
+}
+
+impl Apple {
+    pub(super) fn new(settings: &AppleConfig, redirect_uri: Url) -> anyhow::Result<Self> {
+        let issuer = settings.issuer_url.as_str().trim_end_matches('/').to_owned();
+        let keys = KeyCache::new(Url::parse(&format!("{issuer}/auth/keys"))?);
         Ok(Self {
-            key,
-            key_id: settings.key_id.clone(),
-            team_id: settings.team_id.clone(),
             client_id: settings.client_id.clone(),
-            cached: Mutex::new(None),
+            secret: ClientSecret::new(settings)?,
+            issuer,
+            redirect_uri,
+            keys,
         })
     }
 
-    /// The secret to send at `now` (seconds since the epoch): the cached one while it has more
-    /// than ten minutes left, else a fresh one.
-    pub fn at(&self, now: i64) -> Result<String, UpstreamError> {
-        let mut cached = self.cached.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((exp, secret)) = cached.as_ref()
-            && exp - now > RENEW_BEFORE
-        {
-            return Ok(secret.clone());
-        }
-        let mut header = Header::new(Algorithm::ES256);
-        header.kid = Some(self.key_id.clone());
-        let claims = Claims {
-            iss: &self.team_id,
-            sub: &self.client_id,
-            aud: CLIENT_SECRET_AUDIENCE,
-            iat: now,
-            exp: now + CLIENT_SECRET_LIFETIME,
+    fn endpoint(&self, path: &str) -> Url {
+        // `issuer` came from a URL; appending a fixed path keeps it one.
+        Url::parse(&format!("{}/auth/{path}", self.issuer)).unwrap_or_else(|_| unreachable!())
+    }
+
+    pub(super) fn authorization_endpoint(&self) -> Url {
+        self.endpoint("authorize")
+    }
+
+    pub(super) fn authorize_url(&self, request: &AuthRequest<'_>) -> Url {
+        let mut url = self.authorization_endpoint();
+        let verifier = oauth2::PkceCodeVerifier::new(request.pkce_verifier.to_owned());
+        let challenge = oauth2::PkceCodeChallenge::from_code_verifier_sha256(&verifier);
+        url.query_pairs_mut()
+            .append_pair("response_type", "code")
+            .append_pair("response_mode", "form_post")
+            .append_pair("client_id", &self.client_id)
+            .append_pair("redirect_uri", self.redirect_uri.as_str())
+            .append_pair("scope", SCOPE)
+            .append_pair("state", request.state)
+            .append_pair("nonce", request.nonce)
+            .append_pair("code_challenge", challenge.as_str())
+            .append_pair("code_challenge_method", "S256");
+        // Apple reads `%20`, not `+`, between scopes.
+        let query = url.query().map(|q| q.replace("scope=name+email", "scope=name%20email"));
+        url.set_query(query.as_deref());
+        url
+    }
+
+    /// Redeem the code; the profile and Apple's refresh token (kept for revocation).
+    pub(super) async fn sign_in(
+        &self,
+        http: &reqwest::Client,
+        grant: &Grant<'_>,
+    ) -> Result<(UpstreamProfile, Option<String>), UpstreamError> {
+        let secret = self.secret.at(chrono::Utc::now().timestamp())?;
+        let form = [
+            ("grant_type", "authorization_code"),
+            ("code", grant.code),
+            ("redirect_uri", self.redirect_uri.as_str()),
+            ("client_id", &self.client_id),
+            ("client_secret", &secret),
+            ("code_verifier", grant.pkce_verifier),
+        ];
+        let body = exchange_code(http, &self.endpoint("token"), &form).await?;
+        let id_token = id_token_of(Provider::Apple, &body)?;
+        let kid = jsonwebtoken::decode_header(id_token).map_err(|e| UpstreamError::BadIdToken(e.to_string()))?.kid;
+        let keys = self.keys.for_kid(http, kid.as_deref()).await?;
+        let expected = Expected {
+            issuer: &self.issuer,
+            client_id: &self.client_id,
+            nonce: grant.nonce,
+            uid_claim: "sub",
+            hs256_key: None,
         };
-        let secret = jsonwebtoken::encode(&header, &claims, &self.key)
-            .map_err(|e| UpstreamError::BadResponse(format!("signing the Apple client secret: {e}")))?;
-        *cached = Some((claims.exp, secret.clone()));
-        Ok(secret)
+        let mut profile = verify_id_token(Provider::Apple, id_token, &keys, &expected)?;
+        let user = grant.user.map(FirstTimeUser::parse).unwrap_or_default();
+        profile.name = profile.name.or(user.name);
+        profile.email = profile.email.or(user.email);
+        let refresh_token = body["refresh_token"].as_str().map(str::to_owned);
+        Ok((profile, refresh_token))
+    }
+
+    /// Revoke a refresh token at Apple (an account deletion).
+    pub(super) async fn revoke(&self, http: &reqwest::Client, refresh_token: &str) -> Result<(), UpstreamError> {
+        let secret = self.secret.at(chrono::Utc::now().timestamp())?;
+        let form = [
+            ("client_id", self.client_id.as_str()),
+            ("client_secret", &secret),
+            ("token", refresh_token),
+            ("token_type_hint", "refresh_token"),
+        ];
+        let resp =
+            http.post(self.endpoint("revoke")).form(&form).send().await.map_err(|e| UpstreamError::from_reqwest(&e))?;
+        if resp.status().is_success() { Ok(()) } else { Err(UpstreamError::Status(resp.status().as_u16())) }
+    }
+
+    /// Check a notification's `payload` (RS256 with Apple's keys, `iss` = the issuer, `aud` =
+    /// the Services ID) and read its event.
+    pub(super) async fn verify_notification(
+        &self,
+        http: &reqwest::Client,
+        payload: &str,
+    ) -> Result<Notification, RiscError> {
+        let refused = |why: String| RiscError::Refused(why);
+        if payload.len() > MAX_PAYLOAD_LEN {
+            return Err(refused("too long".into()));
+        }
+        let header = jsonwebtoken::decode_header(payload).map_err(|_| refused("unreadable header".into()))?;
+        // The algorithm is Apple's, never the token's choice.
+        if header.alg != Algorithm::RS256 {
+            return Err(refused("not RS256".into()));
+        }
+        let kid = header.kid.ok_or_else(|| refused("no kid".into()))?;
+        let keys = self.keys.for_kid(http, Some(&kid)).await?;
+        let jwk = keys.find(&kid).ok_or_else(|| refused("no key of Apple's has that kid".into()))?;
+        let key = DecodingKey::from_jwk(jwk).map_err(|e| refused(e.to_string()))?;
+        let mut validation = Validation::new(Algorithm::RS256);
+        validation.set_audience(&[&self.client_id]);
+        validation.set_issuer(&[&self.issuer]);
+        validation.set_required_spec_claims(&["iss", "aud"]);
+        // Like Google's events, a notification describes something that already happened.
+        validation.validate_exp = false;
+        let claims = jsonwebtoken::decode::<NotificationClaims>(payload, &key, &validation)
+            .map_err(|e| refused(e.to_string()))?
+            .claims;
+        let event: NotificationEvent =
+            serde_json::from_str(&claims.events).map_err(|_| refused("events is not the JSON Apple sends".into()))?;
+        Ok(Notification { jti: claims.jti, kind: event.kind, sub: event.sub })
+    }
+}
+
+/// The `user` form field of a first authorization: `{"name":{"firstName","lastName"},"email"}`,
+/// as a JSON string. Anything unreadable counts as absent: it is a convenience, not a proof.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct FirstTimeUser {
+    pub name: Option<String>,
+    pub email: Option<String>,
+}
+
+impl FirstTimeUser {
+    pub fn parse(field: &str) -> Self {
+        let Ok(value) = serde_json::from_str::<Value>(field) else { return Self::default() };
+        let part = |key: &str| value["name"][key].as_str().map(str::trim).filter(|s| !s.is_empty());
+        let name = match (part("firstName"), part("lastName")) {
+            (Some(first), Some(last)) => Some(format!("{first} {last}")),
+            (first, last) => first.or(last).map(str::to_owned),
+        };
+        Self { name: non_empty(name), email: non_empty(value["email"].as_str().map(str::to_owned)) }
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use jsonwebtoken::{DecodingKey, Validation, jwk::Jwk};
-    use serde_json::Value;
-
     use super::*;
 
-    const P8: &str = include_str!("../../fixtures/keys/dev-apple-es256.p8");
-
-    fn settings(private_key: &str) -> AppleConfig {
-        AppleConfig {
-            client_id: "kr.example.web".into(),
-            team_id: "TEAM123456".into(),
-            key_id: "KEY1234567".into(),
-            private_key: private_key.to_owned().into(),
-            issuer_url: url::Url::parse("http://127.0.0.1:9/dev/apple").unwrap(),
-            legacy_email_trust: crate::config::EmailTrust::Verified,
-        }
-    }
-
-    fn decode(secret: &str) -> (Header, Value) {
-        let key = EncodingKey::from_ec_pem(P8.as_bytes()).unwrap();
-        let jwk = Jwk::from_encoding_key(&key, Algorithm::ES256).unwrap();
-        let mut validation = Validation::new(Algorithm::ES256);
-        validation.set_audience(&[CLIENT_SECRET_AUDIENCE]);
-        validation.validate_exp = false;
-        let data = jsonwebtoken::decode::<Value>(secret, &DecodingKey::from_jwk(&jwk).unwrap(), &validation).unwrap();
-        (data.header, data.claims)
-    }
-
     #[test]
-    fn the_secret_carries_the_claims_apple_asks_for_whatever_the_issuer_url() {
-        let signer = ClientSecret::new(&settings(P8)).unwrap();
-        let (header, claims) = decode(&signer.at(1_800_000_000).unwrap());
-        assert_eq!((header.alg, header.kid.as_deref()), (Algorithm::ES256, Some("KEY1234567")));
-        assert_eq!(claims["iss"], "TEAM123456");
-        assert_eq!(claims["sub"], "kr.example.web");
-        assert_eq!(claims["aud"], "https://appleid.apple.com");
-        assert_eq!(claims["iat"], 1_800_000_000);
-        assert_eq!(claims["exp"], 1_800_000_000 + CLIENT_SECRET_LIFETIME);
-    }
-
-    #[test]
-    fn the_secret_is_cached_and_renewed_before_it_expires() {
-        let signer = ClientSecret::new(&settings(P8)).unwrap();
-        let first = signer.at(1_800_000_000).unwrap();
-        assert_eq!(signer.at(1_800_000_000 + CLIENT_SECRET_LIFETIME - RENEW_BEFORE - 1).unwrap(), first);
-        let renewed = signer.at(1_800_000_000 + CLIENT_SECRET_LIFETIME - RENEW_BEFORE).unwrap();
-        assert_ne!(renewed, first);
-        assert_eq!(decode(&renewed).1["iat"], 1_800_000_000 + CLIENT_SECRET_LIFETIME - RENEW_BEFORE);
-    }
-
-    #[test]
-    fn a_key_that_is_not_a_p256_pem_is_refused() {
-        for bad in ["", "not a key", include_str!("../../fixtures/keys/dev-google-rsa.pem")] {
-            assert!(ClientSecret::new(&settings(bad)).is_err(), "{bad:.20}");
+    fn the_first_time_user_field_gives_the_name_and_e_mail() {
+        let user = FirstTimeUser::parse(
+            r#"{"name":{"firstName":"Jiwoo","lastName":"Han"},"email":"x@privaterelay.appleid.com"}"#,
+        );
+        assert_eq!(user.name.as_deref(), Some("Jiwoo Han"));
+        assert_eq!(user.email.as_deref(), Some("x@privaterelay.appleid.com"));
+        assert_eq!(FirstTimeUser::parse(r#"{"name":{"lastName":"Han"}}"#).name.as_deref(), Some("Han"));
+        for unreadable in ["", "null", "not json", r#"{"name":"Han"}"#, r#"{"name":{"firstName":"  "}}"#] {
+            assert_eq!(FirstTimeUser::parse(unreadable), FirstTimeUser::default(), "{unreadable:?}");
         }
     }
 }

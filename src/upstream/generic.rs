@@ -130,23 +130,8 @@ impl Generic {
             ("client_secret", self.credentials.client_secret.expose_secret()),
             ("code_verifier", grant.pkce_verifier),
         ];
-        let resp = http
-            .post(metadata.discovery.token_endpoint.clone())
-            .form(&form)
-            .send()
-            .await
-            .map_err(|e| UpstreamError::from_reqwest(&e))?;
-        let status = resp.status();
-        let body: Value = resp.json().await.map_err(|e| UpstreamError::from_reqwest(&e))?;
-        if !status.is_success() {
-            return Err(match body["error"].as_str() {
-                Some("invalid_grant") => UpstreamError::InvalidGrant("invalid_grant".into()),
-                _ => UpstreamError::Status(status.as_u16()),
-            });
-        }
-        let id_token = body["id_token"]
-            .as_str()
-            .ok_or_else(|| UpstreamError::BadResponse(format!("{} token response without id_token", self.provider)))?;
+        let body = exchange_code(http, &metadata.discovery.token_endpoint, &form).await?;
+        let id_token = id_token_of(self.provider, &body)?;
         let secret = self.credentials.client_secret.expose_secret().as_bytes();
         let expected = Expected {
             issuer: &metadata.discovery.issuer,
@@ -165,6 +150,32 @@ impl Generic {
         }?;
         Ok(verified)
     }
+}
+
+/// POST a code exchange (form-encoded) to `endpoint`; the token response, or the error it
+/// stands for.
+pub(super) async fn exchange_code(
+    http: &reqwest::Client,
+    endpoint: &Url,
+    form: &[(&str, &str)],
+) -> Result<Value, UpstreamError> {
+    let resp = http.post(endpoint.clone()).form(form).send().await.map_err(|e| UpstreamError::from_reqwest(&e))?;
+    let status = resp.status();
+    let body: Value = resp.json().await.map_err(|e| UpstreamError::from_reqwest(&e))?;
+    if !status.is_success() {
+        return Err(match body["error"].as_str() {
+            Some("invalid_grant") => UpstreamError::InvalidGrant("invalid_grant".into()),
+            _ => UpstreamError::Status(status.as_u16()),
+        });
+    }
+    Ok(body)
+}
+
+/// The `id_token` of a token response.
+pub(super) fn id_token_of(provider: Provider, body: &Value) -> Result<&str, UpstreamError> {
+    body["id_token"]
+        .as_str()
+        .ok_or_else(|| UpstreamError::BadResponse(format!("{provider} token response without id_token")))
 }
 
 const NO_MATCHING_KEY: &str = "no key of the provider matches the token's kid";
@@ -216,15 +227,21 @@ pub fn verify_id_token(
         Value::Number(n) => n.to_string(),
         _ => return Err(bad(format!("no {:?} claim to key the identity by", expected.uid_claim))),
     };
-    let email_verified = matches!(&claims["email_verified"], Value::Bool(true))
-        || matches!(&claims["email_verified"], Value::String(s) if s == "true");
+    let email_verified = is_true(&claims["email_verified"]);
     Ok(UpstreamProfile {
         provider,
         uid,
         email: non_empty(claims["email"].as_str().map(str::to_owned)),
         email_verified,
         name: non_empty(claims["name"].as_str().map(str::to_owned)),
+        email_private: is_true(&claims["is_private_email"]),
+        upstream_token: None,
     })
+}
+
+/// `true` or `"true"`: Apple and others send booleans both ways.
+fn is_true(value: &Value) -> bool {
+    matches!(value, Value::Bool(true)) || matches!(value, Value::String(s) if s == "true")
 }
 
 /// `iss` equals the discovery `issuer`; one holding `{tenantid}` takes the token's `tid` (a

@@ -298,5 +298,7 @@ fn profile_of(claims: &CoreIdTokenClaims) -> UpstreamProfile {
         email: non_empty(claims.email().map(|e| e.as_str().to_owned())),
         email_verified: claims.email_verified() == Some(true),
         name: non_empty(claims.name().and_then(|n| n.get(None)).map(|n| n.as_str().to_owned())),
+        email_private: false,
+        upstream_token: None,
     }
 }

@@ -52,6 +52,8 @@ pub fn parse_profile(body: &[u8]) -> Result<UpstreamProfile, UpstreamError> {
         email: non_empty(account.email),
         email_verified: account.is_email_verified == Some(true) && account.is_email_valid == Some(true),
         name: non_empty(account.name).or(non_empty(nickname)),
+        email_private: false,
+        upstream_token: None,
     })
 }
 

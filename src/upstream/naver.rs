@@ -48,6 +48,8 @@ pub fn parse_profile(body: &[u8]) -> Result<UpstreamProfile, UpstreamError> {
         email: non_empty(user.email),
         email_verified: false,
         name: non_empty(user.name).or(non_empty(user.nickname)),
+        email_private: false,
+        upstream_token: None,
     })
 }
 

@@ -55,7 +55,10 @@ async fn wait_for_path(browser: &fantoccini::Client, path: &str) {
         if url.path() == path {
             return;
         }
-        assert!(Instant::now() < deadline, "expected {path}, still at {url}");
+        if Instant::now() >= deadline {
+            let page = browser.source().await.unwrap_or_default();
+            panic!("expected {path}, still at {url}: {page}");
+        }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -547,4 +550,39 @@ async fn a_person_downloads_their_data_and_deletes_their_account() {
     wait_for_path(&browser, "/login").await;
     browser.close().await.unwrap();
     assert_eq!((app.count_users().await, app.count_identities().await), (0, 0));
+}
+
+/// Sign in with Apple: the imitation, on another site than munji (`localhost` against munji's
+/// `127.0.0.1`), answers with a form post, so the browser leaves munji's `SameSite=Lax` cookies
+/// out of it; munji's relay page posts it again from munji's origin, the state matches this
+/// browser, and the name from Apple's first-time `user` field fills the sign-up form
+/// (docs/security.md, "Form-post callbacks").
+#[tokio::test]
+async fn a_person_signs_up_with_apple_whose_answer_crosses_sites() {
+    if skipped() {
+        return;
+    }
+    let app = crate::apple::spawn(Backend::Sqlite).await;
+    let driver = ChromeDriver::start();
+    let browser = open_browser(&driver).await;
+    browser.goto(&app.url("/login")).await.unwrap();
+    click(&browser, "a.provider-apple").await;
+    wait_for_path(&browser, "/dev/apple/auth/authorize").await;
+    let at_apple = browser.current_url().await.unwrap();
+    let munji = url::Url::parse(&app.base_url).unwrap();
+    assert_ne!(at_apple.host_str(), munji.host_str(), "the imitation is another site");
+    fill(&browser, "uid", "001880.browser").await;
+    fill(&browser, "email", "apple.user@example.com").await;
+    fill(&browser, "name", "Apple Browser").await;
+    click(&browser, "#allow").await;
+    wait_for_path(&browser, "/signup").await;
+    let display_name = browser.find(Locator::Id("display_name")).await.unwrap();
+    assert_eq!(display_name.prop("value").await.unwrap().as_deref(), Some("Apple Browser"));
+    browser.find(Locator::Css("button[type=submit]")).await.unwrap().click().await.unwrap();
+    wait_for_path(&browser, "/account").await;
+    browser.close().await.unwrap();
+    let metrics = app.get_metrics().await;
+    assert!(metrics.contains(r#"munji_logins_total{outcome="relayed",provider="apple"} 1"#), "{metrics}");
+    let identity = identities::find_by_provider_uid(&app.state.db, Provider::Apple, "001880.browser").await.unwrap();
+    assert_eq!(identity.unwrap().email.as_deref(), Some("apple.user@example.com"));
 }

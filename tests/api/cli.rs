@@ -103,6 +103,13 @@ async fn serve_dev_runs_with_no_configuration_and_stops_cleanly_on_sigterm() {
     let login = client.get(format!("http://{bind}/login")).header("accept-language", "en").send().await.unwrap();
     let login = login.text().await.unwrap();
     assert!(login.contains("href=\"/login/dev-oidc?") && login.contains("Sign in with Dev OIDC"), "{login}");
+    assert!(login.contains("href=\"/login/apple?") && login.contains("Sign in with Apple"), "{login}");
+    // Apple's imitation answers under the other loopback name, so its form post crosses sites.
+    let no_redirects = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let apple = no_redirects.get(format!("http://{bind}/login/apple")).send().await.unwrap();
+    let to = url::Url::parse(apple.headers()["location"].to_str().unwrap()).unwrap();
+    assert_eq!(to.host_str(), Some("localhost"), "{to}");
+    assert_eq!(to.path(), "/dev/apple/auth/authorize");
     assert!(dir.path().join("munji.db").is_file(), "the embedded database is created on first run");
     assert!(dir.path().join("munji.db.secret").is_file(), "the dev secret is kept beside it");
 

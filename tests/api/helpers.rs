@@ -226,7 +226,14 @@ impl TestAppBuilder {
         }
         env.extend(social::provider_env(&dev_provider_url));
         // `{dev}` in a value stands for the imitation's address (it is known only now).
-        env.extend(self.env.into_iter().map(|(k, v)| (k, v.replace("{dev}", &dev_provider_url))));
+        // `{dev-other-site}`: the same, under another host name, so that its pages are another site.
+        let other_site = munji::dev_provider::other_site(&url::Url::parse(&dev_provider_url).expect("url"));
+        let other_site = other_site.as_str().trim_end_matches('/').to_owned();
+        env.extend(
+            self.env
+                .into_iter()
+                .map(|(k, v)| (k, v.replace("{dev}", &dev_provider_url).replace("{dev-other-site}", &other_site))),
+        );
         let (state, server) = serve(env.clone(), listener).await;
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
@@ -267,4 +274,16 @@ fn spawn_dev_provider() -> (String, tokio::task::JoinHandle<std::io::Result<()>>
     let acceptor = poem::listener::TcpAcceptor::from_std(listener).expect("acceptor");
     let server = tokio::spawn(poem::Server::new_with_acceptor(acceptor).run(routes));
     (url, server)
+}
+
+/// `claims` with `overrides` over them, signed RS256 with the PEM key `pem` under `kid`: the
+/// events the providers push, as the imitation (or a forger) signs them.
+pub fn sign_rs256(kid: &str, pem: &[u8], mut claims: serde_json::Value, overrides: serde_json::Value) -> String {
+    for (k, v) in overrides.as_object().expect("overrides are an object") {
+        claims[k] = v.clone();
+    }
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
+    header.kid = Some(kid.to_owned());
+    let key = jsonwebtoken::EncodingKey::from_rsa_pem(pem).expect("an RSA PEM");
+    jsonwebtoken::encode(&header, &claims, &key).expect("signed")
 }

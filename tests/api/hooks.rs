@@ -2,7 +2,6 @@
 //! and each accepted event has its effect (identity gone, sessions ended, account disabled on
 //! the last identity, Gmail marked for reconnection, an audit event).
 
-use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use munji::{
     store::{audit, gmail, identities, users},
     upstream::{Provider, naver::notice},
@@ -53,7 +52,14 @@ async fn user(app: &TestApp, provider: Provider, uid: u64, username: &str) -> (U
 
 /// Give the user a second identity (as linking would).
 async fn add_identity(app: &TestApp, user_id: Uuid, provider: Provider, uid: &str) {
-    let new = identities::NewIdentity { provider, uid, email: None, email_verified: false, logged_in: false };
+    let new = identities::NewIdentity {
+        provider,
+        uid,
+        email: None,
+        email_verified: false,
+        logged_in: false,
+        upstream_token: None,
+    };
     identities::insert_for_user(&app.state.db, user_id, &new, chrono::Utc::now()).await.unwrap();
 }
 
@@ -216,19 +222,14 @@ fn sign(pem: &[u8], app: &TestApp, events: Value, overrides: Value) -> String {
 }
 
 fn sign_as(kid: &str, pem: &[u8], app: &TestApp, events: Value, overrides: Value) -> String {
-    let mut claims = json!({
+    let claims = json!({
         "iss": format!("{}/dev/google", app.dev_provider_url),
         "aud": "test-google",
         "iat": chrono::Utc::now().timestamp(),
         "jti": Uuid::new_v4().simple().to_string(),
         "events": events,
     });
-    for (k, v) in overrides.as_object().unwrap() {
-        claims[k] = v.clone();
-    }
-    let mut header = Header::new(Algorithm::RS256);
-    header.kid = Some(kid.to_owned());
-    jsonwebtoken::encode(&header, &claims, &EncodingKey::from_rsa_pem(pem).unwrap()).unwrap()
+    crate::helpers::sign_rs256(kid, pem, claims, overrides)
 }
 
 fn event(uri: &str, sub: &str) -> Value {

@@ -7,6 +7,7 @@ mod helpers;
 
 mod admin;
 mod admin_pages;
+mod apple;
 mod backchannel;
 mod browser;
 mod cli;

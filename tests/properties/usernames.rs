@@ -93,7 +93,7 @@ proptest! {
         name in proptest::option::of(profile_text()),
         provider in select(Provider::ALL.to_vec()),
     ) {
-        let profile = UpstreamProfile { provider, uid: "1".into(), email, email_verified: false, name };
+        let profile = UpstreamProfile { provider, uid: "1".into(), email, email_verified: false, name, email_private: false, upstream_token: None };
         let username = identity::suggested_username(&profile);
         assert_valid(&username)?;
         let display = identity::suggested_display_name(&profile, &username);

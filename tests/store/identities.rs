@@ -27,7 +27,14 @@ on_every_durable_backend!(
 );
 
 fn identity(provider: Provider, uid: &str) -> NewIdentity<'_> {
-    NewIdentity { provider, uid, email: Some("a@example.com"), email_verified: false, logged_in: false }
+    NewIdentity {
+        provider,
+        uid,
+        email: Some("a@example.com"),
+        email_verified: false,
+        logged_in: false,
+        upstream_token: None,
+    }
 }
 
 async fn one_identity_per_provider_and_uid(db: Db) {
@@ -65,9 +72,8 @@ async fn a_login_keeps_replaced_emails_as_history(db: Db) {
     let logins = [Some("a@example.com"), Some("b@example.com"), None, Some("c@example.com")];
     for (seconds, email) in (1..).zip(logins) {
         let current = identities::find_by_provider_uid(&db, Provider::Naver, "n").await.unwrap().unwrap();
-        identities::record_login(&db, &current, email, seconds % 2 == 1, start + Duration::seconds(seconds))
-            .await
-            .unwrap();
+        let login = identities::Login { email, email_verified: seconds % 2 == 1, upstream_token: None };
+        identities::record_login(&db, &current, &login, start + Duration::seconds(seconds)).await.unwrap();
     }
     let after = identities::find_by_provider_uid(&db, Provider::Naver, "n").await.unwrap().unwrap();
     assert_eq!((after.id, after.email.as_deref(), after.email_verified), (id, Some("c@example.com"), false));
@@ -113,8 +119,7 @@ async fn unlink_keeps_the_last_way_to_sign_in(db: Db) {
     identities::record_login(
         &db,
         &identities::find_by_provider_uid(&db, Provider::Naver, "n").await.unwrap().unwrap(),
-        Some("b@example.com"),
-        true,
+        &identities::Login { email: Some("b@example.com"), email_verified: true, upstream_token: None },
         now(),
     )
     .await

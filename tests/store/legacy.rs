@@ -173,6 +173,7 @@ async fn a_claimed_mapping_stays_retired_after_an_unlink(db: Db) {
         email: None,
         email_verified: false,
         logged_in: true,
+        upstream_token: None,
     };
     identities::insert_for_user(&db, waiting.user_id, &naver, now()).await.unwrap();
     assert!(matches!(

@@ -78,8 +78,14 @@ fn now() -> DateTime<Utc> {
 
 /// A new account named `username`, signed up through Google with the uid `username`.
 async fn user(db: &Db, username: &str) -> Uuid {
-    let identity =
-        NewIdentity { provider: Provider::Google, uid: username, email: None, email_verified: false, logged_in: true };
+    let identity = NewIdentity {
+        provider: Provider::Google,
+        uid: username,
+        email: None,
+        email_verified: false,
+        logged_in: true,
+        upstream_token: None,
+    };
     let user = NewUser { username, display_name: username, email: None };
     munji::store::users::insert_with_identity(db, user, identity, now()).await.unwrap().id
 }

@@ -24,7 +24,18 @@ on_every_durable_backend!(
 );
 
 fn google(uid: &str) -> NewIdentity<'_> {
-    NewIdentity { provider: Provider::Google, uid, email: Some("a@example.com"), email_verified: true, logged_in: true }
+    NewIdentity {
+        provider: Provider::Google,
+        uid,
+        email: Some("a@example.com"),
+        email_verified: true,
+        logged_in: true,
+        upstream_token: None,
+    }
+}
+
+fn login(email: Option<&str>) -> identities::Login<'_> {
+    identities::Login { email, email_verified: true, upstream_token: None }
 }
 
 async fn a_user_is_created_with_its_first_identity(db: Db) {
@@ -89,9 +100,9 @@ async fn deleting_a_user_deletes_what_belongs_to_it(db: Db) {
     for owner in [alice, bob] {
         let at = now();
         let identity = &identities::list_for_user(&db, owner).await.unwrap()[0];
-        identities::record_login(&db, identity, Some("old@example.com"), true, at).await.unwrap();
+        identities::record_login(&db, identity, &login(Some("old@example.com")), at).await.unwrap();
         let identity = &identities::list_for_user(&db, owner).await.unwrap()[0];
-        identities::record_login(&db, identity, Some("new@example.com"), true, at).await.unwrap();
+        identities::record_login(&db, identity, &login(Some("new@example.com")), at).await.unwrap();
         let sid = format!("sid-{owner}");
         let session = SessionRow {
             sid: sid.clone(),

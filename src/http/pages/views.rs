@@ -148,6 +148,18 @@ pub struct SignedOutView {
     pub t: &'static Messages,
 }
 
+/// The page that carries a cross-site form post back to munji from munji's own origin
+/// (docs/security.md, "Form-post callbacks").
+#[derive(Template)]
+#[template(path = "relay.html")]
+pub struct RelayView {
+    pub t: &'static Messages,
+    pub action: String,
+    pub fields: Vec<(&'static str, String)>,
+    /// The one script of munji's pages, allowed by its hash alone.
+    pub script: &'static str,
+}
+
 #[derive(Template)]
 #[template(path = "account_deleted.html")]
 pub struct AccountDeletedView {
