@@ -431,6 +431,23 @@ impl Upstreams {
     }
 }
 
+/// The oldest a pushed event (Google's or Apple's) may be when it arrives. Its `jti` is
+/// remembered longer than this (`provider_events::JTI_TTL`, a month), so a captured event can
+/// neither act twice nor be replayed once its `jti` is forgotten.
+pub const MAX_EVENT_AGE: i64 = 7 * 24 * 3600;
+
+/// Whether an event issued at `iat` may still be acted on at `now` (Unix seconds): not older
+/// than [`MAX_EVENT_AGE`], not more than five minutes ahead of munji's clock.
+fn recent_enough(iat: i64, now: i64) -> Result<(), &'static str> {
+    if iat < now - MAX_EVENT_AGE {
+        Err("issued too long ago")
+    } else if iat > now + 300 {
+        Err("issued in the future")
+    } else {
+        Ok(())
+    }
+}
+
 /// What sealed a provider token is bound to: its provider and uid, so it opens for no other.
 fn upstream_token_context(provider: Provider, uid: &str) -> String {
     format!("upstream/{provider}/{uid}")
@@ -474,4 +491,19 @@ fn non_empty(value: Option<String>) -> Option<String> {
 
 fn expose(secret: &SecretString) -> String {
     secret.expose_secret().to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pushed_event_must_be_recent_and_not_from_the_future() {
+        let now = 1_800_000_000;
+        assert!(recent_enough(now, now).is_ok());
+        assert!(recent_enough(now - MAX_EVENT_AGE, now).is_ok());
+        assert!(recent_enough(now - MAX_EVENT_AGE - 1, now).is_err());
+        assert!(recent_enough(now + 300, now).is_ok());
+        assert!(recent_enough(now + 301, now).is_err());
+    }
 }

@@ -61,6 +61,7 @@ pub struct Notification {
 #[derive(Deserialize)]
 struct NotificationClaims {
     jti: String,
+    iat: i64,
     /// A JSON object, sent as a string.
     events: String,
 }
@@ -131,8 +132,12 @@ impl Apple {
         ];
         let body = exchange_code(http, &self.endpoint("token"), &form).await?;
         let id_token = id_token_of(Provider::Apple, &body)?;
-        let kid = jsonwebtoken::decode_header(id_token).map_err(|e| UpstreamError::BadIdToken(e.to_string()))?.kid;
-        let keys = self.keys.for_kid(http, kid.as_deref()).await?;
+        let header = jsonwebtoken::decode_header(id_token).map_err(|e| UpstreamError::BadIdToken(e.to_string()))?;
+        // Apple signs with RS256 and nothing else: the token does not choose.
+        if header.alg != Algorithm::RS256 {
+            return Err(UpstreamError::BadIdToken(format!("algorithm {:?} is not Apple's", header.alg)));
+        }
+        let keys = self.keys.for_kid(http, header.kid.as_deref()).await?;
         let expected = Expected {
             issuer: &self.issuer,
             client_id: &self.client_id,
@@ -141,9 +146,10 @@ impl Apple {
             hs256_key: None,
         };
         let mut profile = verify_id_token(Provider::Apple, id_token, &keys, &expected)?;
+        // Only the name is taken from `user`: the browser carries it, so it proves nothing. The
+        // e-mail is the ID token's alone (Apple leaves it out only when the person declined).
         let user = grant.user.map(FirstTimeUser::parse).unwrap_or_default();
         profile.name = profile.name.or(user.name);
-        profile.email = profile.email.or(user.email);
         let refresh_token = body["refresh_token"].as_str().map(str::to_owned);
         Ok((profile, refresh_token))
     }
@@ -185,12 +191,17 @@ impl Apple {
         let mut validation = Validation::new(Algorithm::RS256);
         validation.set_audience(&[&self.client_id]);
         validation.set_issuer(&[&self.issuer]);
-        validation.set_required_spec_claims(&["iss", "aud"]);
-        // Like Google's events, a notification describes something that already happened.
+        validation.set_required_spec_claims(&["iss", "aud", "iat"]);
+        // Like Google's events, a notification describes something that already happened: its
+        // `exp` is not checked, its age is (super::recent_enough).
         validation.validate_exp = false;
         let claims = jsonwebtoken::decode::<NotificationClaims>(payload, &key, &validation)
             .map_err(|e| refused(e.to_string()))?
             .claims;
+        super::recent_enough(claims.iat, chrono::Utc::now().timestamp()).map_err(|why| refused(why.into()))?;
+        if claims.jti.trim().is_empty() {
+            return Err(refused("empty jti".into()));
+        }
         let event: NotificationEvent =
             serde_json::from_str(&claims.events).map_err(|_| refused("events is not the JSON Apple sends".into()))?;
         Ok(Notification { jti: claims.jti, kind: event.kind, sub: event.sub })
@@ -198,11 +209,11 @@ impl Apple {
 }
 
 /// The `user` form field of a first authorization: `{"name":{"firstName","lastName"},"email"}`,
-/// as a JSON string. Anything unreadable counts as absent: it is a convenience, not a proof.
+/// as a JSON string. Only the name is read (the e-mail is the ID token's). Anything unreadable
+/// counts as absent: it is a convenience, not a proof.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct FirstTimeUser {
     pub name: Option<String>,
-    pub email: Option<String>,
 }
 
 impl FirstTimeUser {
@@ -213,7 +224,7 @@ impl FirstTimeUser {
             (Some(first), Some(last)) => Some(format!("{first} {last}")),
             (first, last) => first.or(last).map(str::to_owned),
         };
-        Self { name: non_empty(name), email: non_empty(value["email"].as_str().map(str::to_owned)) }
+        Self { name: non_empty(name) }
     }
 }
 
@@ -222,12 +233,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_first_time_user_field_gives_the_name_and_e_mail() {
+    fn the_first_time_user_field_gives_the_name() {
         let user = FirstTimeUser::parse(
             r#"{"name":{"firstName":"Jiwoo","lastName":"Han"},"email":"x@privaterelay.appleid.com"}"#,
         );
         assert_eq!(user.name.as_deref(), Some("Jiwoo Han"));
-        assert_eq!(user.email.as_deref(), Some("x@privaterelay.appleid.com"));
         assert_eq!(FirstTimeUser::parse(r#"{"name":{"lastName":"Han"}}"#).name.as_deref(), Some("Han"));
         for unreadable in ["", "null", "not json", r#"{"name":"Han"}"#, r#"{"name":{"firstName":"  "}}"#] {
             assert_eq!(FirstTimeUser::parse(unreadable), FirstTimeUser::default(), "{unreadable:?}");

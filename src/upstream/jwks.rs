@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 use jsonwebtoken::jwk::JwkSet;
-use tokio::sync::RwLock;
+use tokio::sync::{Mutex, RwLock};
 use url::Url;
 
 use super::UpstreamError;
@@ -20,11 +20,14 @@ const REFETCH_AFTER: Duration = Duration::from_secs(60);
 pub struct KeyCache {
     url: Url,
     fetched: RwLock<Option<(Instant, JwkSet)>>,
+    /// When a fetch last started, held while it runs: one fetch at a time, and a failed one
+    /// counts too, so nothing can make munji fetch more than once a minute for unknown keys.
+    attempt: Mutex<Option<Instant>>,
 }
 
 impl KeyCache {
     pub fn new(url: Url) -> Self {
-        Self { url, fetched: RwLock::new(None) }
+        Self { url, fetched: RwLock::new(None), attempt: Mutex::new(None) }
     }
 
     /// The keys, fetched again once when none of the cached ones is named `kid`.
@@ -36,13 +39,32 @@ impl KeyCache {
         }
     }
 
+    /// The cached keys if fetched within `fresh_enough`.
+    async fn cached(&self, fresh_enough: Duration) -> Option<JwkSet> {
+        let fetched = self.fetched.read().await;
+        fetched.as_ref().filter(|(at, _)| at.elapsed() < fresh_enough).map(|(_, keys)| keys.clone())
+    }
+
+    /// The cached keys while fresh enough (an hour; a minute when `refresh`), else fetched.
     async fn keys(&self, http: &reqwest::Client, refresh: bool) -> Result<JwkSet, UpstreamError> {
         let fresh_enough = if refresh { REFETCH_AFTER } else { KEYS_TTL };
-        if let Some((at, keys)) = self.fetched.read().await.as_ref()
-            && at.elapsed() < fresh_enough
-        {
-            return Ok(keys.clone());
+        if let Some(keys) = self.cached(fresh_enough).await {
+            return Ok(keys);
         }
+        let mut attempt = self.attempt.lock().await;
+        // Another request may have fetched while this one waited.
+        if let Some(keys) = self.cached(fresh_enough).await {
+            return Ok(keys);
+        }
+        if attempt.is_some_and(|at| at.elapsed() < REFETCH_AFTER) {
+            // Fetched (or tried) within the minute: what is cached, however old, is all there is.
+            match self.cached(Duration::MAX).await {
+                Some(keys) => return Ok(keys),
+                None if refresh => return Err(UpstreamError::Status(503)),
+                None => {}
+            }
+        }
+        *attempt = Some(Instant::now());
         let resp = http.get(self.url.clone()).send().await.map_err(|e| UpstreamError::from_reqwest(&e))?;
         if !resp.status().is_success() {
             return Err(UpstreamError::Status(resp.status().as_u16()));

@@ -83,6 +83,7 @@ pub struct Risc {
 #[derive(Deserialize)]
 struct Claims {
     jti: String,
+    iat: i64,
     events: Map<String, Value>,
 }
 
@@ -131,7 +132,7 @@ impl Risc {
         validation.validate_exp = false;
         validation.set_issuer(&[&fetched.issuer]);
         validation.set_audience(&[&self.client_id]);
-        validation.set_required_spec_claims(&["iss", "aud"]);
+        validation.set_required_spec_claims(&["iss", "aud", "iat"]);
         let data = jsonwebtoken::decode::<Claims>(token, &key, &validation).map_err(|e| {
             use jsonwebtoken::errors::ErrorKind;
             refused(match e.kind() {
@@ -142,6 +143,8 @@ impl Risc {
                 _ => "malformed",
             })
         })?;
+        super::recent_enough(data.claims.iat, chrono::Utc::now().timestamp())
+            .map_err(|why| RiscError::Refused(why.to_owned()))?;
         parse_claims(data.claims).map_err(RiscError::Refused)
     }
 }
@@ -176,7 +179,8 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn claims(value: Value) -> Claims {
+    fn claims(mut value: Value) -> Claims {
+        value["iat"] = json!(1_800_000_000);
         serde_json::from_value(value).unwrap()
     }
 

@@ -332,9 +332,18 @@ async fn each_notification_has_its_effect_and_a_bad_one_none(backend: Backend) {
     };
     let wrong_audience = notification(&app, "account-delete", &seoyeon.uid, json!({"aud": "someone-else"}));
     let wrong_issuer = notification(&app, "account-delete", &seoyeon.uid, json!({"iss": "https://appleid.apple.com"}));
-    for (what, payload) in
-        [("forged", forged.as_str()), ("aud", &wrong_audience), ("iss", &wrong_issuer), ("junk", "a.b.c")]
-    {
+    let eight_days_ago = chrono::Utc::now().timestamp() - 8 * 24 * 3600;
+    let old = notification(&app, "account-delete", &seoyeon.uid, json!({"iat": eight_days_ago}));
+    let blank_jti = notification(&app, "account-delete", &seoyeon.uid, json!({"jti": " "}));
+    let refusals = [
+        ("forged", forged.as_str()),
+        ("aud", &wrong_audience),
+        ("iss", &wrong_issuer),
+        ("old", &old),
+        ("blank jti", &blank_jti),
+        ("junk", "a.b.c"),
+    ];
+    for (what, payload) in refusals {
         let resp = notify(&app, payload).await;
         assert_eq!(resp.status(), 400, "{what}");
         assert_eq!(error_code(resp).await, "INVALID_EVENT", "{what}");

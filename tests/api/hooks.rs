@@ -261,6 +261,7 @@ async fn risc_refusals_change_nothing(backend: Backend) {
     let wrong_aud = set(&app, revoked.clone(), json!({"aud": "someone-else"}));
     let wrong_iss = set(&app, revoked.clone(), json!({"iss": "https://accounts.google.com/"}));
     let no_events = set(&app, revoked.clone(), json!({"events": "none"}));
+    let stale = set(&app, revoked.clone(), json!({"iat": chrono::Utc::now().timestamp() - 8 * 24 * 3600}));
     let mut unsigned = set(&app, revoked.clone(), json!({}));
     unsigned.truncate(unsigned.rfind('.').unwrap() + 1);
     for (why, body) in [
@@ -269,6 +270,7 @@ async fn risc_refusals_change_nothing(backend: Backend) {
         ("wrong aud", &wrong_aud),
         ("wrong iss", &wrong_iss),
         ("malformed events", &no_events),
+        ("issued eight days ago", &stale),
         ("no signature", &unsigned),
         ("not a token", "hello"),
         ("empty", ""),
