@@ -22,6 +22,7 @@ use crate::helpers::{
 
 crate::on_every_backend!(
     the_first_sign_in_keeps_the_name_and_the_second_comes_without_it,
+    a_signed_in_person_links_apple_from_the_account_page,
     a_cross_site_post_is_relayed_and_the_state_still_binds_the_browser,
     every_bad_state_on_the_form_post_creates_nothing,
     a_private_relay_address_never_claims_a_legacy_mapping,
@@ -88,6 +89,16 @@ async fn at_apple(
     hide_email: bool,
 ) -> (String, Vec<(String, String)>) {
     let authorize = app.start_login(browser, Provider::Apple).await;
+    decide_at_apple(browser, &authorize, person, hide_email).await
+}
+
+/// At Apple's authorization page `authorize`: the person allows; the page that posts back, read.
+async fn decide_at_apple(
+    browser: &Client,
+    authorize: &url::Url,
+    person: &Person,
+    hide_email: bool,
+) -> (String, Vec<(String, String)>) {
     assert_eq!(authorize.query_pairs().find(|(k, _)| k == "response_mode").unwrap().1, "form_post");
     assert!(authorize.as_str().contains("scope=name%20email"), "{authorize}");
     let mut form: Vec<(String, String)> = authorize.query_pairs().into_owned().collect();
@@ -394,4 +405,27 @@ async fn each_notification_has_its_effect_and_a_bad_one_none(backend: Backend) {
     let events = munji::store::audit::list_for_user(&app.state.db, hana_id, 50).await.unwrap();
     let apple_events = events.iter().filter(|e| e.kind == "provider_event").count();
     assert_eq!(apple_events, 1, "the replay did nothing");
+}
+
+async fn a_signed_in_person_links_apple_from_the_account_page(backend: Backend) {
+    let app = spawn(backend).await;
+    let browser = app.browser();
+    let google = Person::new(70222, "linker@example.com");
+    assert_eq!(app.sign_up_with(&browser, Provider::Google, &google, "linker").await.status(), 303);
+    let account = browser.get(app.url("/account")).send().await.unwrap();
+    let csp = account.headers()["content-security-policy"].to_str().unwrap().to_owned();
+    let apple_origin = url::Url::parse(app.state.config.providers.apple.issuer_url.as_str()).unwrap().origin();
+    assert!(csp.contains(&apple_origin.ascii_serialization()), "the page's forms may lead to Apple: {csp}");
+    let authorize = crate::linking::start_link(&app, &browser, Provider::Apple).await;
+    let (action, fields) = decide_at_apple(&browser, &authorize, &person("000321.linker", "Linker"), false).await;
+    let back = post_back(&app, &browser, &action, &fields).await;
+    assert_eq!(location(&back, &app.base_url).path(), "/account");
+    let linked =
+        identities::find_by_provider_uid(&app.state.db, Provider::Apple, "000321.linker").await.unwrap().unwrap();
+    let user = users::find_by_username(&app.state.db, "linker").await.unwrap().unwrap();
+    assert_eq!(linked.user_id, user.id);
+    assert!(
+        kept_token(&app, user.id).await.starts_with("test1:"),
+        "the linked identity's grant is kept for revocation"
+    );
 }
