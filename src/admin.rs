@@ -98,6 +98,7 @@ pub async fn end_sessions(state: &AppState, actor: Actor, user_id: Uuid) -> Resu
 /// user's sessions end (an identity is a way in: whoever used it is out).
 pub async fn unlink(state: &AppState, actor: Actor, user_id: Uuid, identity_id: Uuid) -> Result<()> {
     user(state, user_id).await?;
+    let kept = identities::upstream_token_of(&state.db, identity_id).await?;
     let removed =
         match identities::unlink(&state.db, user_id, identity_id, LastIdentity::RemovableIfDisabled, Utc::now()).await?
         {
@@ -105,6 +106,7 @@ pub async fn unlink(state: &AppState, actor: Actor, user_id: Uuid, identity_id: 
             Unlinked::NotFound => return Err(AdminError::NoSuchIdentity),
             Unlinked::Last => return Err(AdminError::LastIdentity),
         };
+    crate::identity::revoke_kept_grant(state, &removed, kept).await;
     sessions::end(state, Ending::AllOf(user_id)).await?;
     let event = AuditEvent::AdminUnlink { provider: removed.provider, identity_id };
     audit::record_by(&state.db, user_id, actor, event).await?;

@@ -111,8 +111,10 @@ pub async fn unlink(
 ) -> Result<Unlinked, UnlinkError> {
     // Ending the other sessions needs the ephemeral store: without it, unlink nothing.
     state.ephemeral.ping().await.map_err(SessionError::from)?;
+    let kept = identities::upstream_token_of(&state.db, identity_id).await?;
     let outcome = identities::unlink(&state.db, user_id, identity_id, LastIdentity::Keep, chrono::Utc::now()).await?;
     if let Unlinked::Removed(identity) = &outcome {
+        super::revoke_kept_grant(state, identity, kept).await;
         let provider = identity.provider;
         sessions::end(state, Ending::AllBut(user_id, keep_sid)).await?;
         audit::record(&state.db, Some(user_id), AuditEvent::Unlink { provider, identity_id }).await?;

@@ -95,6 +95,14 @@ pub async fn upstream_tokens(db: &Db, user_id: Uuid, provider: Provider) -> Resu
     Ok(on_pool!(db, pool => sqlx::query_as(SQL).bind(user_id).bind(provider).fetch_all(pool).await?))
 }
 
+/// The sealed upstream token kept for the identity `identity_id`, if any.
+pub async fn upstream_token_of(db: &Db, identity_id: Uuid) -> Result<Option<String>> {
+    const SQL: &str = "SELECT upstream_token FROM identities WHERE id = $1";
+    let found: Option<Option<String>> =
+        on_pool!(db, pool => sqlx::query_scalar(SQL).bind(identity_id).fetch_optional(pool).await?);
+    Ok(found.flatten())
+}
+
 /// Record whether mail to the identity `(provider, uid)`'s address is forwarded; false when
 /// there is no such identity.
 pub async fn set_email_deliverable(db: &Db, provider: Provider, uid: &str, deliverable: bool) -> Result<bool> {
