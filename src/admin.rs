@@ -106,7 +106,7 @@ pub async fn unlink(state: &AppState, actor: Actor, user_id: Uuid, identity_id: 
             Unlinked::NotFound => return Err(AdminError::NoSuchIdentity),
             Unlinked::Last => return Err(AdminError::LastIdentity),
         };
-    crate::identity::revoke_kept_grant(state, &removed, kept).await;
+    crate::identity::link::revoke_kept_grant(state, &removed, kept).await;
     sessions::end(state, Ending::AllOf(user_id)).await?;
     let event = AuditEvent::AdminUnlink { provider: removed.provider, identity_id };
     audit::record_by(&state.db, user_id, actor, event).await?;

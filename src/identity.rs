@@ -163,19 +163,6 @@ pub async fn sign_up(
     })
 }
 
-/// Revoke, at its provider, the grant munji kept for an identity that was just removed (Apple's
-/// refresh token, `sealed`), so the provider too stops counting munji among the person's apps.
-/// Best effort: a failure is logged and changes nothing (docs/identity.md, "Linking and unlinking").
-pub async fn revoke_kept_grant(state: &crate::state::AppState, removed: &identities::Identity, sealed: Option<String>) {
-    let (Some(uid), Some(sealed)) = (removed.uid.as_deref(), sealed) else { return };
-    if removed.provider != crate::upstream::Provider::Apple {
-        return;
-    }
-    if let Err(e) = state.upstreams.revoke_apple(uid, &sealed).await {
-        tracing::warn!(error.kind = e.kind(), "the grant of an unlinked Apple identity was not revoked");
-    }
-}
-
 /// The identity row a verified profile makes; `logged_in` when it is signing in now.
 pub fn new_identity(profile: &UpstreamProfile, logged_in: bool) -> NewIdentity<'_> {
     NewIdentity {

@@ -114,12 +114,25 @@ pub async fn unlink(
     let kept = identities::upstream_token_of(&state.db, identity_id).await?;
     let outcome = identities::unlink(&state.db, user_id, identity_id, LastIdentity::Keep, chrono::Utc::now()).await?;
     if let Unlinked::Removed(identity) = &outcome {
-        super::revoke_kept_grant(state, identity, kept).await;
+        revoke_kept_grant(state, identity, kept).await;
         let provider = identity.provider;
         sessions::end(state, Ending::AllBut(user_id, keep_sid)).await?;
         audit::record(&state.db, Some(user_id), AuditEvent::Unlink { provider, identity_id }).await?;
     }
     Ok(outcome)
+}
+
+/// Revoke, at its provider, the grant munji kept for an identity that was just removed (Apple's
+/// refresh token, `sealed`), so the provider too stops counting munji among the person's apps.
+/// Best effort: a failure is logged and changes nothing (docs/identity.md, "Linking and unlinking").
+pub async fn revoke_kept_grant(state: &AppState, removed: &identities::Identity, sealed: Option<String>) {
+    let (Some(uid), Some(sealed)) = (removed.uid.as_deref(), sealed) else { return };
+    if removed.provider != crate::upstream::Provider::Apple {
+        return;
+    }
+    if let Err(e) = state.upstreams.revoke_apple(uid, &sealed).await {
+        tracing::warn!(error.kind = e.kind(), "the grant of an unlinked Apple identity was not revoked");
+    }
 }
 
 /// Why an unlink could not be done (nothing was unlinked unless the database said so).
