@@ -201,7 +201,7 @@ async fn unlink_kakao(state: &AppState, user_id: Uuid) -> Result<Vec<Value>> {
 async fn revoke_apple(state: &AppState, user_id: Uuid) -> Result<Vec<Value>> {
     let mut outcomes = Vec::new();
     for (uid, sealed) in identities::upstream_tokens(&state.db, user_id, Provider::Apple).await? {
-        let result = state.upstreams.revoke_apple(&uid, &sealed).await.map_err(|e| e.kind().to_owned());
+        let result = state.upstreams.revoke_kept(Provider::Apple, &uid, &sealed).await.map_err(|e| e.kind().to_owned());
         if let Err(error) = &result {
             tracing::warn!(error.kind = %error, "an Apple grant of a deleted account was not revoked");
         }

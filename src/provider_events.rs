@@ -190,6 +190,17 @@ pub enum HookError {
     Event(#[from] EventError),
 }
 
+/// A pushed token (Google's or Apple's) that failed verification is the sender's fault; keys
+/// that could not be fetched are not.
+impl From<crate::upstream::risc::RiscError> for HookError {
+    fn from(e: crate::upstream::risc::RiscError) -> Self {
+        match e {
+            crate::upstream::risc::RiscError::Refused(why) => Self::Refused(Refusal::BadToken(why)),
+            crate::upstream::risc::RiscError::Upstream(e) => Self::Upstream(e),
+        }
+    }
+}
+
 /// Kakao's unlink callback: `authorization` is the `Authorization` header as sent; the admin key
 /// is compared in constant time, before anything else is looked at.
 pub async fn kakao_unlink(
@@ -221,19 +232,13 @@ pub async fn naver_unlink(
 
 /// Google's pushed Security Event Token, verified, then its events handled once.
 pub async fn google_risc(state: &AppState, token: &str) -> Result<risc::Received, HookError> {
-    let event = state.upstreams.verify_risc(token.trim()).await.map_err(|e| match e {
-        crate::upstream::risc::RiscError::Refused(why) => HookError::Refused(Refusal::BadToken(why)),
-        crate::upstream::risc::RiscError::Upstream(e) => HookError::Upstream(e),
-    })?;
+    let event = state.upstreams.verify_risc(token.trim()).await?;
     Ok(risc::receive(state, &event).await?)
 }
 
 /// Apple's notification: the `payload` verified, then its event handled once.
 pub async fn apple(state: &AppState, payload: Option<&str>) -> Result<risc::Received, HookError> {
     let payload = payload.map(str::trim).filter(|p| !p.is_empty()).ok_or(Refusal::Malformed("payload is missing"))?;
-    let notification = state.upstreams.verify_apple_notification(payload).await.map_err(|e| match e {
-        crate::upstream::risc::RiscError::Refused(why) => HookError::Refused(Refusal::BadToken(why)),
-        crate::upstream::risc::RiscError::Upstream(e) => HookError::Upstream(e),
-    })?;
+    let notification = state.upstreams.verify_apple_notification(payload).await?;
     Ok(apple::receive(state, &notification).await?)
 }

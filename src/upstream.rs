@@ -343,10 +343,7 @@ impl Upstreams {
             }
             Provider::Apple => {
                 let (mut profile, refresh_token) = self.apple()?.sign_in(&self.http, grant).await?;
-                profile.upstream_token = match refresh_token {
-                    Some(token) => self.seal(&profile, &token),
-                    None => None,
-                };
+                profile.upstream_token = refresh_token.and_then(|token| self.seal(&profile, &token));
                 Ok(profile)
             }
             _ if let Some(generic) = self.generic.get(&provider) => generic.sign_in(&self.http, grant).await,
@@ -366,10 +363,12 @@ impl Upstreams {
         }
     }
 
-    /// Revoke the sealed token of the identity `(Apple, uid)` at Apple (an account deletion).
-    pub async fn revoke_apple(&self, uid: &str, sealed: &str) -> Result<(), RevokeError> {
-        let token = self.vault.open(&upstream_token_context(Provider::Apple, uid), sealed)?;
-        Ok(self.apple()?.revoke(&self.http, &token).await?)
+    /// Revoke, at `provider`, the grant whose token munji kept sealed for the identity
+    /// `(provider, uid)`. Only Apple's tokens are kept; any other provider is `NotConfigured`.
+    pub async fn revoke_kept(&self, provider: Provider, uid: &str, sealed: &str) -> Result<(), RevokeError> {
+        let apple = self.apple.as_ref().filter(|_| provider == Provider::Apple).ok_or(UpstreamError::NotConfigured)?;
+        let token = self.vault.open(&upstream_token_context(provider, uid), sealed)?;
+        Ok(apple.revoke(&self.http, &token).await?)
     }
 
     /// Whether Apple's notifications are received (Apple is configured).
@@ -379,8 +378,7 @@ impl Upstreams {
 
     /// Check a notification Apple pushed and read its event.
     pub async fn verify_apple_notification(&self, payload: &str) -> Result<apple::Notification, risc::RiscError> {
-        let apple = self.apple.as_ref().ok_or(UpstreamError::NotConfigured)?;
-        apple.verify_notification(&self.http, payload).await
+        self.apple()?.verify_notification(&self.http, payload).await
     }
 
     fn apple(&self) -> Result<&apple::Apple, UpstreamError> {

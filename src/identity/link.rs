@@ -123,15 +123,13 @@ pub async fn unlink(
 }
 
 /// Revoke, at its provider, the grant munji kept for an identity that was just removed (Apple's
-/// refresh token, `sealed`), so the provider too stops counting munji among the person's apps.
-/// Best effort: a failure is logged and changes nothing (docs/identity.md, "Linking and unlinking").
+/// refresh token, `sealed`; other providers' identities have none), so the provider too stops
+/// counting munji among the person's apps. Best effort: a failure is logged and changes nothing
+/// (docs/identity.md, "Linking and unlinking").
 pub async fn revoke_kept_grant(state: &AppState, removed: &identities::Identity, sealed: Option<String>) {
     let (Some(uid), Some(sealed)) = (removed.uid.as_deref(), sealed) else { return };
-    if removed.provider != crate::upstream::Provider::Apple {
-        return;
-    }
-    if let Err(e) = state.upstreams.revoke_apple(uid, &sealed).await {
-        tracing::warn!(error.kind = e.kind(), "the grant of an unlinked Apple identity was not revoked");
+    if let Err(e) = state.upstreams.revoke_kept(removed.provider, uid, &sealed).await {
+        tracing::warn!(provider = %removed.provider, error.kind = e.kind(), "the grant of an unlinked identity was not revoked");
     }
 }
 
